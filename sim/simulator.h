@@ -1,0 +1,155 @@
+// An in-process SerpWow Batches API simulator: a real HTTP/1.1 server on a
+// loopback port, for the gateway's `--simulate` mode, the tests and the
+// benchmarks. It behaves like the API as documented (see
+// ../shared/serpwow-batches-api.md §4, §5) and keeps every choice the docs
+// leave open as a setting.
+//
+// Threading: the server runs one event-loop thread (epoll, non-blocking
+// sockets, keep-alive). Delays are timers in that loop, never sleeps, so
+// thousands of slow requests cost no threads. Every public method is
+// thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/optional.h"
+
+namespace serpwow::sim {
+
+enum class BatchState { kIdle, kQueued, kRunning };
+
+// "idle", "queued", "running".
+const char* BatchStateName(BatchState state);
+
+struct SimulatorOptions {
+  // Address to bind. Port 0 lets the OS choose; see Simulator::port().
+  std::string host = "127.0.0.1";
+  int port = 0;
+  // Every request must carry `api_key=<this>` in its query string, else 401
+  // {"request_info":{"success":false,"message":"Supplied api_key is not valid"}}.
+  // Empty accepts any non-empty key.
+  std::string api_key = "simulator-key";
+  // Serve every path under "/live" as SerpWow does (Scale SERP and Value SERP
+  // do not). Without it, "/live/..." paths are 404.
+  bool live_prefix = false;
+  // HTTP status for stopping a batch that is idle (docs: unknown; likely 400).
+  int stop_idle_status = 400;
+  // HTTP status for an unknown batch id (docs: 404 or 400).
+  int unknown_batch_status = 404;
+  // After /start a batch is queued for this long, then running for
+  // run_duration, then idle again (a finished run).
+  absl::Duration queue_delay = absl::Seconds(30);
+  absl::Duration run_duration = absl::Seconds(60);
+  // Account credits at start.
+  int64_t initial_credits = 10000;
+  // When true, the stop reply carries "credits_refunded": <bool> and
+  // "previous_status" beside request_info (the real API documents no such
+  // fields; this lets tests exercise "the stop reply wins").
+  bool stop_reply_reports_refund = false;
+};
+
+// One batch as the simulator holds it.
+struct BatchSnapshot {
+  std::string id;
+  std::string name;
+  BatchState state = BatchState::kIdle;
+  int64_t credits_required = 0;
+  // Credits reserved by the current queued/running run (0 when idle).
+  int64_t credits_reserved = 0;
+};
+
+// A fault applied to matching requests instead of (or before) the normal
+// behaviour. Faults are checked in the order they were added; the first that
+// matches and has uses left applies.
+struct Fault {
+  enum class Action {
+    // After `delay`, answer `status` with `headers` and `body` (as-is, with a
+    // correct Content-Length). status 0 means: behave normally after `delay`.
+    kRespond,
+    // Close the connection without answering (after `delay`).
+    kDropConnection,
+    // Accept and read the request, then never answer until the client goes away.
+    kHang,
+    // Send the status line and headers (Content-Length of the full body) and
+    // then stall forever without a body byte.
+    kStallAfterHeaders,
+    // Send headers, then the body one byte every `drip_interval`.
+    kSlowDrip,
+    // Send headers and half of the body, then reset the connection (RST).
+    kResetMidBody,
+  };
+  Action action = Action::kRespond;
+  // Applies to requests whose path (without the query string and without the
+  // "/live" prefix) ends with this suffix, e.g. "/stop" or "/batches/ABC". Empty
+  // matches every request.
+  std::string path_suffix;
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  absl::Duration delay = absl::ZeroDuration();
+  absl::Duration drip_interval = absl::Milliseconds(100);
+  // How many requests this fault applies to; -1 for all.
+  int times = -1;
+};
+
+// A request as the simulator saw it. The api_key value is never stored.
+struct RecordedRequest {
+  std::string method;
+  std::string path;   // without the query string
+  bool had_api_key = false;
+};
+
+class Simulator {
+ public:
+  // Binds, starts the event-loop thread and returns once it accepts.
+  static absl::StatusOr<std::unique_ptr<Simulator>> Start(SimulatorOptions options);
+
+  // Stops the loop, closes every connection, joins the thread.
+  ~Simulator();
+  Simulator(const Simulator&) = delete;
+  Simulator& operator=(const Simulator&) = delete;
+
+  // The bound port.
+  int port() const;
+  // "http://127.0.0.1:PORT" plus "/live" when live_prefix is set: what the
+  // gateway takes as --upstream.
+  std::string base_url() const;
+
+  // Adds or replaces a batch. A batch added as queued or running reserves
+  // `credits_required` (taken from the account) and follows the queue/run
+  // timers from now on.
+  void PutBatch(const std::string& id, BatchState state, int64_t credits_required = 100,
+                const std::string& name = "");
+  absl::optional<BatchSnapshot> GetBatch(const std::string& id) const;
+  void RemoveBatch(const std::string& id);
+  // Seeds a demo account: batches in every state (idle, queued, running),
+  // with ids printed in SeedDemoDescription().
+  void SeedDemo();
+  static std::string SeedDemoDescription();
+
+  int64_t credits() const;
+  void SetCredits(int64_t credits);
+
+  void AddFault(Fault fault);
+  void ClearFaults();
+
+  // Requests fully received since start (or the last ResetRequests()).
+  int64_t request_count() const;
+  std::vector<RecordedRequest> requests() const;
+  void ResetRequests();
+  // TCP connections accepted since start.
+  int64_t connections_accepted() const;
+
+ private:
+  class Impl;
+  explicit Simulator(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace serpwow::sim
