@@ -51,9 +51,9 @@ std::string RedactSecrets(std::string text) {
 
 void LogLine(LogLevel level, const std::string& message) {
   if (level < MinLogLevel()) return;
-  std::string line = absl::StrCat(
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " ",
-      std::string(1, LevelChar(level)), " ", RedactSecrets(message), "\n");
+  std::string line =
+      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " ",
+                   std::string(1, LevelChar(level)), " ", RedactSecrets(message), "\n");
   std::lock_guard<std::mutex> lock(g_write_mu);
   // One write(2) per line so that lines from several processes sharing the
   // stream do not interleave either.

@@ -1,0 +1,379 @@
+#include "server/logic/outcome.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "server/logic/errors.h"
+
+namespace serpwow::logic {
+namespace {
+
+using upstream::HttpResult;
+using upstream::TransportError;
+using Json = nlohmann::json;
+
+constexpr absl::Duration kMaxRetryDelay = absl::Hours(1);
+constexpr size_t kMaxMessageBytes = 256;
+
+// The parts of the SerpWow envelope the classifier looks at.
+struct Envelope {
+  bool is_json = false;      // the body parsed as JSON
+  bool has_success = false;  // ...with request_info.success a bool
+  bool success = false;
+  std::string message;  // request_info.message, if a string
+  Json json;
+};
+
+Envelope ParseEnvelope(const std::string& body) {
+  Envelope env;
+  if (body.empty()) return env;
+  env.json = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (env.json.is_discarded()) return env;
+  env.is_json = true;
+  if (!env.json.is_object()) return env;
+  auto info = env.json.find("request_info");
+  if (info == env.json.end() || !info->is_object()) return env;
+  auto success = info->find("success");
+  if (success != info->end() && success->is_boolean()) {
+    env.has_success = true;
+    env.success = success->get<bool>();
+  }
+  auto message = info->find("message");
+  if (message != info->end() && message->is_string()) env.message = message->get<std::string>();
+  return env;
+}
+
+// Keeps printable ASCII and UTF-8 bytes, drops control characters, and cuts
+// to a bounded length: upstream text is shown to people, never trusted.
+std::string CleanText(const std::string& text) {
+  std::string out;
+  out.reserve(std::min(text.size(), kMaxMessageBytes));
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) continue;
+    if (out.size() >= kMaxMessageBytes) break;
+    out.push_back(c);
+  }
+  // Do not end inside a UTF-8 sequence.
+  while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+  if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0x80) != 0) out.pop_back();
+  return out;
+}
+
+bool MessageSaysNotFound(const std::string& lower) {
+  return absl::StrContains(lower, "not found") || absl::StrContains(lower, "does not exist") ||
+         absl::StrContains(lower, "no batch with");
+}
+
+bool MessageSaysNotStoppable(const std::string& lower) {
+  for (const char* phrase :
+       {"not currently queued", "not currently running", "not queued", "not running",
+        "cannot be stopped", "can not be stopped", "can't be stopped", "already stopped",
+        "already idle", "is idle", "not in a stoppable"}) {
+    if (absl::StrContains(lower, phrase)) return true;
+  }
+  return false;
+}
+
+// A number of seconds, from a JSON number or a string of digits.
+absl::optional<absl::Duration> JsonSeconds(const Json& value) {
+  double seconds = -1;
+  if (value.is_number()) {
+    seconds = value.get<double>();
+  } else if (value.is_string()) {
+    if (!absl::SimpleAtod(value.get<std::string>(), &seconds)) return absl::nullopt;
+  } else {
+    return absl::nullopt;
+  }
+  if (!std::isfinite(seconds) || seconds < 0) return absl::nullopt;
+  return std::min(absl::Seconds(std::min(seconds, 86400.0)), kMaxRetryDelay);
+}
+
+// The upstream's retry hint: the Retry-After header, else a body
+// "retry_after" (top level or in request_info, as the 503 incident replies have).
+absl::optional<absl::Duration> RetryHint(const HttpResult& result, const Envelope& env) {
+  if (auto header = ParseRetryAfter(result.retry_after, absl::Now())) return header;
+  if (!env.is_json || !env.json.is_object()) return absl::nullopt;
+  auto top = env.json.find("retry_after");
+  if (top != env.json.end()) return JsonSeconds(*top);
+  auto info = env.json.find("request_info");
+  if (info != env.json.end() && info->is_object()) {
+    auto nested = info->find("retry_after");
+    if (nested != info->end()) return JsonSeconds(*nested);
+  }
+  return absl::nullopt;
+}
+
+std::string HttpMeta(const HttpResult& result) { return absl::StrCat(result.http_status); }
+
+absl::Status TransportFailure(const HttpResult& result, const ClassifyContext& ctx) {
+  const std::string& id = ctx.batch_id;
+  auto unavailable = [&](const std::string& what) {
+    return ErrorBuilder(
+               absl::StatusCode::kUnavailable,
+               absl::StrCat(what, " while stopping batch ", id, "; the call is safe to retry"),
+               reason::kUpstreamUnavailable)
+        .Metadata("batch_id", id)
+        .Metadata("transport_error", upstream::TransportErrorName(result.error))
+        .Build();
+  };
+  switch (result.error) {
+    case TransportError::kResolve:
+      return unavailable("could not resolve the SerpWow host name");
+    case TransportError::kConnect:
+      return unavailable("could not connect to SerpWow");
+    case TransportError::kTls:
+      return unavailable("the TLS handshake with SerpWow failed");
+    case TransportError::kConnectionLost:
+      return unavailable("the connection to SerpWow was lost before a full reply");
+    case TransportError::kOther:
+      return unavailable(
+          absl::StrCat("the request to SerpWow failed (libcurl error ", result.curl_code, ")"));
+    case TransportError::kTimeout:
+      if (ctx.timeout_is_callers_deadline) {
+        return ErrorBuilder(absl::StatusCode::kDeadlineExceeded,
+                            absl::StrCat("the call's deadline passed while SerpWow was "
+                                         "handling batch ",
+                                         id, "; the stop may or may not have taken effect"),
+                            reason::kDeadlineExceeded)
+            .Metadata("batch_id", id);
+      }
+      return ErrorBuilder(absl::StatusCode::kUnavailable,
+                          absl::StrCat("SerpWow did not answer within the gateway's upstream "
+                                       "timeout for batch ",
+                                       id, "; the call is safe to retry"),
+                          reason::kUpstreamTimeout)
+          .Metadata("batch_id", id);
+    case TransportError::kBodyTooLarge:
+      return ErrorBuilder(absl::StatusCode::kInternal,
+                          "SerpWow sent a reply larger than the gateway accepts",
+                          reason::kUpstreamBadResponse)
+          .Metadata("batch_id", id);
+    case TransportError::kBadReply:
+      return ErrorBuilder(absl::StatusCode::kInternal,
+                          "SerpWow sent a reply that is not valid HTTP",
+                          reason::kUpstreamBadResponse)
+          .Metadata("batch_id", id);
+    case TransportError::kCancelled:
+      return ErrorBuilder(absl::StatusCode::kCancelled, "the call was cancelled",
+                          reason::kCancelled)
+          .Metadata("batch_id", id);
+    case TransportError::kNone:
+      break;
+  }
+  return absl::InternalError("unreachable");
+}
+
+absl::Status NotFound(const ClassifyContext& ctx, const HttpResult& result) {
+  return ErrorBuilder(absl::StatusCode::kNotFound,
+                      absl::StrCat("batch ", ctx.batch_id,
+                                   " was not found on the SerpWow account this gateway uses"),
+                      reason::kBatchNotFound)
+      .Metadata("batch_id", ctx.batch_id)
+      .Metadata("http_status", HttpMeta(result))
+      .Resource("serpwow.com/Batch", ctx.batch_id, "no batch with this id on the account");
+}
+
+absl::Status NotStoppable(const ClassifyContext& ctx, const HttpResult& result) {
+  return ErrorBuilder(absl::StatusCode::kFailedPrecondition,
+                      absl::StrCat("batch ", ctx.batch_id,
+                                   " is not queued or running, so there is nothing to stop"),
+                      reason::kBatchNotStoppable)
+      .Metadata("batch_id", ctx.batch_id)
+      .Metadata("http_status", HttpMeta(result))
+      .Precondition("BATCH_STATE", absl::StrCat("batches/", ctx.batch_id),
+                    "only a queued or running batch can be stopped");
+}
+
+absl::Status BadResponse(const ClassifyContext& ctx, const HttpResult& result,
+                         const std::string& what) {
+  return ErrorBuilder(absl::StatusCode::kInternal,
+                      absl::StrCat("SerpWow answered HTTP ", result.http_status, " with ", what,
+                                   "; this is not an error in the request"),
+                      reason::kUpstreamBadResponse)
+      .Metadata("batch_id", ctx.batch_id)
+      .Metadata("http_status", HttpMeta(result));
+}
+
+// Everything that is not a 2xx with success:true, for either call. `stop`
+// enables the stop-only meanings; `seen_before` is the pre-read's status.
+absl::Status ClassifyFailure(const HttpResult& result, const Envelope& env,
+                             const ClassifyContext& ctx, bool stop, BatchStatus seen_before) {
+  const long code = result.http_status;
+  const std::string lower = absl::AsciiStrToLower(env.message);
+  const bool refused = env.has_success && !env.success;
+
+  // Status codes whose meaning does not depend on the body.
+  switch (code) {
+    case 401:
+      return ErrorBuilder(absl::StatusCode::kInternal,
+                          "SerpWow rejected the gateway's own API key; the caller's request is "
+                          "fine, the gateway's configuration must be fixed",
+                          reason::kUpstreamAuthFailed)
+          .Metadata("http_status", HttpMeta(result));
+    case 402:
+      return ErrorBuilder(absl::StatusCode::kResourceExhausted,
+                          "the SerpWow account is out of credits or has a payment problem",
+                          reason::kCreditsExhausted)
+          .Metadata("http_status", HttpMeta(result))
+          .Quota("serpwow.com/account", "out of credits, or a payment problem (HTTP 402)");
+    case 429: {
+      absl::Duration delay = RetryHint(result, env).value_or(ctx.default_rate_limit_delay);
+      return ErrorBuilder(absl::StatusCode::kResourceExhausted,
+                          absl::StrCat("SerpWow's rate limit was reached; retry after ",
+                                       absl::FormatDuration(delay)),
+                          reason::kRateLimited)
+          .Metadata("http_status", HttpMeta(result))
+          .RetryAfter(delay);
+    }
+    case 500:
+    case 502:
+    case 503:
+    case 504: {
+      ErrorBuilder error(
+          absl::StatusCode::kUnavailable,
+          absl::StrCat("SerpWow is failing (HTTP ", code, "); the call is safe to retry"),
+          reason::kUpstreamUnavailable);
+      error.Metadata("http_status", HttpMeta(result)).Metadata("batch_id", ctx.batch_id);
+      if (auto hint = RetryHint(result, env)) error.RetryAfter(*hint);
+      return error;
+    }
+    default:
+      break;
+  }
+
+  // The body's own words win over the remaining status codes.
+  if (refused && MessageSaysNotFound(lower)) return NotFound(ctx, result);
+  if (stop && refused && MessageSaysNotStoppable(lower)) return NotStoppable(ctx, result);
+
+  if (code == 404) {
+    // SerpWow documents 404 for "invalid URL or wrong verb" too. A reply in
+    // its JSON envelope (or an empty one) is about the batch; an HTML page or
+    // other text is about the route: a misconfigured --upstream, which must
+    // not be reported as "batch not found".
+    if (env.has_success || result.body.empty()) return NotFound(ctx, result);
+    return ErrorBuilder(absl::StatusCode::kInternal,
+                        "SerpWow does not know the route the gateway called; check the "
+                        "gateway's --upstream (SerpWow needs the /live prefix, Scale SERP and "
+                        "Value SERP do not)",
+                        reason::kUpstreamRouteNotFound)
+        .Metadata("http_status", HttpMeta(result));
+  }
+  if (stop && refused && seen_before == BatchStatus::kIdle &&
+      (code == 400 || code == 409 || code == 422)) {
+    // An unrecognised refusal of a batch we just saw idle: the documented
+    // "not queued or running" case with wording we do not know yet.
+    return NotStoppable(ctx, result);
+  }
+  if (code >= 300 && code < 400) {
+    return ErrorBuilder(absl::StatusCode::kInternal,
+                        absl::StrCat("SerpWow answered with a redirect (HTTP ", code,
+                                     "), which the gateway never follows; check --upstream"),
+                        reason::kUpstreamRedirect)
+        .Metadata("http_status", HttpMeta(result));
+  }
+  if (code >= 400 && code < 500) {
+    return ErrorBuilder(absl::StatusCode::kInternal,
+                        absl::StrCat("SerpWow refused the gateway's request (HTTP ", code, ")"),
+                        reason::kUpstreamRejected)
+        .Metadata("batch_id", ctx.batch_id)
+        .Metadata("http_status", HttpMeta(result));
+  }
+  if (code >= 200 && code < 300) {
+    if (!env.is_json) return BadResponse(ctx, result, "a body that is not JSON");
+    if (!env.has_success) {
+      return BadResponse(ctx, result, "JSON that lacks request_info.success");
+    }
+    return BadResponse(ctx, result, "success:false and a message the gateway does not recognise");
+  }
+  return BadResponse(ctx, result, "an unexpected status");
+}
+
+}  // namespace
+
+const char* BatchStatusName(BatchStatus status) {
+  switch (status) {
+    case BatchStatus::kUnknown:
+      return "unknown";
+    case BatchStatus::kIdle:
+      return "idle";
+    case BatchStatus::kQueued:
+      return "queued";
+    case BatchStatus::kRunning:
+      return "running";
+  }
+  return "unknown";
+}
+
+absl::optional<absl::Duration> ParseRetryAfter(const std::string& raw, absl::Time now) {
+  std::string value(absl::StripAsciiWhitespace(raw));
+  if (value.empty()) return absl::nullopt;
+  int64_t seconds = 0;
+  if (absl::SimpleAtoi(value, &seconds)) {
+    if (seconds < 0) return absl::nullopt;
+    return std::min(absl::Seconds(std::min<int64_t>(seconds, 86400)), kMaxRetryDelay);
+  }
+  time_t when = curl_getdate(value.c_str(), nullptr);
+  if (when < 0) return absl::nullopt;
+  absl::Duration delay = absl::FromTimeT(when) - now;
+  return std::clamp(delay, absl::ZeroDuration(), kMaxRetryDelay);
+}
+
+absl::StatusOr<BatchStatus> ClassifyBatchRead(const HttpResult& result,
+                                              const ClassifyContext& context) {
+  if (result.error != TransportError::kNone) return TransportFailure(result, context);
+  Envelope env = ParseEnvelope(result.body);
+  const bool two_xx = result.http_status >= 200 && result.http_status < 300;
+  if (!two_xx || !env.has_success || !env.success) {
+    return ClassifyFailure(result, env, context, /*stop=*/false, BatchStatus::kUnknown);
+  }
+  auto batch = env.json.find("batch");
+  if (batch == env.json.end() || !batch->is_object()) {
+    return BadResponse(context, result, "no batch object");
+  }
+  auto status = batch->find("status");
+  if (status == batch->end() || !status->is_string()) {
+    return BadResponse(context, result, "a batch without a status");
+  }
+  const std::string value = absl::AsciiStrToLower(status->get<std::string>());
+  if (value == "idle") return BatchStatus::kIdle;
+  if (value == "queued") return BatchStatus::kQueued;
+  if (value == "running") return BatchStatus::kRunning;
+  return BadResponse(context, result, "a batch status the gateway does not know");
+}
+
+absl::StatusOr<StopReply> ClassifyStopReply(const HttpResult& result,
+                                            const ClassifyContext& context,
+                                            BatchStatus seen_before) {
+  if (result.error != TransportError::kNone) return TransportFailure(result, context);
+  Envelope env = ParseEnvelope(result.body);
+  const bool two_xx = result.http_status >= 200 && result.http_status < 300;
+  if (!two_xx || !env.has_success || !env.success) {
+    return ClassifyFailure(result, env, context, /*stop=*/true, seen_before);
+  }
+  StopReply reply;
+  reply.message = CleanText(env.message);
+  // An explicit refund statement in the reply (undocumented, but if SerpWow
+  // ever sends one it is better evidence than our pre-read).
+  auto refund_flag = [](const Json& object) -> absl::optional<bool> {
+    for (const char* key : {"credits_refunded", "refunded"}) {
+      auto it = object.find(key);
+      if (it == object.end()) continue;
+      if (it->is_boolean()) return it->get<bool>();
+      if (it->is_number()) return it->get<double>() > 0;
+    }
+    return absl::nullopt;
+  };
+  reply.credits_refunded = refund_flag(env.json);
+  if (!reply.credits_refunded) reply.credits_refunded = refund_flag(env.json["request_info"]);
+  return reply;
+}
+
+}  // namespace serpwow::logic

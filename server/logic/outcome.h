@@ -1,0 +1,78 @@
+// Classification of upstream replies: a pure function from what came back
+// (transport error, HTTP status, body, headers) to a domain value or an error
+// status with google.rpc details (see errors.h). No I/O, no gRPC types.
+//
+// Order of evidence, as the upstream docs suggest (§10 of the API notes):
+// transport error, then HTTP status, then whether the body is the JSON
+// envelope, then request_info.success, then the message text.
+//
+// The contract (code, reason) for both calls:
+//   transport: connect/DNS/TLS/reset          UNAVAILABLE         UPSTREAM_UNAVAILABLE
+//              timeout, caller's deadline     DEADLINE_EXCEEDED   DEADLINE_EXCEEDED
+//              timeout, gateway's own cap     UNAVAILABLE         UPSTREAM_TIMEOUT
+//              body over the cap, not HTTP    INTERNAL            UPSTREAM_BAD_RESPONSE
+//              cancelled                      CANCELLED           CANCELLED
+//   2xx, success:true                         OK
+//   any status, "not found" message           NOT_FOUND           BATCH_NOT_FOUND
+//   404 with the JSON envelope or no body     NOT_FOUND           BATCH_NOT_FOUND
+//   404 with another body (a wrong route)     INTERNAL            UPSTREAM_ROUTE_NOT_FOUND
+//   stop: "not queued or running" message,
+//         or 400/409/422 success:false after
+//         a read that saw the batch idle      FAILED_PRECONDITION BATCH_NOT_STOPPABLE
+//   401                                       INTERNAL            UPSTREAM_AUTH_FAILED
+//   402                                       RESOURCE_EXHAUSTED  CREDITS_EXHAUSTED
+//   429                                       RESOURCE_EXHAUSTED  RATE_LIMITED (+RetryInfo)
+//   500, 502, 503, 504                        UNAVAILABLE         UPSTREAM_UNAVAILABLE (+RetryInfo
+//                                                                 when Retry-After/retry_after)
+//   3xx (redirects are never followed)        INTERNAL            UPSTREAM_REDIRECT
+//   other 4xx                                 INTERNAL            UPSTREAM_REJECTED
+//   other 1xx/5xx, 2xx not the envelope,
+//   success:false with no known meaning       INTERNAL            UPSTREAM_BAD_RESPONSE
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/optional.h"
+#include "server/upstream/http_loop.h"
+
+namespace serpwow::logic {
+
+enum class BatchStatus { kUnknown, kIdle, kQueued, kRunning };
+const char* BatchStatusName(BatchStatus status);  // "unknown", "idle", ...
+
+struct ClassifyContext {
+  // Already validated; used in messages and details.
+  std::string batch_id;
+  // True when the transfer's timeout was the caller's remaining deadline (so a
+  // timeout means DEADLINE_EXCEEDED); false when it was the gateway's own cap.
+  bool timeout_is_callers_deadline = false;
+  // RetryInfo delay for a 429 that gives no hint.
+  absl::Duration default_rate_limit_delay = absl::Seconds(1);
+};
+
+// GET /batches/{id}: the batch's status, or the error.
+absl::StatusOr<BatchStatus> ClassifyBatchRead(const upstream::HttpResult& result,
+                                              const ClassifyContext& context);
+
+struct StopReply {
+  // request_info.message, cleaned of control characters and cut to 256 bytes.
+  std::string message;
+  // Set when the reply itself says whether credits were refunded
+  // ("credits_refunded" or "refunded", bool or a number of credits, at the top
+  // level or in request_info). Not part of the documented API.
+  absl::optional<bool> credits_refunded;
+};
+
+// GET /batches/{id}/stop. `seen_before` is what a read just before saw
+// (kUnknown when it failed); it only sharpens an otherwise ambiguous refusal.
+absl::StatusOr<StopReply> ClassifyStopReply(const upstream::HttpResult& result,
+                                            const ClassifyContext& context,
+                                            BatchStatus seen_before);
+
+// Parses a Retry-After header value (delta-seconds or an HTTP date, relative
+// to `now`). nullopt when absent or unparsable. Clamped to [0, 1h].
+absl::optional<absl::Duration> ParseRetryAfter(const std::string& value, absl::Time now);
+
+}  // namespace serpwow::logic

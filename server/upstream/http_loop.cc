@@ -1,0 +1,448 @@
+#include "server/upstream/http_loop.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+namespace serpwow::upstream {
+
+struct HttpLoop::Transfer {
+  TransferId id = 0;
+  HttpRequest request;
+  HttpCallback done;
+  CurlEasy easy;
+  bool added = false;  // added to the multi handle
+  std::string body;
+  size_t max_body = 0;
+  bool too_large = false;
+  absl::Time submitted;
+  char error_buffer[CURL_ERROR_SIZE] = {};
+};
+
+const char* TransportErrorName(TransportError error) {
+  switch (error) {
+    case TransportError::kNone:
+      return "none";
+    case TransportError::kResolve:
+      return "resolve";
+    case TransportError::kConnect:
+      return "connect";
+    case TransportError::kTls:
+      return "tls";
+    case TransportError::kConnectionLost:
+      return "connection_lost";
+    case TransportError::kTimeout:
+      return "timeout";
+    case TransportError::kBodyTooLarge:
+      return "body_too_large";
+    case TransportError::kBadReply:
+      return "bad_reply";
+    case TransportError::kCancelled:
+      return "cancelled";
+    case TransportError::kOther:
+      return "other";
+  }
+  return "other";
+}
+
+namespace {
+
+TransportError ClassifyCurlCode(CURLcode code, bool too_large) {
+  switch (code) {
+    case CURLE_OK:
+      return TransportError::kNone;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return TransportError::kResolve;
+    case CURLE_COULDNT_CONNECT:
+      return TransportError::kConnect;
+    case CURLE_OPERATION_TIMEDOUT:
+      return TransportError::kTimeout;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_USE_SSL_FAILED:
+      return TransportError::kTls;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+      return TransportError::kConnectionLost;
+    case CURLE_FILESIZE_EXCEEDED:
+      return TransportError::kBodyTooLarge;
+    case CURLE_WRITE_ERROR:
+      return too_large ? TransportError::kBodyTooLarge : TransportError::kOther;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return TransportError::kBadReply;
+    case CURLE_ABORTED_BY_CALLBACK:
+      return TransportError::kCancelled;
+    default:
+      return TransportError::kOther;
+  }
+}
+
+// Rounds up, so that the loop never wakes a hair early and spins.
+int CeilMillis(absl::Duration d) {
+  if (d <= absl::ZeroDuration()) return 0;
+  double ms = std::ceil(absl::ToDoubleMilliseconds(d));
+  return ms > 60'000 ? 60'000 : static_cast<int>(ms);
+}
+
+long ClampMillis(absl::Duration d) {
+  int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1)));
+  if (ms < 1) ms = 1;
+  return static_cast<long>(ms);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HttpLoop>> HttpLoop::Create(HttpLoopOptions options) {
+  int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd < 0) return absl::InternalError(absl::StrCat("epoll_create1: ", strerror(errno)));
+  int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd < 0) {
+    close(epoll_fd);
+    return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
+  }
+  std::unique_ptr<HttpLoop> loop(new HttpLoop(std::move(options), epoll_fd, wake_fd));
+  if (!loop->multi_) return absl::InternalError("curl_multi_init failed");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wake_fd;
+  if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &ev) != 0) {
+    return absl::InternalError(absl::StrCat("epoll_ctl: ", strerror(errno)));
+  }
+  CURLM* m = loop->multi_.get();
+  curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, &HttpLoop::SocketCallback);
+  curl_multi_setopt(m, CURLMOPT_SOCKETDATA, loop.get());
+  curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, &HttpLoop::TimerCallback);
+  curl_multi_setopt(m, CURLMOPT_TIMERDATA, loop.get());
+  curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, loop->options_.max_idle_connections);
+  // One share handle for TLS sessions and DNS, used only from the loop
+  // thread (so no lock callbacks): a new connection to the same upstream
+  // resumes the TLS session instead of a full handshake.
+  loop->share_ = curl_share_init();
+  if (loop->share_ != nullptr) {
+    curl_share_setopt(loop->share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(loop->share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  }
+  loop->thread_ = std::thread([p = loop.get()] { p->Run(); });
+  return loop;
+}
+
+HttpLoop::HttpLoop(HttpLoopOptions options, int epoll_fd, int wake_fd)
+    : options_(std::move(options)), epoll_fd_(epoll_fd), wake_fd_(wake_fd) {}
+
+HttpLoop::~HttpLoop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  Wake();
+  if (thread_.joinable()) thread_.join();
+  idle_easy_.clear();
+  // The multi handle must go before the share handle it references.
+  multi_ = CurlMulti(nullptr);
+  if (share_ != nullptr) curl_share_cleanup(share_);
+  close(wake_fd_);
+  close(epoll_fd_);
+}
+
+void HttpLoop::Wake() {
+  uint64_t one = 1;
+  // EAGAIN means the counter is already non-zero: the loop will wake anyway.
+  ssize_t n = write(wake_fd_, &one, sizeof(one));
+  (void)n;
+}
+
+TransferId HttpLoop::Submit(HttpRequest request, HttpCallback done) {
+  auto transfer = std::make_unique<Transfer>();
+  transfer->id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  transfer->request = std::move(request);
+  transfer->done = std::move(done);
+  transfer->submitted = absl::Now();
+  TransferId id = transfer->id;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      in_flight_.fetch_add(1, std::memory_order_relaxed);
+      commands_.push_back(Command{Command::Kind::kSubmit, id, std::move(transfer)});
+    }
+  }
+  if (transfer != nullptr) {
+    // The loop is shutting down: end it here, on the caller's thread.
+    HttpResult result;
+    result.error = TransportError::kCancelled;
+    transfer->done(std::move(result));
+    return id;
+  }
+  Wake();
+  return id;
+}
+
+void HttpLoop::Cancel(TransferId id) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;  // shutdown cancels everything anyway
+    commands_.push_back(Command{Command::Kind::kCancel, id, nullptr});
+  }
+  Wake();
+}
+
+int HttpLoop::TimeoutMillis() const {
+  if (timer_deadline_ == absl::InfiniteFuture()) return -1;
+  return CeilMillis(timer_deadline_ - absl::Now());
+}
+
+void HttpLoop::Run() {
+  constexpr int kMaxEvents = 256;
+  epoll_event events[kMaxEvents];
+  int running = 0;
+  for (;;) {
+    int n = epoll_wait(epoll_fd_, events, kMaxEvents, TimeoutMillis());
+    if (n < 0 && errno != EINTR) {
+      SERPWOW_LOG(kError, "upstream loop: epoll_wait failed: ", strerror(errno));
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      int fd = events[i].data.fd;
+      if (fd == wake_fd_) {
+        uint64_t count;
+        while (read(wake_fd_, &count, sizeof(count)) > 0) {
+        }
+        continue;
+      }
+      int flags = 0;
+      if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) flags |= CURL_CSELECT_IN;
+      if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+      if (events[i].events & EPOLLERR) flags |= CURL_CSELECT_ERR;
+      curl_multi_socket_action(multi_.get(), fd, flags, &running);
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) break;
+    }
+    DrainCommands();
+    if (timer_deadline_ != absl::InfiniteFuture() && absl::Now() >= timer_deadline_) {
+      timer_deadline_ = absl::InfiniteFuture();
+      curl_multi_socket_action(multi_.get(), CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+    CheckCompleted();
+  }
+  CancelAll();
+}
+
+void HttpLoop::DrainCommands() {
+  std::vector<Command> commands;
+  {
+    absl::MutexLock lock(&mu_);
+    commands.swap(commands_);
+  }
+  for (Command& command : commands) {
+    if (command.kind == Command::Kind::kSubmit) {
+      StartTransfer(std::move(command.transfer));
+    } else {
+      auto it = transfers_.find(command.id);
+      if (it == transfers_.end()) continue;
+      HttpResult result;
+      result.error = TransportError::kCancelled;
+      Finish(it->second.get(), std::move(result));
+    }
+  }
+}
+
+void HttpLoop::StartTransfer(std::unique_ptr<Transfer> transfer) {
+  Transfer* t = transfer.get();
+  if (!idle_easy_.empty()) {
+    t->easy = std::move(idle_easy_.back());
+    idle_easy_.pop_back();
+  } else {
+    t->easy = CurlEasy();
+  }
+  transfers_.emplace(t->id, std::move(transfer));
+  if (!t->easy) {
+    HttpResult result;
+    result.error = TransportError::kOther;
+    Finish(t, std::move(result));
+    return;
+  }
+  static const curl_slist kAcceptJson = {const_cast<char*>("Accept: application/json"), nullptr};
+  CURL* e = t->easy.get();
+  t->max_body = t->request.max_body_bytes;
+  bool ok = true;
+  auto set = [&ok](CURLcode c) { ok = ok && c == CURLE_OK; };
+  set(curl_easy_setopt(e, CURLOPT_URL, t->request.url.c_str()));
+  set(curl_easy_setopt(e, CURLOPT_HTTPGET, 1L));
+  set(curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L));
+  set(curl_easy_setopt(e, CURLOPT_PRIVATE, t));
+  set(curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error_buffer));
+  set(curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpLoop::WriteCallback));
+  set(curl_easy_setopt(e, CURLOPT_WRITEDATA, t));
+  set(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ClampMillis(t->request.timeout)));
+  set(curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                       ClampMillis(std::min(t->request.connect_timeout, t->request.timeout))));
+  // Redirects are never followed: the key must not travel to another host.
+  set(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L));
+  set(curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https"));
+  set(curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L));
+  set(curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L));
+  if (!options_.ca_file.empty()) set(curl_easy_setopt(e, CURLOPT_CAINFO, options_.ca_file.c_str()));
+  // Loopback (the simulator) never goes through an environment proxy.
+  set(curl_easy_setopt(e, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1"));
+  set(curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+                       static_cast<curl_off_t>(t->request.max_body_bytes)));
+  set(curl_easy_setopt(e, CURLOPT_HTTPHEADER, &kAcceptJson));
+  set(curl_easy_setopt(e, CURLOPT_USERAGENT, "serpwow-batches-gateway/0.1"));
+  set(curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""));
+  set(curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L));
+  set(curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L));
+  // Wait for an existing HTTP/2 connection rather than open a new one.
+  set(curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L));
+  if (share_ != nullptr) set(curl_easy_setopt(e, CURLOPT_SHARE, share_));
+  if (ok && curl_multi_add_handle(multi_.get(), e) == CURLM_OK) {
+    t->added = true;
+    return;
+  }
+  HttpResult result;
+  result.error = TransportError::kOther;
+  Finish(t, std::move(result));
+}
+
+size_t HttpLoop::WriteCallback(char* data, size_t size, size_t nmemb, void* transfer) {
+  auto* t = static_cast<Transfer*>(transfer);
+  size_t n = size * nmemb;
+  if (t->body.size() + n > t->max_body) {
+    t->too_large = true;
+    return 0;  // aborts the transfer with CURLE_WRITE_ERROR
+  }
+  t->body.append(data, n);
+  return n;
+}
+
+void HttpLoop::CheckCompleted() {
+  int pending = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi_.get(), &pending)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    CURL* e = msg->easy_handle;
+    char* priv = nullptr;
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+    auto* t = reinterpret_cast<Transfer*>(priv);
+    CURLcode code = msg->data.result;
+    HttpResult result;
+    result.curl_code = static_cast<int>(code);
+    result.error = ClassifyCurlCode(code, t->too_large);
+    long connects = 0;
+    if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0) {
+      result.opened_connection = true;
+      connections_opened_.fetch_add(connects, std::memory_order_relaxed);
+    }
+    if (result.error == TransportError::kNone) {
+      curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &result.http_status);
+      char* content_type = nullptr;
+      if (curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &content_type) == CURLE_OK &&
+          content_type != nullptr) {
+        result.content_type = content_type;
+      }
+      curl_header* header = nullptr;
+      if (curl_easy_header(e, "Retry-After", 0, CURLH_HEADER, -1, &header) == CURLHE_OK) {
+        result.retry_after = header->value;
+      }
+      result.body = std::move(t->body);
+    } else if (MinLogLevel() <= LogLevel::kDebug) {
+      // libcurl's own text, redacted: it names hosts and ports, not queries.
+      SERPWOW_LOG(kDebug, "upstream transfer failed: ", TransportErrorName(result.error), " (",
+                  curl_easy_strerror(code), "): ", t->error_buffer);
+    }
+    Finish(t, std::move(result));
+  }
+}
+
+void HttpLoop::Finish(Transfer* t, HttpResult result) {
+  if (t->added) curl_multi_remove_handle(multi_.get(), t->easy.get());
+  result.elapsed = absl::Now() - t->submitted;
+  HttpCallback done = std::move(t->done);
+  if (t->easy) {
+    curl_easy_reset(t->easy.get());
+    idle_easy_.push_back(std::move(t->easy));
+  }
+  transfers_.erase(t->id);  // destroys *t
+  in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  done(std::move(result));
+}
+
+void HttpLoop::CancelAll() {
+  // Callbacks may submit more work while we cancel; Submit() ends those
+  // inline once stopping_ is set, so this terminates.
+  std::vector<Command> commands;
+  {
+    absl::MutexLock lock(&mu_);
+    commands.swap(commands_);
+  }
+  for (Command& command : commands) {
+    if (command.kind != Command::Kind::kSubmit) continue;
+    Transfer* t = command.transfer.get();
+    transfers_.emplace(t->id, std::move(command.transfer));
+  }
+  while (!transfers_.empty()) {
+    HttpResult result;
+    result.error = TransportError::kCancelled;
+    Finish(transfers_.begin()->second.get(), std::move(result));
+  }
+}
+
+int HttpLoop::SocketCallback(CURL* /*easy*/, curl_socket_t fd, int what, void* loop_ptr,
+                             void* socket_data) {
+  auto* loop = static_cast<HttpLoop*>(loop_ptr);
+  if (what == CURL_POLL_REMOVE) {
+    // libcurl calls this before it closes the socket.
+    epoll_ctl(loop->epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    curl_multi_assign(loop->multi_.get(), fd, nullptr);
+    return 0;
+  }
+  epoll_event ev{};
+  ev.data.fd = fd;
+  if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) ev.events |= EPOLLIN;
+  if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) ev.events |= EPOLLOUT;
+  int op = socket_data != nullptr ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (epoll_ctl(loop->epoll_fd_, op, fd, &ev) != 0) {
+    // Our bookkeeping and the kernel's disagree (fd reuse): try the other op.
+    op = (op == EPOLL_CTL_ADD) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(loop->epoll_fd_, op, fd, &ev) != 0) return -1;
+  }
+  static char registered;
+  curl_multi_assign(loop->multi_.get(), fd, &registered);
+  return 0;
+}
+
+int HttpLoop::TimerCallback(CURLM* /*multi*/, long timeout_ms, void* loop_ptr) {
+  auto* loop = static_cast<HttpLoop*>(loop_ptr);
+  loop->timer_deadline_ =
+      timeout_ms < 0 ? absl::InfiniteFuture() : absl::Now() + absl::Milliseconds(timeout_ms);
+  return 0;
+}
+
+}  // namespace serpwow::upstream

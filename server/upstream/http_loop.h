@@ -1,0 +1,156 @@
+// HttpLoop: libcurl's multi interface driven by our own epoll event loop.
+//
+// Threading model (the whole upstream side of the gateway):
+//  - One HttpLoop owns one thread, one CURLM and one epoll instance. All
+//    libcurl calls happen on that thread; libcurl's socket and timer
+//    callbacks tell the loop which fds to watch and when to time out
+//    (curl_multi_socket_action), so the cost of an event is independent of
+//    how many transfers are in flight.
+//  - Submit() and Cancel() may be called from any thread (gRPC threads): they
+//    queue a command and wake the loop through an eventfd. They never block on
+//    network I/O.
+//  - Every submitted transfer ends with exactly one call of its callback, on
+//    the loop thread: completed, failed, cancelled, or aborted by shutdown.
+//    Callbacks must be short and must not block; they may call Submit() and
+//    Cancel() (re-entrancy is fine: commands are queued).
+//  - Connections (and TLS sessions) are kept in the multi handle's pool and
+//    reused across transfers.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/upstream/curl_handles.h"
+
+namespace serpwow::upstream {
+
+// Why a transfer produced no HTTP response. kNone means it did.
+enum class TransportError {
+  kNone,
+  kResolve,         // DNS lookup failed
+  kConnect,         // TCP connect refused or unreachable
+  kTls,             // TLS handshake or certificate verification failed
+  kConnectionLost,  // reset, closed early, nothing received, truncated body
+  kTimeout,         // the transfer's own timeout elapsed
+  kBodyTooLarge,    // the reply body exceeded HttpRequest::max_body_bytes
+  kBadReply,        // not HTTP, or a content encoding that failed to decode
+  kCancelled,       // Cancel() or loop shutdown
+  kOther,           // anything else (e.g. out of memory, bad URL)
+};
+
+// "resolve", "connect", ...: stable names for logs and metrics.
+const char* TransportErrorName(TransportError error);
+
+struct HttpRequest {
+  // Full URL, secrets included. Never logged by the loop.
+  std::string url;
+  // Total time allowed; must be positive.
+  absl::Duration timeout = absl::Seconds(10);
+  absl::Duration connect_timeout = absl::Seconds(3);
+  // Reply bodies larger than this fail with kBodyTooLarge.
+  size_t max_body_bytes = 1 << 20;
+};
+
+struct HttpResult {
+  TransportError error = TransportError::kNone;
+  // libcurl's code, for diagnostics (never its error text: it may carry a URL).
+  int curl_code = 0;
+  // HTTP status; 0 when error != kNone.
+  long http_status = 0;
+  std::string body;
+  // Raw header values, empty when absent.
+  std::string retry_after;
+  std::string content_type;
+  // Time from submission to completion.
+  absl::Duration elapsed;
+  // True when this transfer had to open a new connection.
+  bool opened_connection = false;
+};
+
+using TransferId = uint64_t;
+using HttpCallback = std::function<void(HttpResult)>;
+
+struct HttpLoopOptions {
+  // Idle connections kept for reuse (CURLMOPT_MAXCONNECTS).
+  long max_idle_connections = 64;
+  // Optional CA bundle for https upstreams (empty: the system store).
+  std::string ca_file;
+};
+
+class HttpLoop {
+ public:
+  // Starts the loop thread. Requires curl_global_init() to have run.
+  static absl::StatusOr<std::unique_ptr<HttpLoop>> Create(HttpLoopOptions options);
+
+  // Ends every pending transfer with kCancelled (callbacks run on the loop
+  // thread before it exits), then joins it.
+  ~HttpLoop();
+  HttpLoop(const HttpLoop&) = delete;
+  HttpLoop& operator=(const HttpLoop&) = delete;
+
+  // Starts a GET. `done` runs exactly once on the loop thread. Thread-safe.
+  TransferId Submit(HttpRequest request, HttpCallback done);
+
+  // Aborts a transfer if it is still pending; its callback then runs with
+  // kCancelled. A finished or unknown id is ignored. Thread-safe.
+  void Cancel(TransferId id);
+
+  // Transfers submitted and not yet completed.
+  int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+  // New upstream connections opened since start (TCP connects).
+  int64_t connections_opened() const { return connections_opened_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Transfer;
+  struct Command {
+    enum class Kind { kSubmit, kCancel } kind;
+    TransferId id;
+    std::unique_ptr<Transfer> transfer;  // for kSubmit
+  };
+
+  HttpLoop(HttpLoopOptions options, int epoll_fd, int wake_fd);
+  void Run();
+  void Wake();
+  void DrainCommands();
+  void StartTransfer(std::unique_ptr<Transfer> transfer);
+  void Finish(Transfer* transfer, HttpResult result);
+  void CheckCompleted();
+  void CancelAll();
+  int TimeoutMillis() const;
+
+  static int SocketCallback(CURL* easy, curl_socket_t fd, int what, void* loop, void* socket_data);
+  static int TimerCallback(CURLM* multi, long timeout_ms, void* loop);
+  static size_t WriteCallback(char* data, size_t size, size_t nmemb, void* transfer);
+
+  const HttpLoopOptions options_;
+  const int epoll_fd_;
+  const int wake_fd_;
+  CurlMulti multi_;
+  CURLSH* share_ = nullptr;
+
+  absl::Mutex mu_;
+  std::vector<Command> commands_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::atomic<TransferId> next_id_{1};
+  std::atomic<int64_t> in_flight_{0};
+  std::atomic<int64_t> connections_opened_{0};
+
+  // Loop-thread state.
+  std::unordered_map<TransferId, std::unique_ptr<Transfer>> transfers_;
+  std::vector<CurlEasy> idle_easy_;  // reused handles (curl_easy_reset)
+  absl::Time timer_deadline_ = absl::InfiniteFuture();
+  std::thread thread_;
+};
+
+}  // namespace serpwow::upstream

@@ -1,0 +1,67 @@
+// SerpwowClient: the SerpWow Batches REST calls the gateway makes, on top of
+// an HttpLoop. It owns the URLs (and so the API key): nothing above this
+// layer ever sees a URL that carries the key.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/upstream/http_loop.h"
+
+namespace serpwow::upstream {
+
+struct UpstreamOptions {
+  // SerpWow: https://api.serpwow.com/live; Scale SERP: https://api.scaleserp.com;
+  // Value SERP: https://api.valueserp.com. Plain http only to a loopback host.
+  std::string base_url = "https://api.serpwow.com/live";
+  std::string api_key;
+  // Upper bound on any one upstream request, whatever the caller's deadline.
+  absl::Duration timeout_cap = absl::Seconds(10);
+  absl::Duration connect_timeout = absl::Seconds(3);
+  // Replies larger than this are refused (kBodyTooLarge).
+  size_t max_body_bytes = 1 << 20;
+};
+
+// True for "localhost", 127.0.0.0/8 and ::1 (with or without brackets).
+bool IsLoopbackHost(const std::string& host);
+
+// OK when `url` is an absolute https URL, or http to a loopback host, with no
+// user info, query or fragment. The message names what is wrong.
+absl::Status ValidateBaseUrl(const std::string& url);
+
+// OK when `key` is non-empty printable ASCII without spaces. The message never
+// repeats the key.
+absl::Status ValidateApiKey(const std::string& key);
+
+enum class Endpoint { kGetBatch, kStopBatch };
+const char* EndpointName(Endpoint endpoint);  // "get_batch", "stop_batch"
+
+class SerpwowClient {
+ public:
+  // Validates the options. `loop` must outlive the client.
+  static absl::StatusOr<std::unique_ptr<SerpwowClient>> Create(UpstreamOptions options,
+                                                               HttpLoop* loop);
+
+  // GET {base}/batches/{id} or GET {base}/batches/{id}/stop, with the key.
+  // `batch_id` must already be valid (see logic/batch_id.h); it is
+  // percent-encoded anyway. `timeout` is clamped to the configured cap.
+  // `done` runs once on the loop thread.
+  TransferId Call(Endpoint endpoint, const std::string& batch_id, absl::Duration timeout,
+                  HttpCallback done);
+  void Cancel(TransferId id) { loop_->Cancel(id); }
+
+  const UpstreamOptions& options() const { return options_; }
+  HttpLoop* loop() const { return loop_; }
+
+ private:
+  SerpwowClient(UpstreamOptions options, HttpLoop* loop, std::string key_query);
+  const UpstreamOptions options_;
+  HttpLoop* const loop_;
+  const std::string key_query_;  // "?api_key=<escaped>"
+};
+
+}  // namespace serpwow::upstream
