@@ -1,0 +1,134 @@
+// batchctl as a user runs it: the real binary against a real gateway and a
+// real simulator, both on 127.0.0.1:0. Checks what it prints and its exit
+// status for each kind of outcome.
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "tests/support/gateway_fixture.h"
+#include "tests/support/subprocess.h"
+
+namespace serpwow::testing {
+namespace {
+
+using sim::BatchState;
+
+class BatchctlTest : public GatewayTest {
+ protected:
+  void SetUp() override {
+    StartAll();
+    sim_->PutBatch("9E867FAA", BatchState::kQueued, 200);
+    sim_->PutBatch("2A6F94BB", BatchState::kRunning, 150);
+    sim_->PutBatch("DEMOIDLE", BatchState::kIdle, 10);
+  }
+
+  ProcessResult Batchctl(std::vector<std::string> args) {
+    std::vector<std::string> argv = {BATCHCTL_PATH};
+    bool has_target = false;
+    for (const auto& a : args) has_target = has_target || absl::StartsWith(a, "--target");
+    if (!has_target) argv.push_back(absl::StrCat("--target=", gateway_->address()));
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunProcess(argv);
+  }
+};
+
+TEST_F(BatchctlTest, StopsAQueuedBatch) {
+  ProcessResult r = Batchctl({"stop", "9E867FAA"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "stopped batch 9E867FAA (was queued): credits refunded\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(BatchctlTest, StopsARunningBatch) {
+  ProcessResult r = Batchctl({"stop", "2A6F94BB", "--timeout=5s"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "stopped batch 2A6F94BB (was running): no refund\n");
+}
+
+TEST_F(BatchctlTest, IdleBatchExitsWithFailedPrecondition) {
+  ProcessResult r = Batchctl({"stop", "DEMOIDLE"});
+  EXPECT_EQ(r.exit_code, 9);
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(absl::StartsWith(r.err, "batchctl: FAILED_PRECONDITION (BATCH_NOT_STOPPABLE): "))
+      << r.err;
+}
+
+TEST_F(BatchctlTest, UnknownBatchExitsWithNotFound) {
+  ProcessResult r = Batchctl({"stop", "NOSUCH"});
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_TRUE(absl::StrContains(r.err, "NOT_FOUND (BATCH_NOT_FOUND)")) << r.err;
+}
+
+TEST_F(BatchctlTest, InvalidIdExitsWithInvalidArgumentAndNothingGoesUpstream) {
+  ProcessResult r = Batchctl({"stop", "../account"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_TRUE(absl::StrContains(r.err, "INVALID_ARGUMENT (INVALID_BATCH_ID)")) << r.err;
+  EXPECT_EQ(sim_->request_count(), 0);
+}
+
+TEST_F(BatchctlTest, RateLimitShowsTheRetryHint) {
+  sim::Fault f;
+  f.path_suffix = "/stop";
+  f.status = 429;
+  f.headers = {{"Retry-After", "17"}};
+  sim_->AddFault(f);
+  ProcessResult r = Batchctl({"stop", "9E867FAA"});
+  EXPECT_EQ(r.exit_code, 8);
+  EXPECT_TRUE(absl::StrContains(r.err, "(RATE_LIMITED)")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "[retry after 17s]")) << r.err;
+}
+
+TEST_F(BatchctlTest, JsonOutputIsProtoJson) {
+  ProcessResult r = Batchctl({"stop", "9E867FAA", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  v1::StopBatchResponse response;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &response).ok()) << r.out;
+  EXPECT_EQ(response.batch_id(), "9E867FAA");
+  EXPECT_TRUE(response.credits_refunded());
+  EXPECT_EQ(response.previous_status(), v1::BATCH_STATUS_QUEUED);
+  EXPECT_EQ(response.refund_basis(), v1::REFUND_BASIS_PRE_READ);
+}
+
+TEST_F(BatchctlTest, JsonErrorIsAGoogleRpcStatus) {
+  ProcessResult r = Batchctl({"stop", "DEMOIDLE", "--json"});
+  EXPECT_EQ(r.exit_code, 9);
+  EXPECT_TRUE(absl::StrContains(r.out, R"("code":9)")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, R"("reason":"BATCH_NOT_STOPPABLE")")) << r.out;
+}
+
+TEST_F(BatchctlTest, TimeoutIsADeadline) {
+  sim::Fault hang;
+  hang.action = sim::Fault::Action::kHang;
+  hang.path_suffix = "/stop";
+  sim_->AddFault(hang);
+  ProcessResult r = Batchctl({"stop", "9E867FAA", "--timeout=400ms"});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "DEADLINE_EXCEEDED")) << r.err;
+  EXPECT_TRUE(WaitForNoUpstreamTransfers(absl::Seconds(2)));
+}
+
+TEST_F(BatchctlTest, UnreachableServerIsUnavailable) {
+  std::string address = gateway_->address();
+  gateway_.reset();
+  ProcessResult r = Batchctl({"stop", "9E867FAA", "--target=" + address, "--timeout=3s"});
+  EXPECT_EQ(r.exit_code, 14) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "UNAVAILABLE")) << r.err;
+}
+
+TEST_F(BatchctlTest, UsageErrorsExit64) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {}, {"start", "X"}, {"stop"}, {"stop", "A", "B"}, {"stop", "A", "--timeout=0s"}}) {
+    ProcessResult r = Batchctl(args);
+    EXPECT_EQ(r.exit_code, 64) << absl::StrJoin(args, " ") << ": " << r.err;
+    EXPECT_TRUE(absl::StrContains(r.err, "usage: batchctl stop BATCH_ID")) << r.err;
+  }
+  EXPECT_EQ(sim_->request_count(), 0);
+}
+
+}  // namespace
+}  // namespace serpwow::testing
