@@ -8,6 +8,21 @@
 // sockets, keep-alive). Delays are timers in that loop, never sleeps, so
 // thousands of slow requests cost no threads. Every public method is
 // thread-safe.
+//
+// Choices the docs leave open, as implemented (see batch_api.h for the state
+// machine):
+//  * Routing comes first: a wrong path or verb (anything but GET on a known
+//    route) is 404 with the HTML body "<html><body>Not Found</body></html>",
+//    whatever the key. Then a missing/empty/wrong api_key is 401, then the
+//    endpoint. Unknown batch ids and business-rule failures use the JSON
+//    envelope {"request_info":{"success":false,"message":...}}.
+//  * Framing errors are answered and the connection closed: 400 malformed,
+//    431 header section over 16 KiB, 413 body over 1 MiB, 501 any request
+//    Transfer-Encoding, 505 other HTTP versions.
+//  * A request held by a fault delay is still carried out when the delay ends,
+//    even if the client has gone (a server does not notice abandoned work).
+//  * Start() raises the process's soft RLIMIT_NOFILE towards the hard limit
+//    (at most 65536) once, so thousands of loopback connections fit.
 #pragma once
 
 #include <cstdint>
@@ -66,7 +81,16 @@ struct BatchSnapshot {
 
 // A fault applied to matching requests instead of (or before) the normal
 // behaviour. Faults are checked in the order they were added; the first that
-// matches and has uses left applies.
+// matches and has uses left applies (a used-up fault is removed). Faults apply
+// before routing and the api_key check; the request is recorded either way.
+//
+// `delay` comes first for every action but kHang. For kStallAfterHeaders,
+// kSlowDrip and kResetMidBody, status 0 means "the normal response": the
+// request is carried out (e.g. the batch really stops) and only its reply is
+// stalled, dripped or cut. kDropConnection and kHang never carry it out.
+// In `headers`, Content-Length, Transfer-Encoding and Connection are ignored
+// (the simulator frames the reply); without a Content-Type, a non-empty body
+// is sent as application/json.
 struct Fault {
   enum class Action {
     // After `delay`, answer `status` with `headers` and `body` (as-is, with a
@@ -79,15 +103,17 @@ struct Fault {
     // Send the status line and headers (Content-Length of the full body) and
     // then stall forever without a body byte.
     kStallAfterHeaders,
-    // Send headers, then the body one byte every `drip_interval`.
+    // Send headers, then the body one byte every `drip_interval` (at least
+    // 1 ms); the first byte comes one interval after the headers.
     kSlowDrip,
-    // Send headers and half of the body, then reset the connection (RST).
+    // Send headers and half of the body (rounded down), then reset the
+    // connection (RST, via SO_LINGER {1, 0}).
     kResetMidBody,
   };
   Action action = Action::kRespond;
-  // Applies to requests whose path (without the query string and without the
-  // "/live" prefix) ends with this suffix, e.g. "/stop" or "/batches/ABC". Empty
-  // matches every request.
+  // Applies to requests whose raw (still percent-encoded) path, without the
+  // query string and without the "/live" prefix, ends with this suffix, e.g.
+  // "/stop" or "/batches/ABC". Empty matches every request.
   std::string path_suffix;
   int status = 0;
   std::vector<std::pair<std::string, std::string>> headers;
@@ -101,7 +127,8 @@ struct Fault {
 // A request as the simulator saw it. The api_key value is never stored.
 struct RecordedRequest {
   std::string method;
-  std::string path;   // without the query string
+  std::string path;  // as sent (percent-encoded, "/live" kept), no query string
+  // The query string carried a non-empty api_key parameter (valid or not).
   bool had_api_key = false;
 };
 
@@ -122,14 +149,21 @@ class Simulator {
   std::string base_url() const;
 
   // Adds or replaces a batch. A batch added as queued or running reserves
-  // `credits_required` (taken from the account) and follows the queue/run
-  // timers from now on.
+  // `credits_required` (taken from the account, which may go negative) and
+  // follows the queue/run timers from now on. An empty name defaults to the
+  // id. Replacing or removing a batch never changes the account's credits.
   void PutBatch(const std::string& id, BatchState state, int64_t credits_required = 100,
                 const std::string& name = "");
   absl::optional<BatchSnapshot> GetBatch(const std::string& id) const;
   void RemoveBatch(const std::string& id);
   // Seeds a demo account: batches in every state (idle, queued, running),
-  // with ids printed in SeedDemoDescription().
+  // with ids printed in SeedDemoDescription(): DEMOIDLE (idle, 100 credits),
+  // 9E867FAA (queued, 200), 2A6F94BB (running, 150), CAC8651D (queued, 50)
+  // and DEMOHUGE (idle, 100000000: start gives 402). The queued and running
+  // demo batches ignore the queue/run timers, so a newcomer can try every stop
+  // outcome at leisure; once stopped or started through the API they follow
+  // the timers like any other batch. The seeded reservations (400 credits)
+  // are taken from the account.
   void SeedDemo();
   static std::string SeedDemoDescription();
 
@@ -139,8 +173,11 @@ class Simulator {
   void AddFault(Fault fault);
   void ClearFaults();
 
-  // Requests fully received since start (or the last ResetRequests()).
+  // Requests fully received since start (or the last ResetRequests()),
+  // including those a fault answered, dropped or held. Malformed requests
+  // (answered 400/431/...) are not counted.
   int64_t request_count() const;
+  // The newest requests, in arrival order (at most 100000 are kept).
   std::vector<RecordedRequest> requests() const;
   void ResetRequests();
   // TCP connections accepted since start.

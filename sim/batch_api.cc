@@ -1,0 +1,414 @@
+#include "sim/batch_api.h"
+
+#include <algorithm>
+#include <exception>
+#include <string_view>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
+
+namespace serpwow::sim {
+namespace {
+
+using nlohmann::json;
+
+constexpr int64_t kDefaultPageSize = 25;
+constexpr int64_t kMaxPageSize = 1000;
+constexpr int64_t kSearchesPerPage = 1000;
+constexpr int64_t kBatchesLimit = 10000;
+
+std::string Iso(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+}
+
+http::Response JsonResponse(int status, const json& body) {
+  http::Response r;
+  r.status = status;
+  r.headers = {{"Content-Type", "application/json"}, {"Cache-Control", "no-store"}};
+  // Invalid UTF-8 (e.g. a percent-decoded id) is replaced rather than thrown.
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+http::Response Envelope(int status, bool success, const std::string& message) {
+  json info = {{"success", success}};
+  if (!message.empty()) info["message"] = message;
+  return JsonResponse(status, {{"request_info", info}});
+}
+
+// The real API's answer to an invalid URL or a wrong verb: deliberately not
+// the JSON envelope, so a wrong route can be told from an unknown batch.
+http::Response NotFoundRoute() {
+  http::Response r;
+  r.status = 404;
+  r.headers = {{"Content-Type", "text/html"}};
+  r.body = "<html><body>Not Found</body></html>";
+  return r;
+}
+
+http::Response NotFoundBatch(int status, const std::string& id) {
+  return Envelope(status, false, absl::StrCat("Batch with ID '", id, "' was not found"));
+}
+
+const std::string* FindParam(const ApiRequest& request, std::string_view name) {
+  for (const auto& [key, value] : request.params) {
+    if (key == name) return &value;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+ApiRequest MakeApiRequest(const http::Request& request, const std::string& expected_key) {
+  ApiRequest out;
+  out.method = request.method;
+  out.path = request.path;
+  auto params = http::ParseQuery(request.query);
+  if (!params) {
+    out.malformed_query = true;
+    // Still tell "no key at all" from "some key" for the request record.
+    for (absl::string_view part : absl::StrSplit(request.query, '&')) {
+      if (absl::StartsWith(part, "api_key=") && part.size() > 8) {
+        out.auth = ApiRequest::Auth::kInvalid;
+      }
+    }
+    return out;
+  }
+  bool seen = false;
+  for (auto& [name, value] : *params) {
+    if (name == "api_key") {
+      // The first api_key decides, as in most query parsers.
+      if (!seen) {
+        seen = true;
+        if (value.empty()) {
+          out.auth = ApiRequest::Auth::kMissing;
+        } else if (expected_key.empty() || value == expected_key) {
+          out.auth = ApiRequest::Auth::kValid;
+        } else {
+          out.auth = ApiRequest::Auth::kInvalid;
+        }
+      }
+      continue;
+    }
+    out.params.emplace_back(std::move(name), std::move(value));
+  }
+  return out;
+}
+
+BatchApi::BatchApi(const SimulatorOptions& options)
+    : options_(options), credits_(options.initial_credits) {}
+
+void BatchApi::Advance(Batch& batch, absl::Time now) const {
+  if (!batch.follows_timers) return;
+  if (batch.state == BatchState::kQueued && now >= batch.state_since + options_.queue_delay) {
+    batch.state = BatchState::kRunning;
+    batch.state_since += options_.queue_delay;
+  }
+  if (batch.state == BatchState::kRunning && now >= batch.state_since + options_.run_duration) {
+    batch.state = BatchState::kIdle;
+    batch.last_run = batch.state_since;
+    batch.state_since += options_.run_duration;
+    batch.reserved = 0;  // consumed by the run
+    ++batch.results_count;
+    ++batch.next_result_set_id;
+  }
+}
+
+void BatchApi::AdvanceAll(absl::Time now) {
+  for (auto& [id, batch] : batches_) Advance(batch, now);
+}
+
+bool BatchApi::StopLocked(Batch& batch) {
+  bool refunded = batch.state == BatchState::kQueued;
+  if (refunded) credits_ += batch.reserved;
+  batch.state = BatchState::kIdle;
+  batch.state_since = absl::Now();
+  batch.reserved = 0;
+  batch.follows_timers = true;
+  return refunded;
+}
+
+void BatchApi::PutBatch(const std::string& id, BatchState state, int64_t credits_required,
+                        const std::string& name, bool follows_timers) {
+  absl::MutexLock lock(&mu_);
+  Batch b;
+  b.id = id;
+  b.name = name.empty() ? id : name;
+  b.created_at = absl::Now();
+  b.credits_required = credits_required;
+  b.state = state;
+  b.state_since = b.created_at;
+  b.follows_timers = follows_timers;
+  if (state != BatchState::kIdle) {
+    b.reserved = credits_required;
+    credits_ -= credits_required;
+  }
+  batches_[id] = std::move(b);
+}
+
+absl::optional<BatchSnapshot> BatchApi::GetBatch(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return absl::nullopt;
+  Advance(it->second, absl::Now());
+  const Batch& b = it->second;
+  BatchSnapshot s;
+  s.id = b.id;
+  s.name = b.name;
+  s.state = b.state;
+  s.credits_required = b.credits_required;
+  s.credits_reserved = b.reserved;
+  return s;
+}
+
+void BatchApi::RemoveBatch(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  batches_.erase(id);
+}
+
+int64_t BatchApi::credits() {
+  absl::MutexLock lock(&mu_);
+  return credits_;
+}
+
+void BatchApi::SetCredits(int64_t credits) {
+  absl::MutexLock lock(&mu_);
+  credits_ = credits;
+}
+
+namespace {
+
+json BatchJson(const std::string& id, const std::string& name, BatchState state,
+               int64_t credits_required, absl::Time created_at, int64_t next_result_set_id,
+               int64_t results_count, const absl::optional<absl::Time>& last_run) {
+  json j = {{"id", id},
+            {"name", name},
+            {"status", BatchStateName(state)},
+            {"enabled", true},
+            {"schedule_type", "manual"},
+            {"priority", "normal"},
+            {"searches_total_count", credits_required},
+            {"searches_page_count", (credits_required + kSearchesPerPage - 1) / kSearchesPerPage},
+            {"credits_required", credits_required},
+            {"created_at", Iso(created_at)},
+            {"next_result_set_id", next_result_set_id},
+            {"results_count", results_count}};
+  if (last_run) j["last_run"] = Iso(*last_run);
+  return j;
+}
+
+}  // namespace
+
+http::Response BatchApi::Handle(const ApiRequest& request) {
+  try {
+    return Route(request);
+  } catch (const std::exception& e) {
+    return Envelope(500, false, absl::StrCat("Internal simulator error: ", e.what()));
+  }
+}
+
+http::Response BatchApi::Route(const ApiRequest& request) {
+  std::string_view path = request.path;
+  if (options_.live_prefix) {
+    if (path.substr(0, 6) != "/live/") return NotFoundRoute();
+    path.remove_prefix(5);
+  }
+  enum class Op { kAccount, kList, kStopAll, kGet, kStart, kStop } op;
+  std::string_view raw_id;
+  if (path == "/account") {
+    op = Op::kAccount;
+  } else if (path == "/batches") {
+    op = Op::kList;
+  } else if (path.substr(0, 9) == "/batches/") {
+    std::vector<absl::string_view> parts =
+        absl::StrSplit(absl::string_view(path.data() + 9, path.size() - 9), '/');
+    if (parts.empty() || parts[0].empty() || parts.size() > 2) return NotFoundRoute();
+    raw_id = std::string_view(parts[0].data(), parts[0].size());
+    if (parts.size() == 1) {
+      op = raw_id == "stopall" ? Op::kStopAll : Op::kGet;
+    } else if (parts[1] == "start") {
+      op = Op::kStart;
+    } else if (parts[1] == "stop") {
+      op = Op::kStop;
+    } else {
+      return NotFoundRoute();
+    }
+  } else {
+    return NotFoundRoute();
+  }
+  if (request.method != "GET") return NotFoundRoute();
+
+  if (request.malformed_query) {
+    return Envelope(400, false, "Malformed percent-encoding in the query string");
+  }
+  if (request.auth != ApiRequest::Auth::kValid) {
+    return Envelope(401, false, "Supplied api_key is not valid");
+  }
+
+  std::string id;
+  if (!raw_id.empty()) {
+    auto decoded = http::PercentDecode(raw_id, /*plus_is_space=*/false);
+    if (!decoded) return Envelope(400, false, "Malformed percent-encoding in the Batch ID");
+    id = std::move(*decoded);
+  }
+  switch (op) {
+    case Op::kAccount:
+      return Account();
+    case Op::kList:
+      return List(request);
+    case Op::kStopAll:
+      return StopAll();
+    case Op::kGet:
+      return GetOne(id);
+    case Op::kStart:
+      return Start(id);
+    case Op::kStop:
+      return Stop(id);
+  }
+  return NotFoundRoute();
+}
+
+http::Response BatchApi::GetOne(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
+  Batch& b = it->second;
+  Advance(b, absl::Now());
+  return JsonResponse(200,
+                      {{"request_info", {{"success", true}}},
+                       {"batch", BatchJson(b.id, b.name, b.state, b.credits_required, b.created_at,
+                                           b.next_result_set_id, b.results_count, b.last_run)}});
+}
+
+http::Response BatchApi::Start(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
+  Batch& b = it->second;
+  absl::Time now = absl::Now();
+  Advance(b, now);
+  if (b.state != BatchState::kIdle) {
+    return Envelope(400, false, "Batch is already queued or running");
+  }
+  if (credits_ < b.credits_required) {
+    return Envelope(402, false, "Insufficient credits to start this Batch");
+  }
+  credits_ -= b.credits_required;
+  b.reserved = b.credits_required;
+  b.state = BatchState::kQueued;
+  b.state_since = now;
+  b.follows_timers = true;
+  return JsonResponse(200,
+                      {{"request_info", {{"success", true}, {"message", "Batch started"}}},
+                       {"batch", BatchJson(b.id, b.name, b.state, b.credits_required, b.created_at,
+                                           b.next_result_set_id, b.results_count, b.last_run)}});
+}
+
+http::Response BatchApi::Stop(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
+  Batch& b = it->second;
+  Advance(b, absl::Now());
+  if (b.state == BatchState::kIdle) {
+    return Envelope(options_.stop_idle_status, false,
+                    "Batch is not currently queued or running, so it cannot be stopped");
+  }
+  const char* previous = BatchStateName(b.state);
+  bool refunded = StopLocked(b);
+  json body = {{"request_info", {{"success", true}, {"message", "Batch stopped"}}}};
+  if (options_.stop_reply_reports_refund) {
+    body["credits_refunded"] = refunded;
+    body["previous_status"] = previous;
+  }
+  return JsonResponse(200, body);
+}
+
+http::Response BatchApi::StopAll() {
+  absl::MutexLock lock(&mu_);
+  AdvanceAll(absl::Now());
+  int64_t stopped = 0;
+  for (auto& [id, batch] : batches_) {
+    if (batch.state == BatchState::kIdle) continue;
+    StopLocked(batch);
+    ++stopped;
+  }
+  return JsonResponse(
+      200, {{"request_info",
+             {{"success", true}, {"message", absl::StrCat(stopped, " Batches stopped")}}},
+            {"batches_stopped", stopped},
+            {"batches_failed_to_stop", 0}});
+}
+
+http::Response BatchApi::List(const ApiRequest& request) {
+  absl::optional<BatchState> filter;
+  if (const std::string* status = FindParam(request, "status")) {
+    if (*status == "idle") {
+      filter = BatchState::kIdle;
+    } else if (*status == "queued") {
+      filter = BatchState::kQueued;
+    } else if (*status == "running") {
+      filter = BatchState::kRunning;
+    } else if (*status != "all") {
+      return Envelope(400, false, "'status' must be one of all, idle, queued, running");
+    }
+  }
+  int64_t page = 1;
+  if (const std::string* p = FindParam(request, "page")) {
+    if (!absl::SimpleAtoi(*p, &page) || page < 1) {
+      return Envelope(400, false, "'page' must be a positive integer");
+    }
+  }
+  int64_t page_size = kDefaultPageSize;
+  if (const std::string* p = FindParam(request, "page_size")) {
+    if (!absl::SimpleAtoi(*p, &page_size) || page_size < 1) {
+      return Envelope(400, false, "'page_size' must be a positive integer");
+    }
+    page_size = std::min(page_size, kMaxPageSize);
+  }
+
+  absl::MutexLock lock(&mu_);
+  AdvanceAll(absl::Now());
+  std::vector<const Batch*> matching;
+  for (const auto& [id, batch] : batches_) {
+    if (!filter || batch.state == *filter) matching.push_back(&batch);
+  }
+  std::sort(matching.begin(), matching.end(), [](const Batch* a, const Batch* b) {
+    return a->name != b->name ? a->name < b->name : a->id < b->id;
+  });
+  const int64_t total = static_cast<int64_t>(matching.size());
+  const int64_t total_pages = (total + page_size - 1) / page_size;
+  json list = json::array();
+  // page <= total/page_size+1 keeps the multiplication below from overflowing.
+  if (page <= total_pages) {
+    int64_t first = (page - 1) * page_size;
+    int64_t last = std::min(total, first + page_size);
+    for (int64_t i = first; i < last; ++i) {
+      const Batch& b = *matching[static_cast<size_t>(i)];
+      list.push_back(BatchJson(b.id, b.name, b.state, b.credits_required, b.created_at,
+                               b.next_result_set_id, b.results_count, b.last_run));
+    }
+  }
+  return JsonResponse(200, {{"request_info", {{"success", true}}},
+                            {"total_count", total},
+                            {"total_pages", total_pages},
+                            {"current_page", page},
+                            {"count_this_page", list.size()},
+                            {"batches", list}});
+}
+
+http::Response BatchApi::Account() {
+  absl::MutexLock lock(&mu_);
+  const auto used = static_cast<int64_t>(batches_.size());
+  return JsonResponse(200, {{"request_info", {{"success", true}}},
+                            {"account_info",
+                             {{"credits_remaining", credits_},
+                              {"batches_used", used},
+                              {"batches_limit", kBatchesLimit},
+                              {"batches_available", std::max<int64_t>(0, kBatchesLimit - used)}}}});
+}
+
+}  // namespace serpwow::sim

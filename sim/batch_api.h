@@ -1,0 +1,102 @@
+// The simulated account behind the HTTP server: batches, credits and the
+// Batches API routes. Transport-free (it maps an ApiRequest to an
+// http::Response) so it can be reasoned about and tested on its own; the
+// event loop in simulator.cc owns the sockets, faults and recording.
+//
+// Batch lifecycle, evaluated lazily from timestamps on every access:
+//   idle --start--> queued --queue_delay--> running --run_duration--> idle
+// /start reserves credits_required (taken from the account). Stopping a queued
+// batch refunds the reservation; stopping a running one does not (the run
+// consumed it), and neither does a run that completes. A completed run adds
+// one result set (results_count and next_result_set_id +1); a stopped run
+// adds none. Batches whose `follows_timers` is false (the demo seed) stay in
+// their state until an API call moves them.
+//
+// Request handling order: route (wrong path or verb -> 404 HTML, whatever the
+// key), query decoding (malformed escape -> 400 JSON), api_key (-> 401 JSON),
+// then the endpoint.
+//
+// Thread-safe: one mutex around all state.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/optional.h"
+#include "sim/http.h"
+#include "sim/simulator.h"
+
+namespace serpwow::sim {
+
+// A request reduced to what the API logic needs. The api_key is checked when
+// the request is received and then dropped; only the verdict is kept.
+struct ApiRequest {
+  enum class Auth { kMissing, kInvalid, kValid };
+  std::string method;
+  std::string path;  // raw path (percent-encoded as sent), no query string
+  // Decoded query parameters other than api_key, in order.
+  std::vector<std::pair<std::string, std::string>> params;
+  bool malformed_query = false;
+  Auth auth = Auth::kMissing;
+};
+
+// `expected_key` empty accepts any non-empty key. The key is compared and
+// forgotten; it is not copied into the result.
+ApiRequest MakeApiRequest(const http::Request& request, const std::string& expected_key);
+
+class BatchApi {
+ public:
+  explicit BatchApi(const SimulatorOptions& options);
+
+  // Never throws; an unexpected internal error becomes a 500 JSON envelope.
+  http::Response Handle(const ApiRequest& request);
+
+  void PutBatch(const std::string& id, BatchState state, int64_t credits_required,
+                const std::string& name, bool follows_timers);
+  absl::optional<BatchSnapshot> GetBatch(const std::string& id);
+  void RemoveBatch(const std::string& id);
+  int64_t credits();
+  void SetCredits(int64_t credits);
+
+ private:
+  struct Batch {
+    std::string id;
+    std::string name;
+    absl::Time created_at;
+    int64_t credits_required = 0;
+    BatchState state = BatchState::kIdle;
+    absl::Time state_since;  // when the current state began
+    bool follows_timers = true;
+    int64_t reserved = 0;
+    int64_t results_count = 0;
+    int64_t next_result_set_id = 1;
+    absl::optional<absl::Time> last_run;
+  };
+
+  // Applies the queue/run timers up to `now`.
+  void Advance(Batch& batch, absl::Time now) const;
+  void AdvanceAll(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves a queued/running batch to idle; returns true if credits came back.
+  bool StopLocked(Batch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  http::Response Route(const ApiRequest& request);
+  http::Response GetOne(const std::string& id);
+  http::Response Start(const std::string& id);
+  http::Response Stop(const std::string& id);
+  http::Response StopAll();
+  http::Response List(const ApiRequest& request);
+  http::Response Account();
+
+  const SimulatorOptions options_;
+  absl::Mutex mu_;
+  std::map<std::string, Batch> batches_ ABSL_GUARDED_BY(mu_);
+  int64_t credits_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace serpwow::sim

@@ -1,0 +1,139 @@
+// serpwow-sim: the SerpWow Batches API simulator as a standalone process, for
+// trying the gateway by hand. Loopback only. The accepted api_key comes from
+// the environment (SERPWOW_API_KEY), never from a flag, so no key shows up in
+// argv or `ps`; without it any non-empty key is accepted.
+//
+// Prints exactly one "serpwow-sim listening on <base url>" line on stdout (then
+// the demo description when seeded), and runs until SIGINT or SIGTERM, after
+// which it shuts down cleanly and exits 0. Bad settings exit 2 with a message
+// naming the setting.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/log.h"
+#include "sim/simulator.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
+          "HOST:PORT to listen on. HOST must be loopback (127.0.0.0/8, [::1], localhost); "
+          "PORT 0 picks a free port.");
+ABSL_FLAG(bool, live_prefix, false, "Serve every path under /live, as api.serpwow.com does.");
+ABSL_FLAG(int, stop_idle_status, 400, "HTTP status for stopping an idle batch.");
+ABSL_FLAG(int, unknown_batch_status, 404, "HTTP status for an unknown batch id.");
+ABSL_FLAG(absl::Duration, queue_delay, absl::Seconds(30),
+          "How long a started batch stays queued before it runs (e.g. 30s, 2m).");
+ABSL_FLAG(absl::Duration, run_duration, absl::Seconds(60),
+          "How long a batch runs before it is idle again.");
+ABSL_FLAG(int64_t, credits, 10000, "Account credits at start.");
+ABSL_FLAG(bool, seed_demo, true, "Seed demo batches in every state (listed at start).");
+ABSL_FLAG(bool, stop_reply_reports_refund, false,
+          "Add \"credits_refunded\" and \"previous_status\" to the stop reply (not in the real "
+          "API).");
+ABSL_FLAG(bool, verbose, false, "Log one line per request (method, path, status) on stderr.");
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::cerr << "serpwow-sim: " << message << std::endl;
+  return 2;
+}
+
+// "HOST:PORT" or "[V6]:PORT". Returns false with `error` set on a bad value.
+bool SplitHostPort(const std::string& value, std::string* host, int* port, std::string* error) {
+  size_t colon = value.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    *error = absl::StrCat("--listen=", value, ": expected HOST:PORT, e.g. 127.0.0.1:8080");
+    return false;
+  }
+  *host = value.substr(0, colon);
+  if (host->find(':') != std::string::npos && host->front() != '[') {
+    *error = absl::StrCat("--listen=", value, ": write IPv6 hosts in brackets, e.g. [::1]:8080");
+    return false;
+  }
+  std::string port_text = value.substr(colon + 1);
+  int p = -1;
+  if (port_text.empty() || port_text.find_first_not_of("0123456789") != std::string::npos ||
+      !absl::SimpleAtoi(port_text, &p) || p > 65535) {
+    *error =
+        absl::StrCat("--listen=", value, ": port '", port_text, "' is not a number in 0..65535");
+    return false;
+  }
+  *port = p;
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Block the shutdown signals before any thread starts, so every thread
+  // inherits the mask and only sigwait() below sees them.
+  sigset_t shutdown_signals;
+  sigemptyset(&shutdown_signals);
+  sigaddset(&shutdown_signals, SIGINT);
+  sigaddset(&shutdown_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &shutdown_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::SetProgramUsageMessage(
+      "A local SerpWow Batches API simulator (loopback only).\n"
+      "The accepted api_key is read from $SERPWOW_API_KEY; unset, any non-empty key works.\n"
+      "Usage: serpwow-sim [--listen=127.0.0.1:8080] [--live_prefix] [--queue_delay=30s] ...");
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() > 1) {
+    return Fail(absl::StrCat("unexpected argument '", positional[1], "' (flags only)"));
+  }
+  if (absl::GetFlag(FLAGS_verbose)) serpwow::SetMinLogLevel(serpwow::LogLevel::kDebug);
+
+  serpwow::sim::SimulatorOptions options;
+  std::string error;
+  if (!SplitHostPort(absl::GetFlag(FLAGS_listen), &options.host, &options.port, &error)) {
+    return Fail(error);
+  }
+  const char* key = std::getenv("SERPWOW_API_KEY");
+  options.api_key = key != nullptr ? key : "";
+  options.live_prefix = absl::GetFlag(FLAGS_live_prefix);
+  options.stop_idle_status = absl::GetFlag(FLAGS_stop_idle_status);
+  options.unknown_batch_status = absl::GetFlag(FLAGS_unknown_batch_status);
+  options.queue_delay = absl::GetFlag(FLAGS_queue_delay);
+  options.run_duration = absl::GetFlag(FLAGS_run_duration);
+  options.initial_credits = absl::GetFlag(FLAGS_credits);
+  options.stop_reply_reports_refund = absl::GetFlag(FLAGS_stop_reply_reports_refund);
+  if (options.initial_credits < 0) return Fail("--credits must not be negative");
+
+  auto sim = serpwow::sim::Simulator::Start(options);
+  if (!sim.ok()) {
+    const std::string message(sim.status().message());
+    if (sim.status().code() == absl::StatusCode::kInvalidArgument &&
+        (message.rfind("host ", 0) == 0 || message.rfind("port ", 0) == 0)) {
+      return Fail(absl::StrCat("--listen=", absl::GetFlag(FLAGS_listen), ": ", message));
+    }
+    if (sim.status().code() == absl::StatusCode::kInvalidArgument) {
+      return Fail(absl::StrCat("--", message));
+    }
+    return Fail(absl::StrCat("cannot listen on ", absl::GetFlag(FLAGS_listen), ": ", message));
+  }
+  if (absl::GetFlag(FLAGS_seed_demo)) (*sim)->SeedDemo();
+
+  std::cout << "serpwow-sim listening on " << (*sim)->base_url() << "\n";
+  if (absl::GetFlag(FLAGS_seed_demo)) std::cout << serpwow::sim::Simulator::SeedDemoDescription();
+  std::cout << std::flush;
+
+  int signal_number = 0;
+  while (sigwait(&shutdown_signals, &signal_number) != 0) {
+  }
+  SERPWOW_LOG(kInfo, "serpwow-sim: ", signal_number == SIGINT ? "SIGINT" : "SIGTERM",
+              ", shutting down");
+  sim->reset();
+  return 0;
+}
