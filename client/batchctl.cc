@@ -1,43 +1,94 @@
 // batchctl: a command-line client for serpwow.batches.v1.BatchService.
 //   batchctl stop BATCH_ID [--target=HOST:PORT] [--timeout=DURATION] [--json]
+//            [--tls | --ca_file=PEM [--cert_file=PEM --key_file=PEM]] [--token_file=F]
 // Exit status: 0 on OK, the gRPC code's number on an RPC error (see
 // batchctl_format.h), 64 on a usage error.
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/batchctl_format.h"
+#include "common/flag_env.h"
 #include "serpwow/batches/v1/batch_service.grpc.pb.h"
 
 ABSL_FLAG(std::string, target, "localhost:50051", "the batch-server to call, HOST:PORT");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "deadline for the call, e.g. 5s or 500ms");
 ABSL_FLAG(bool, json, false, "print the response (or the error status) as proto JSON");
+ABSL_FLAG(bool, tls, false, "use TLS, verifying the server with the system's CA store");
+ABSL_FLAG(std::string, ca_file, "", "PEM CA bundle to verify the server (implies --tls)");
+ABSL_FLAG(std::string, cert_file, "", "PEM client certificate for mTLS (implies --tls)");
+ABSL_FLAG(std::string, key_file, "", "PEM client private key for mTLS");
+ABSL_FLAG(std::string, server_name, "", "expected TLS server name, if not the --target host");
+ABSL_FLAG(std::string, token_file, "",
+          "file holding the bearer token to send (else the BATCHCTL_TOKEN environment variable, "
+          "if set)");
 
 namespace {
 
 constexpr char kUsage[] =
     "stops a SerpWow batch through batch-server.\n"
     "usage: batchctl stop BATCH_ID [--target=HOST:PORT] [--timeout=DURATION] [--json]\n"
+    "       [--tls | --ca_file=PEM [--cert_file=PEM --key_file=PEM]] [--server_name=NAME]\n"
+    "       [--token_file=FILE]   (or the token in BATCHCTL_TOKEN)\n"
     "exit status: 0 OK; 1-16 the gRPC status code (3 INVALID_ARGUMENT, 4 DEADLINE_EXCEEDED,\n"
     "5 NOT_FOUND, 8 RESOURCE_EXHAUSTED, 9 FAILED_PRECONDITION, 13 INTERNAL, 14 UNAVAILABLE, ...);\n"
     "64 usage error";
 
-int UsageError(const char* message) {
-  std::fprintf(stderr, "batchctl: %s\n%s\n", message, kUsage);
+int UsageError(const std::string& message) {
+  std::fprintf(stderr, "batchctl: %s\n%s\n", message.c_str(), kUsage);
   return serpwow::client::kExitUsage;
+}
+
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream content;
+  content << in.rdbuf();
+  *out = content.str();
+  return true;
+}
+
+// Channel credentials from the TLS flags; an error message on bad flags.
+std::shared_ptr<grpc::ChannelCredentials> Credentials(std::string* error) {
+  const std::string ca = absl::GetFlag(FLAGS_ca_file);
+  const std::string cert = absl::GetFlag(FLAGS_cert_file);
+  const std::string key = absl::GetFlag(FLAGS_key_file);
+  if (!absl::GetFlag(FLAGS_tls) && ca.empty() && cert.empty() && key.empty()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!ca.empty() && !ReadFile(ca, &ssl.pem_root_certs)) {
+    *error = "--ca_file: cannot read " + ca;
+    return nullptr;
+  }
+  if (cert.empty() != key.empty()) {
+    *error = "--cert_file and --key_file go together";
+    return nullptr;
+  }
+  if (!cert.empty() &&
+      (!ReadFile(cert, &ssl.pem_cert_chain) || !ReadFile(key, &ssl.pem_private_key))) {
+    *error = "--cert_file/--key_file: cannot read them";
+    return nullptr;
+  }
+  return grpc::SslCredentials(ssl);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  serpwow::ShowFlagsFromFileInHelp("client/batchctl.cc");
   absl::SetProgramUsageMessage(kUsage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return UsageError("missing command");
@@ -46,10 +97,25 @@ int main(int argc, char** argv) {
   const absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
   if (timeout <= absl::ZeroDuration()) return UsageError("--timeout must be positive");
 
-  auto channel =
-      grpc::CreateChannel(absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials());
+  std::string error;
+  std::shared_ptr<grpc::ChannelCredentials> credentials = Credentials(&error);
+  if (credentials == nullptr) return UsageError(error);
+  std::string token;
+  if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
+    if (!ReadFile(path, &token)) return UsageError("--token_file: cannot read " + path);
+  } else if (const char* env = std::getenv("BATCHCTL_TOKEN")) {
+    token = env;
+  }
+  token = std::string(absl::StripAsciiWhitespace(token));
+
+  grpc::ChannelArguments channel_args;
+  if (const std::string name = absl::GetFlag(FLAGS_server_name); !name.empty()) {
+    channel_args.SetSslTargetNameOverride(name);
+  }
+  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target), credentials, channel_args);
   auto stub = serpwow::batches::v1::BatchService::NewStub(channel);
   grpc::ClientContext context;
+  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   serpwow::batches::v1::StopBatchRequest request;
   request.set_batch_id(args[2]);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <mutex>
 
@@ -15,18 +16,30 @@ namespace {
 std::atomic<int> g_min_level{static_cast<int>(LogLevel::kInfo)};
 std::mutex g_write_mu;
 
-char LevelChar(LogLevel level) {
+const char* LevelName(LogLevel level) {
   switch (level) {
     case LogLevel::kDebug:
-      return 'D';
+      return "debug";
     case LogLevel::kInfo:
-      return 'I';
+      return "info";
     case LogLevel::kWarning:
-      return 'W';
+      return "warning";
     case LogLevel::kError:
-      return 'E';
+      return "error";
   }
-  return '?';
+  return "info";
+}
+
+void WriteAll(const std::string& line) {
+  std::lock_guard<std::mutex> lock(g_write_mu);
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(STDERR_FILENO, p, left);
+    if (n <= 0) break;
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
 }
 
 }  // namespace
@@ -34,6 +47,16 @@ char LevelChar(LogLevel level) {
 void SetMinLogLevel(LogLevel level) { g_min_level.store(static_cast<int>(level)); }
 
 LogLevel MinLogLevel() { return static_cast<LogLevel>(g_min_level.load()); }
+
+bool ParseLogLevel(const std::string& name, LogLevel* level) {
+  for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarning, LogLevel::kError}) {
+    if (name == LevelName(l)) {
+      *level = l;
+      return true;
+    }
+  }
+  return false;
+}
 
 std::string RedactSecrets(std::string text) {
   static constexpr char kNeedle[] = "api_key=";
@@ -49,22 +72,83 @@ std::string RedactSecrets(std::string text) {
   return text;
 }
 
-void LogLine(LogLevel level, const std::string& message) {
-  if (level < MinLogLevel()) return;
-  std::string line =
-      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " ",
-                   std::string(1, LevelChar(level)), " ", RedactSecrets(message), "\n");
-  std::lock_guard<std::mutex> lock(g_write_mu);
-  // One write(2) per line so that lines from several processes sharing the
-  // stream do not interleave either.
-  const char* p = line.data();
-  size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(STDERR_FILENO, p, left);
-    if (n <= 0) break;
-    p += n;
-    left -= static_cast<size_t>(n);
+void AppendJsonString(std::string& out, const std::string& text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (u < 0x20 || u == 0x7f) {
+          out += "\\u00";
+          out.push_back(kHex[u >> 4]);
+          out.push_back(kHex[u & 0xf]);
+        } else {
+          out.push_back(c);
+        }
+    }
   }
+  out.push_back('"');
+}
+
+LogRecord::LogRecord(LogLevel level, const std::string& message)
+    : enabled_(level >= MinLogLevel()) {
+  if (!enabled_) return;
+  line_.reserve(256);
+  line_ = "{\"ts\":\"";
+  line_ += absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
+  line_ += "\",\"level\":\"";
+  line_ += LevelName(level);
+  line_ += "\",\"msg\":";
+  AppendJsonString(line_, RedactSecrets(message));
+}
+
+LogRecord& LogRecord::Str(const char* key, const std::string& value) {
+  if (!enabled_) return *this;
+  absl::StrAppend(&line_, ",\"", key, "\":");
+  AppendJsonString(line_, RedactSecrets(value));
+  return *this;
+}
+
+LogRecord& LogRecord::Int(const char* key, int64_t value) {
+  if (enabled_) absl::StrAppend(&line_, ",\"", key, "\":", value);
+  return *this;
+}
+
+LogRecord& LogRecord::Double(const char* key, double value) {
+  if (!enabled_) return *this;
+  if (!std::isfinite(value)) value = 0;
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3f", value);
+  absl::StrAppend(&line_, ",\"", key, "\":", buf);
+  return *this;
+}
+
+LogRecord& LogRecord::Bool(const char* key, bool value) {
+  if (enabled_) absl::StrAppend(&line_, ",\"", key, "\":", value ? "true" : "false");
+  return *this;
+}
+
+void LogRecord::Emit() {
+  if (!enabled_) return;
+  enabled_ = false;
+  line_ += "}\n";
+  WriteAll(line_);
 }
 
 }  // namespace serpwow

@@ -6,12 +6,63 @@
 #include <grpcpp/server_builder.h>
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "server/logic/errors.h"
 
 namespace serpwow {
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
+  std::ostringstream content;
+  content << in.rdbuf();
+  if (content.str().find("-----BEGIN") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " is not a PEM file"));
+  }
+  return content.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const TlsOptions& tls) {
+  if (tls.cert_file.empty() && tls.key_file.empty()) {
+    if (!tls.client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls_client_ca_file needs --tls_cert_file and --tls_key_file");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (tls.cert_file.empty() || tls.key_file.empty()) {
+    return absl::InvalidArgumentError("--tls_cert_file and --tls_key_file go together");
+  }
+  auto cert = ReadPem("--tls_cert_file", tls.cert_file);
+  if (!cert.ok()) return cert.status();
+  auto key = ReadPem("--tls_key_file", tls.key_file);
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!tls.client_ca_file.empty()) {
+    auto ca = ReadPem("--tls_client_ca_file", tls.client_ca_file);
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+int Millis(absl::Duration d) {
+  int64_t ms = absl::ToInt64Milliseconds(d);
+  return ms > INT32_MAX ? INT32_MAX : static_cast<int>(ms);
+}
+
+}  // namespace
 
 absl::Status ValidateListenAddress(const std::string& address) {
   size_t colon = address.rfind(':');
@@ -35,44 +86,102 @@ absl::Status ValidateListenAddress(const std::string& address) {
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) {
   if (absl::Status s = ValidateListenAddress(options.listen); !s.ok()) return s;
+  auto credentials = Credentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
   std::unique_ptr<Gateway> gw(new Gateway());
+  if (!options.auth_tokens_file.empty()) {
+    auto auth = rpc::CallerAuth::FromFile(options.auth_tokens_file);
+    if (!auth.ok()) return auth.status();
+    gw->auth_ = std::move(*auth);
+  }
+  gw->metrics_ = std::make_unique<GatewayMetrics>();
   absl::StatusOr<std::unique_ptr<upstream::HttpLoop>> loop =
       upstream::HttpLoop::Create(options.loop);
   if (!loop.ok()) return loop.status();
   gw->loop_ = std::move(*loop);
   absl::StatusOr<std::unique_ptr<upstream::SerpwowClient>> client =
-      upstream::SerpwowClient::Create(options.upstream, gw->loop_.get());
+      upstream::SerpwowClient::Create(options.upstream, gw->loop_.get(), gw->metrics_.get());
   if (!client.ok()) return client.status();
   gw->client_ = std::move(*client);
   gw->stopper_ = std::make_unique<logic::BatchStopper>(gw->client_.get(), options.stopper);
-  gw->service_ = std::make_unique<rpc::BatchServiceImpl>(gw->stopper_.get());
+  gw->service_ = std::make_unique<rpc::BatchServiceImpl>(gw->stopper_.get(), gw->metrics_.get(),
+                                                         gw->auth_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &gw->port_);
+  builder.AddListeningPort(options.listen, *credentials, &gw->port_);
   builder.RegisterService(gw->service_.get());
+  // Keepalive: find dead client connections; accept client pings no more
+  // often than every 10 s. Max connection age: long-lived client connections
+  // are closed gracefully so clients re-resolve and spread over new pods.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Millis(options.keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Millis(options.keepalive_timeout));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  if (options.max_connection_age > absl::ZeroDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, Millis(options.max_connection_age));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               Millis(options.max_connection_age_grace));
+  }
   gw->server_ = builder.BuildAndStart();
   if (gw->server_ == nullptr || gw->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("--listen: could not listen on ", options.listen,
                                                " (address in use or not local?)"));
   }
+  gw->drain_delay_ = options.drain_delay;
   gw->address_ = absl::StrCat(options.listen.substr(0, options.listen.rfind(':')), ":", gw->port_);
-  gw->server_->GetHealthCheckService()->SetServingStatus(
-      serpwow::batches::v1::BatchService::service_full_name(), true);
+  auto* health = gw->server_->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  health->SetServingStatus(kLivenessService, true);
+  health->SetServingStatus(kReadinessService, true);
+  health->SetServingStatus(serpwow::batches::v1::BatchService::service_full_name(), true);
+
+  if (!options.metrics_listen.empty()) {
+    Gateway* self = gw.get();
+    auto metrics_server =
+        MetricsServer::Start(options.metrics_listen, [self] { return self->RenderMetrics(); });
+    if (!metrics_server.ok()) return metrics_server.status();
+    gw->metrics_server_ = std::move(*metrics_server);
+  }
   return gw;
 }
 
 Gateway::~Gateway() { Shutdown(absl::ZeroDuration()); }
 
+std::string Gateway::RenderMetrics() const {
+  return metrics_->Render(loop_ ? loop_->connections_opened() : 0, loop_ ? loop_->in_flight() : 0);
+}
+
 void Gateway::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   if (server_ != nullptr) {
-    server_->GetHealthCheckService()->Shutdown();
-    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    auto* health = server_->GetHealthCheckService();
+    // By name: the no-name overload would also take "liveness" down.
+    health->SetServingStatus("", false);
+    health->SetServingStatus(kReadinessService, false);
+    health->SetServingStatus(serpwow::batches::v1::BatchService::service_full_name(), false);
+    if (drain_delay_ > absl::ZeroDuration()) absl::SleepFor(drain_delay_);
+    const absl::Time grace_end = absl::Now() + grace;
+    // grpc::Server::Shutdown stops accepting calls at once and waits for the
+    // calls in flight; its own deadline (which would end them as CANCELLED)
+    // is set past ours, so that we end the stragglers with UNAVAILABLE.
+    std::thread shutdown(
+        [this, grace_end] { server_->Shutdown(absl::ToChronoTime(grace_end + absl::Seconds(5))); });
+    while (stopper_->in_flight() > 0 && absl::Now() < grace_end) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    if (size_t left = stopper_->in_flight(); left > 0) {
+      SERPWOW_LOG(kWarning, "shutdown grace over; ending ", left, " call(s) with UNAVAILABLE");
+      stopper_->CancelAll(logic::ErrorBuilder(absl::StatusCode::kUnavailable,
+                                              "the server is shutting down; retry the call",
+                                              logic::reason::kShuttingDown));
+    }
+    shutdown.join();
     server_->Wait();
   }
+  metrics_server_.reset();
   // Every RPC has ended; now the loop can go (it cancels what is left).
   loop_.reset();
 }

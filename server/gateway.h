@@ -1,6 +1,11 @@
 // Gateway: the assembled service (upstream loop, SerpWow client, stopper,
-// gRPC server) behind one Start(). batch-server's main and the service tests
-// use it the same way.
+// gRPC server with health and reflection, metrics endpoint) behind one
+// Start(). batch-server's main and the service tests use it the same way.
+//
+// Health (grpc.health.v1.Health): "" (overall), "readiness" and
+// "serpwow.batches.v1.BatchService" are SERVING while the gateway accepts
+// calls and NOT_SERVING from the start of a shutdown; "liveness" stays
+// SERVING until the process ends and never depends on the upstream.
 #pragma once
 
 #include <grpcpp/server.h>
@@ -11,18 +16,45 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/logic/stop_batch.h"
+#include "server/metrics.h"
+#include "server/metrics_server.h"
 #include "server/rpc/batch_service.h"
+#include "server/rpc/caller_auth.h"
 #include "server/upstream/http_loop.h"
 #include "server/upstream/serpwow_client.h"
 
 namespace serpwow {
 
+inline constexpr char kLivenessService[] = "liveness";
+inline constexpr char kReadinessService[] = "readiness";
+
+struct TlsOptions {
+  // PEM files. cert+key turn TLS on; client_ca additionally requires and
+  // verifies client certificates (mTLS).
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;
+};
+
 struct GatewayOptions {
   // HOST:PORT; port 0 picks a free port (see Gateway::port()).
   std::string listen = "0.0.0.0:50051";
+  // HOST:PORT for GET /metrics; empty disables it.
+  std::string metrics_listen;
   upstream::UpstreamOptions upstream;
   upstream::HttpLoopOptions loop;
   logic::StopperOptions stopper;
+  TlsOptions tls;
+  // Bearer tokens file for callers; empty disables caller authentication.
+  std::string auth_tokens_file;
+  // Connection management (see README "Operating it").
+  absl::Duration keepalive_time = absl::Seconds(60);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+  absl::Duration max_connection_age = absl::Minutes(5);
+  absl::Duration max_connection_age_grace = absl::Seconds(30);
+  // On shutdown, how long to keep serving (with health NOT_SERVING) before
+  // refusing new calls, so that load balancers see the change first.
+  absl::Duration drain_delay = absl::ZeroDuration();
 };
 
 // OK for "HOST:PORT", "[IPV6]:PORT" with 0 <= PORT <= 65535; the message names
@@ -31,32 +63,43 @@ absl::Status ValidateListenAddress(const std::string& address);
 
 class Gateway {
  public:
-  // Validates the options, starts the upstream loop and the gRPC server.
-  // Requires curl_global_init() to have run.
+  // Validates the options, starts the upstream loop, the gRPC server and the
+  // metrics endpoint. Requires curl_global_init() to have run.
   static absl::StatusOr<std::unique_ptr<Gateway>> Start(GatewayOptions options);
 
   // Shutdown(absl::ZeroDuration()) if not done yet.
   ~Gateway();
 
-  // The bound port, and "HOST:PORT" with it.
+  // The bound gRPC port, and "HOST:PORT" with it; the metrics port (0 if off).
   int port() const { return port_; }
   std::string address() const { return address_; }
+  int metrics_port() const { return metrics_server_ ? metrics_server_->port() : 0; }
 
-  // Stops accepting calls; calls in flight get until `grace` to finish, then
-  // are cancelled. Returns when every call has ended. Idempotent.
+  // Graceful shutdown: health goes NOT_SERVING (liveness excepted); after
+  // the drain delay no new calls are accepted; calls in flight get until
+  // `grace` (counted from the end of the drain delay) to finish; those still
+  // waiting then end with UNAVAILABLE (reason SHUTTING_DOWN). Returns when
+  // every call has ended. Idempotent.
   void Shutdown(absl::Duration grace);
 
   upstream::HttpLoop& loop() { return *loop_; }
+  GatewayMetrics& metrics() { return *metrics_; }
+  // The Prometheus exposition (what GET /metrics returns).
+  std::string RenderMetrics() const;
 
  private:
   Gateway() = default;
+  std::unique_ptr<GatewayMetrics> metrics_;
   std::unique_ptr<upstream::HttpLoop> loop_;
   std::unique_ptr<upstream::SerpwowClient> client_;
   std::unique_ptr<logic::BatchStopper> stopper_;
+  std::unique_ptr<rpc::CallerAuth> auth_;
   std::unique_ptr<rpc::BatchServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MetricsServer> metrics_server_;
   int port_ = 0;
   std::string address_;
+  absl::Duration drain_delay_;
   bool shut_down_ = false;
 };
 

@@ -18,30 +18,70 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/flag_env.h"
 #include "common/log.h"
 #include "server/gateway.h"
 #include "sim/simulator.h"
 
-ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC listen address, HOST:PORT (port 0: any)");
+// Every flag --foo_bar can also be set by the environment variable
+// BATCH_SERVER_FOO_BAR (the command line wins). The API key is the exception:
+// it is never a flag value (it would show in ps); it comes from
+// SERPWOW_API_KEY or the file named by --api_key_file.
+ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
+          "gRPC listen address HOST:PORT, port 0 for any [env BATCH_SERVER_LISTEN]");
+ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9090",
+          "Prometheus /metrics listen address HOST:PORT; empty turns it off "
+          "[env BATCH_SERVER_METRICS_LISTEN]");
 ABSL_FLAG(std::string, upstream, "https://api.serpwow.com/live",
           "SerpWow Batches API base URL. Scale SERP: https://api.scaleserp.com, Value SERP: "
-          "https://api.valueserp.com. Plain http only to a loopback host");
+          "https://api.valueserp.com. Plain http only to a loopback host "
+          "[env BATCH_SERVER_UPSTREAM]");
 ABSL_FLAG(std::string, api_key_file, "",
-          "file holding the SerpWow API key (else the SERPWOW_API_KEY environment variable); "
-          "the key is never accepted as a flag value");
+          "file holding the SerpWow API key; without it the key comes from the SERPWOW_API_KEY "
+          "environment variable [env BATCH_SERVER_API_KEY_FILE]");
 ABSL_FLAG(bool, simulate, false,
           "start an embedded SerpWow simulator on a loopback port and use it as the upstream "
-          "(no key, no network needed)");
+          "(no key, no network needed) [env BATCH_SERVER_SIMULATE]");
 ABSL_FLAG(absl::Duration, upstream_timeout, absl::Seconds(10),
-          "upper bound on one upstream request, whatever the caller's deadline");
+          "upper bound on one upstream request, whatever the caller's deadline "
+          "[env BATCH_SERVER_UPSTREAM_TIMEOUT]");
 ABSL_FLAG(absl::Duration, upstream_connect_timeout, absl::Seconds(3),
-          "upper bound on connecting to the upstream");
-ABSL_FLAG(int, upstream_max_idle_connections, 64, "idle upstream connections kept for reuse");
+          "upper bound on connecting to the upstream [env BATCH_SERVER_UPSTREAM_CONNECT_TIMEOUT]");
+ABSL_FLAG(int, upstream_max_idle_connections, 64,
+          "idle upstream connections kept for reuse "
+          "[env BATCH_SERVER_UPSTREAM_MAX_IDLE_CONNECTIONS]");
 ABSL_FLAG(std::string, upstream_ca_file, "",
-          "CA bundle to verify the upstream's TLS certificate (default: the system store)");
+          "CA bundle to verify the upstream's TLS certificate (default: the system store) "
+          "[env BATCH_SERVER_UPSTREAM_CA_FILE]");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
-          "on SIGTERM/SIGINT, how long calls in flight may take to finish");
-ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+          "on SIGTERM/SIGINT, how long calls in flight may take to finish before they are ended "
+          "with UNAVAILABLE [env BATCH_SERVER_SHUTDOWN_GRACE]");
+ABSL_FLAG(absl::Duration, drain_delay, absl::ZeroDuration(),
+          "on SIGTERM/SIGINT, keep serving this long with health NOT_SERVING before refusing new "
+          "calls (in Kubernetes a preStop pause does the same) [env BATCH_SERVER_DRAIN_DELAY]");
+ABSL_FLAG(std::string, log_level, "info",
+          "debug, info, warning or error [env BATCH_SERVER_LOG_LEVEL]");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain; with --tls_key_file, callers must use TLS "
+          "[env BATCH_SERVER_TLS_CERT_FILE]");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key [env BATCH_SERVER_TLS_KEY_FILE]");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle; when set, callers must present a client certificate it signed (mTLS) "
+          "[env BATCH_SERVER_TLS_CLIENT_CA_FILE]");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "file of caller bearer tokens, one per line; when set, every BatchService call needs "
+          "'authorization: Bearer <token>' (health is exempt) [env BATCH_SERVER_AUTH_TOKENS_FILE]");
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Seconds(60),
+          "ping idle client connections this often [env BATCH_SERVER_KEEPALIVE_TIME]");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
+          "close a connection whose ping is not answered within this "
+          "[env BATCH_SERVER_KEEPALIVE_TIMEOUT]");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(5),
+          "close client connections gracefully after this long, so clients spread over new "
+          "pods; 0 turns it off [env BATCH_SERVER_MAX_CONNECTION_AGE]");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::Seconds(30),
+          "time calls on an aged connection get to finish "
+          "[env BATCH_SERVER_MAX_CONNECTION_AGE_GRACE]");
 
 namespace {
 
@@ -83,23 +123,27 @@ std::string RandomKey() {
   return key;
 }
 
-serpwow::LogLevel ParseLogLevel(const std::string& name) {
-  if (name == "debug") return serpwow::LogLevel::kDebug;
-  if (name == "info") return serpwow::LogLevel::kInfo;
-  if (name == "warning") return serpwow::LogLevel::kWarning;
-  if (name == "error") return serpwow::LogLevel::kError;
-  Fail(kExitBadConfig, "--log_level must be debug, info, warning or error");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  serpwow::ShowFlagsFromFileInHelp("server/main.cc");
   absl::SetProgramUsageMessage(
       "serves serpwow.batches.v1.BatchService in front of the SerpWow Batches API.\n"
       "  batch-server --simulate                 # try it, no key needed\n"
-      "  SERPWOW_API_KEY=... batch-server        # production");
+      "  SERPWOW_API_KEY=... batch-server        # production\n"
+      "Every flag --foo_bar may instead be set by the environment variable BATCH_SERVER_FOO_BAR\n"
+      "(shown as [env ...]); the command line wins. The SerpWow API key is never a flag: it\n"
+      "comes from SERPWOW_API_KEY or from the file named by --api_key_file.");
+  if (absl::Status env = serpwow::ApplyFlagsFromEnvironment("BATCH_SERVER_", "server/main.cc");
+      !env.ok()) {
+    Fail(kExitBadConfig, std::string(env.message()));
+  }
   absl::ParseCommandLine(argc, argv);
-  serpwow::SetMinLogLevel(ParseLogLevel(absl::GetFlag(FLAGS_log_level)));
+  serpwow::LogLevel level;
+  if (!serpwow::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    Fail(kExitBadConfig, "--log_level must be debug, info, warning or error");
+  }
+  serpwow::SetMinLogLevel(level);
 
   // Before any thread exists: signals are taken by sigwait below, and
   // libcurl's global state is set up once.
@@ -130,6 +174,28 @@ int main(int argc, char** argv) {
   }
   if (absl::GetFlag(FLAGS_shutdown_grace) < absl::ZeroDuration()) {
     Fail(kExitBadConfig, "--shutdown_grace must not be negative");
+  }
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.drain_delay = absl::GetFlag(FLAGS_drain_delay);
+  if (options.drain_delay < absl::ZeroDuration()) {
+    Fail(kExitBadConfig, "--drain_delay must not be negative");
+  }
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+  options.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  options.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  options.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
+  if (options.keepalive_time <= absl::ZeroDuration() ||
+      options.keepalive_timeout <= absl::ZeroDuration()) {
+    Fail(kExitBadConfig, "--keepalive_time and --keepalive_timeout must be positive");
+  }
+  if (options.max_connection_age < absl::ZeroDuration() ||
+      options.max_connection_age_grace < absl::ZeroDuration()) {
+    Fail(kExitBadConfig,
+         "--max_connection_age and --max_connection_age_grace must not be negative");
   }
 
   std::unique_ptr<serpwow::sim::Simulator> simulator;
@@ -170,10 +236,20 @@ int main(int argc, char** argv) {
                                                                        : kExitStartFailed,
          std::string(gateway.status().message()));
   }
-  SERPWOW_LOG(kInfo, "batch-server listening on ", (*gateway)->address(),
-              " (upstream: ", upstream_label, ")");
+  serpwow::LogRecord(serpwow::LogLevel::kInfo,
+                     absl::StrCat("batch-server listening on ", (*gateway)->address()))
+      .Str("address", (*gateway)->address())
+      .Int("metrics_port", (*gateway)->metrics_port())
+      .Str("upstream", upstream_label)
+      .Bool("tls", !absl::GetFlag(FLAGS_tls_cert_file).empty())
+      .Bool("mtls", !absl::GetFlag(FLAGS_tls_client_ca_file).empty())
+      .Bool("caller_auth", !absl::GetFlag(FLAGS_auth_tokens_file).empty())
+      .Emit();
   if (simulator != nullptr) {
-    SERPWOW_LOG(kInfo, "simulated account:\n", serpwow::sim::Simulator::SeedDemoDescription());
+    // For the person trying the demo: plain text on stdout, not a log line.
+    std::printf("Simulated SerpWow account. %s",
+                serpwow::sim::Simulator::SeedDemoDescription().c_str());
+    std::fflush(stdout);
   }
 
   int signal_number = 0;

@@ -38,6 +38,7 @@ inline constexpr char kUpstreamRejected[] = "UPSTREAM_REJECTED";
 inline constexpr char kUpstreamRouteNotFound[] = "UPSTREAM_ROUTE_NOT_FOUND";
 inline constexpr char kUpstreamRedirect[] = "UPSTREAM_REDIRECT";
 inline constexpr char kShuttingDown[] = "SHUTTING_DOWN";
+inline constexpr char kCallerUnauthenticated[] = "CALLER_UNAUTHENTICATED";
 }  // namespace reason
 
 // Builds an error status with its google.rpc details.

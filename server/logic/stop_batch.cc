@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -38,7 +39,11 @@ absl::Status ShuttingDown(const std::string& batch_id) {
 std::shared_ptr<StopOperation> BatchStopper::Stop(const std::string& batch_id, absl::Time deadline,
                                                   StopDone done) {
   std::shared_ptr<StopOperation> op(
-      new StopOperation(client_, options_, batch_id, deadline, std::move(done)));
+      new StopOperation(this, client_, options_, batch_id, deadline, std::move(done)));
+  {
+    absl::MutexLock lock(&mu_);
+    live_.emplace(op.get(), op);
+  }
   if (absl::Status valid = ValidateBatchId(batch_id); !valid.ok()) {
     op->Complete(valid);
     return op;
@@ -47,9 +52,32 @@ std::shared_ptr<StopOperation> BatchStopper::Stop(const std::string& batch_id, a
   return op;
 }
 
-StopOperation::StopOperation(upstream::SerpwowClient* client, const StopperOptions& options,
-                             std::string batch_id, absl::Time deadline, StopDone done)
-    : client_(client),
+size_t BatchStopper::in_flight() const {
+  absl::MutexLock lock(&mu_);
+  return live_.size();
+}
+
+void BatchStopper::CancelAll(const absl::Status& status) {
+  std::vector<std::shared_ptr<StopOperation>> ops;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [ptr, weak] : live_) {
+      if (auto op = weak.lock()) ops.push_back(std::move(op));
+    }
+  }
+  for (auto& op : ops) op->Cancel(status);
+}
+
+void BatchStopper::Unregister(StopOperation* op) {
+  absl::MutexLock lock(&mu_);
+  live_.erase(op);
+}
+
+StopOperation::StopOperation(BatchStopper* owner, upstream::SerpwowClient* client,
+                             const StopperOptions& options, std::string batch_id,
+                             absl::Time deadline, StopDone done)
+    : owner_(owner),
+      client_(client),
       options_(options),
       batch_id_(std::move(batch_id)),
       deadline_(deadline),
@@ -66,6 +94,7 @@ bool StopOperation::Complete(absl::StatusOr<StopBatchResult> result) {
     done_ = nullptr;
     trace = trace_;
   }
+  owner_->Unregister(this);
   done(std::move(result), trace);
   return true;
 }
@@ -86,6 +115,7 @@ void StopOperation::Cancel(absl::Status status) {
     transfer = transfer_;
   }
   if (transfer != 0) client_->Cancel(transfer);
+  owner_->Unregister(this);
   done(std::move(status), trace);
 }
 
@@ -97,9 +127,15 @@ void StopOperation::Submit(Endpoint endpoint, absl::Duration timeout,
   {
     absl::MutexLock lock(&mu_);
     ended = finished_;
-    if (!ended) transfer_ = id;
+    if (!ended && id > completed_) transfer_ = id;
   }
   if (ended) client_->Cancel(id);  // cancelled while we were submitting
+}
+
+bool StopOperation::TransferEnded(upstream::TransferId id) {
+  completed_ = std::max(completed_, id);
+  if (transfer_ == id) transfer_ = 0;
+  return !finished_;
 }
 
 void StopOperation::Start() {
@@ -122,8 +158,7 @@ void StopOperation::OnRead(HttpResult result, absl::Duration budget) {
   absl::StatusOr<BatchStatus> seen = ClassifyBatchRead(result, context);
   {
     absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    transfer_ = 0;
+    if (!TransferEnded(result.transfer_id)) return;
     trace_.read_http_status = result.http_status;
     seen_ = seen.ok() ? *seen : BatchStatus::kUnknown;
   }
@@ -155,8 +190,7 @@ void StopOperation::OnStop(HttpResult result, bool deadline_binds) {
   BatchStatus seen;
   {
     absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    transfer_ = 0;
+    if (!TransferEnded(result.transfer_id)) return;
     trace_.stop_http_status = result.http_status;
     seen = seen_;
   }

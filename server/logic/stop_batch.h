@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -56,6 +57,8 @@ struct StopTrace {
 using StopDone = std::function<void(absl::StatusOr<StopBatchResult>, const StopTrace&)>;
 
 // One StopBatch in progress. Thread-safe.
+class BatchStopper;
+
 class StopOperation : public std::enable_shared_from_this<StopOperation> {
  public:
   // Ends the operation now with `status` (CANCELLED or DEADLINE_EXCEEDED)
@@ -65,17 +68,21 @@ class StopOperation : public std::enable_shared_from_this<StopOperation> {
 
  private:
   friend class BatchStopper;
-  StopOperation(upstream::SerpwowClient* client, const StopperOptions& options,
+  StopOperation(BatchStopper* owner, upstream::SerpwowClient* client, const StopperOptions& options,
                 std::string batch_id, absl::Time deadline, StopDone done);
   void Start();
   void OnRead(upstream::HttpResult result, absl::Duration budget);
   void OnStop(upstream::HttpResult result, bool deadline_binds);
+  // Records that `id` ended; false if the operation already ended.
+  bool TransferEnded(upstream::TransferId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Submits a call and records its id; cancels it at once if the operation
-  // ended meanwhile.
+  // ended meanwhile. The result may arrive (on the loop thread) before Call()
+  // even returns here.
   void Submit(upstream::Endpoint endpoint, absl::Duration timeout, upstream::HttpCallback callback);
   // Runs `done` once; returns false if the operation had already ended.
   bool Complete(absl::StatusOr<StopBatchResult> result);
 
+  BatchStopper* const owner_;
   upstream::SerpwowClient* const client_;
   const StopperOptions options_;
   const std::string batch_id_;
@@ -84,7 +91,10 @@ class StopOperation : public std::enable_shared_from_this<StopOperation> {
   absl::Mutex mu_;
   StopDone done_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // The transfer in flight (0: none), and the newest one whose result came
+  // back: Submit() must not record a transfer that already ended.
   upstream::TransferId transfer_ ABSL_GUARDED_BY(mu_) = 0;
+  upstream::TransferId completed_ ABSL_GUARDED_BY(mu_) = 0;
   BatchStatus seen_ ABSL_GUARDED_BY(mu_) = BatchStatus::kUnknown;
   StopTrace trace_ ABSL_GUARDED_BY(mu_);
 };
@@ -101,9 +111,20 @@ class BatchStopper {
   std::shared_ptr<StopOperation> Stop(const std::string& batch_id, absl::Time deadline,
                                       StopDone done);
 
+  // Operations started and not yet ended.
+  size_t in_flight() const;
+  // Ends every operation in flight with `status` (used at the end of a
+  // shutdown grace period: UNAVAILABLE, retry elsewhere).
+  void CancelAll(const absl::Status& status);
+
  private:
+  friend class StopOperation;
+  void Unregister(StopOperation* op);
+
   upstream::SerpwowClient* const client_;
   const StopperOptions options_;
+  mutable absl::Mutex mu_;
+  std::unordered_map<StopOperation*, std::weak_ptr<StopOperation>> live_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace serpwow::logic

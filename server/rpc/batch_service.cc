@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <random>
 #include <string>
 #include <utility>
 
@@ -49,13 +50,31 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
   return absl::FromChrono(deadline);
 }
 
+bool RequestIdChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == ':' || c == '-';
+}
+
 class StopBatchReactor final : public grpc::ServerUnaryReactor {
  public:
   StopBatchReactor(grpc::CallbackServerContext* context, const v1::StopBatchRequest* request,
-                   v1::StopBatchResponse* response, logic::BatchStopper* stopper)
-      : response_(response), deadline_(DeadlineOf(context)), start_(absl::Now()) {
+                   v1::StopBatchResponse* response, logic::BatchStopper* stopper,
+                   GatewayMetrics* metrics, const CallerAuth* auth)
+      : response_(response),
+        metrics_(metrics),
+        deadline_(DeadlineOf(context)),
+        start_(absl::Now()),
+        request_id_(RequestIdFrom(context->client_metadata())) {
+    metrics_->RpcStarted();
+    context->AddInitialMetadata(kRequestIdKey, request_id_);
     // Only a valid id is ever logged: raw input may hold control characters.
-    log_id_ = logic::ValidateBatchId(request->batch_id()).ok() ? request->batch_id() : "<invalid>";
+    log_id_ = logic::ValidateBatchId(request->batch_id()).ok() ? request->batch_id() : "";
+    if (auth != nullptr) {
+      if (absl::Status allowed = auth->Check(context->client_metadata()); !allowed.ok()) {
+        OnResult(allowed, logic::StopTrace{});
+        return;
+      }
+    }
     operation_ = stopper->Stop(
         request->batch_id(), deadline_,
         [this](absl::StatusOr<logic::StopBatchResult> result, const logic::StopTrace& trace) {
@@ -64,12 +83,12 @@ class StopBatchReactor final : public grpc::ServerUnaryReactor {
   }
 
   void OnCancel() override {
+    if (operation_ == nullptr) return;  // already finished (auth)
     const bool expired = absl::Now() >= deadline_;
     absl::Status status =
-        expired ? logic::ErrorBuilder(
-                      absl::StatusCode::kDeadlineExceeded,
-                      absl::StrCat("the call's deadline passed while stopping batch ", log_id_),
-                      logic::reason::kDeadlineExceeded)
+        expired ? logic::ErrorBuilder(absl::StatusCode::kDeadlineExceeded,
+                                      "the call's deadline passed while stopping the batch",
+                                      logic::reason::kDeadlineExceeded)
                       .Build()
                 : logic::ErrorBuilder(absl::StatusCode::kCancelled, "the call was cancelled",
                                       logic::reason::kCancelled)
@@ -80,10 +99,11 @@ class StopBatchReactor final : public grpc::ServerUnaryReactor {
   void OnDone() override { delete this; }
 
  private:
-  // Runs exactly once (StopOperation guarantees it), on the upstream loop
-  // thread, inline for an invalid id, or in OnCancel.
+  // Runs exactly once (StopOperation guarantees it): on the upstream loop
+  // thread, inline for an invalid id or a refused caller, or in OnCancel.
   void OnResult(absl::StatusOr<logic::StopBatchResult> result, const logic::StopTrace& trace) {
-    absl::Status status = result.status();
+    const absl::Status& status = result.status();
+    const absl::Duration elapsed = absl::Now() - start_;
     if (result.ok()) {
       response_->set_batch_id(result->batch_id);
       response_->set_credits_refunded(result->credits_refunded);
@@ -91,33 +111,52 @@ class StopBatchReactor final : public grpc::ServerUnaryReactor {
       response_->set_message(result->message);
       response_->set_refund_basis(ToProto(result->refund_basis));
     }
-    SERPWOW_LOG(
-        kInfo, "rpc=StopBatch batch_id=", log_id_,
-        " code=", absl::StatusCodeToString(status.code()),
-        status.ok() ? "" : absl::StrCat(" reason=", logic::ReasonOf(status)),
-        " duration_ms=", absl::ToDoubleMilliseconds(absl::Now() - start_),
-        " upstream_read_status=", trace.read_http_status,
-        " upstream_stop_status=", trace.stop_http_status,
-        result.ok()
-            ? absl::StrCat(" previous_status=", logic::BatchStatusName(result->previous_status),
-                           " credits_refunded=", result->credits_refunded)
-            : "");
+    metrics_->RpcFinished(RpcMethod::kStopBatch, status.code(), elapsed);
+    LogRecord record(status.ok() ? LogLevel::kInfo : LogLevel::kWarning, "rpc");
+    record.Str("method", "StopBatch")
+        .Str("code", absl::StatusCodeToString(status.code()))
+        .Double("duration_ms", absl::ToDoubleMilliseconds(elapsed))
+        .Str("request_id", request_id_)
+        .Str("batch_id", log_id_)
+        .Int("upstream_read_status", trace.read_http_status)
+        .Int("upstream_stop_status", trace.stop_http_status);
+    if (result.ok()) {
+      record.Str("previous_status", logic::BatchStatusName(result->previous_status))
+          .Bool("credits_refunded", result->credits_refunded);
+    } else {
+      record.Str("reason", logic::ReasonOf(status));
+    }
+    record.Emit();
     Finish(ToGrpcStatus(status));
   }
 
   v1::StopBatchResponse* const response_;
+  GatewayMetrics* const metrics_;
   const absl::Time deadline_;
   const absl::Time start_;
+  const std::string request_id_;
   std::string log_id_;
   std::shared_ptr<logic::StopOperation> operation_;
 };
 
 }  // namespace
 
+std::string RequestIdFrom(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  auto it = metadata.find(kRequestIdKey);
+  if (it != metadata.end() && !it->second.empty() && it->second.size() <= 128) {
+    std::string id(it->second.data(), it->second.size());
+    bool ok = true;
+    for (char c : id) ok = ok && RequestIdChar(c);
+    if (ok) return id;
+  }
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return absl::StrCat(absl::Hex(rng(), absl::kZeroPad16), absl::Hex(rng(), absl::kZeroPad16));
+}
+
 grpc::ServerUnaryReactor* BatchServiceImpl::StopBatch(grpc::CallbackServerContext* context,
                                                       const v1::StopBatchRequest* request,
                                                       v1::StopBatchResponse* response) {
-  return new StopBatchReactor(context, request, response, stopper_);
+  return new StopBatchReactor(context, request, response, stopper_, metrics_, auth_);
 }
 
 }  // namespace serpwow::rpc

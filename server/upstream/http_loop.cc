@@ -196,6 +196,7 @@ TransferId HttpLoop::Submit(HttpRequest request, HttpCallback done) {
   if (transfer != nullptr) {
     // The loop is shutting down: end it here, on the caller's thread.
     HttpResult result;
+    result.transfer_id = id;
     result.error = TransportError::kCancelled;
     transfer->done(std::move(result));
     return id;
@@ -383,6 +384,7 @@ void HttpLoop::CheckCompleted() {
 
 void HttpLoop::Finish(Transfer* t, HttpResult result) {
   if (t->added) curl_multi_remove_handle(multi_.get(), t->easy.get());
+  result.transfer_id = t->id;
   result.elapsed = absl::Now() - t->submitted;
   HttpCallback done = std::move(t->done);
   if (t->easy) {

@@ -61,7 +61,11 @@ struct HttpRequest {
   size_t max_body_bytes = 1 << 20;
 };
 
+using TransferId = uint64_t;
+
 struct HttpResult {
+  // Which transfer this is the result of (ids increase with submission order).
+  TransferId transfer_id = 0;
   TransportError error = TransportError::kNone;
   // libcurl's code, for diagnostics (never its error text: it may carry a URL).
   int curl_code = 0;
@@ -77,7 +81,6 @@ struct HttpResult {
   bool opened_connection = false;
 };
 
-using TransferId = uint64_t;
 using HttpCallback = std::function<void(HttpResult)>;
 
 struct HttpLoopOptions {

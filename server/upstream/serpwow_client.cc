@@ -117,7 +117,8 @@ const char* EndpointName(Endpoint endpoint) {
 }
 
 absl::StatusOr<std::unique_ptr<SerpwowClient>> SerpwowClient::Create(UpstreamOptions options,
-                                                                     HttpLoop* loop) {
+                                                                     HttpLoop* loop,
+                                                                     UpstreamObserver* observer) {
   if (absl::Status s = ValidateBaseUrl(options.base_url); !s.ok()) return s;
   if (absl::Status s = ValidateApiKey(options.api_key); !s.ok()) return s;
   if (options.timeout_cap <= absl::ZeroDuration()) {
@@ -129,11 +130,15 @@ absl::StatusOr<std::unique_ptr<SerpwowClient>> SerpwowClient::Create(UpstreamOpt
   while (absl::EndsWith(options.base_url, "/")) options.base_url.pop_back();
   std::string key_query = absl::StrCat("?api_key=", Escape(options.api_key));
   return std::unique_ptr<SerpwowClient>(
-      new SerpwowClient(std::move(options), loop, std::move(key_query)));
+      new SerpwowClient(std::move(options), loop, observer, std::move(key_query)));
 }
 
-SerpwowClient::SerpwowClient(UpstreamOptions options, HttpLoop* loop, std::string key_query)
-    : options_(std::move(options)), loop_(loop), key_query_(std::move(key_query)) {}
+SerpwowClient::SerpwowClient(UpstreamOptions options, HttpLoop* loop, UpstreamObserver* observer,
+                             std::string key_query)
+    : options_(std::move(options)),
+      loop_(loop),
+      observer_(observer),
+      key_query_(std::move(key_query)) {}
 
 TransferId SerpwowClient::Call(Endpoint endpoint, const std::string& batch_id,
                                absl::Duration timeout, HttpCallback done) {
@@ -143,7 +148,12 @@ TransferId SerpwowClient::Call(Endpoint endpoint, const std::string& batch_id,
   request.timeout = std::min(timeout, options_.timeout_cap);
   request.connect_timeout = options_.connect_timeout;
   request.max_body_bytes = options_.max_body_bytes;
-  return loop_->Submit(std::move(request), std::move(done));
+  if (observer_ == nullptr) return loop_->Submit(std::move(request), std::move(done));
+  return loop_->Submit(std::move(request),
+                       [observer = observer_, endpoint, done = std::move(done)](HttpResult r) {
+                         observer->OnUpstreamResult(endpoint, r);
+                         done(std::move(r));
+                       });
 }
 
 }  // namespace serpwow::upstream

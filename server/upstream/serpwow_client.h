@@ -40,11 +40,20 @@ absl::Status ValidateApiKey(const std::string& key);
 enum class Endpoint { kGetBatch, kStopBatch };
 const char* EndpointName(Endpoint endpoint);  // "get_batch", "stop_batch"
 
+// Sees every upstream result (metrics). Called on the loop thread; must not
+// block.
+class UpstreamObserver {
+ public:
+  virtual ~UpstreamObserver() = default;
+  virtual void OnUpstreamResult(Endpoint endpoint, const HttpResult& result) = 0;
+};
+
 class SerpwowClient {
  public:
-  // Validates the options. `loop` must outlive the client.
-  static absl::StatusOr<std::unique_ptr<SerpwowClient>> Create(UpstreamOptions options,
-                                                               HttpLoop* loop);
+  // Validates the options. `loop` (and `observer`, if any) must outlive the
+  // client.
+  static absl::StatusOr<std::unique_ptr<SerpwowClient>> Create(
+      UpstreamOptions options, HttpLoop* loop, UpstreamObserver* observer = nullptr);
 
   // GET {base}/batches/{id} or GET {base}/batches/{id}/stop, with the key.
   // `batch_id` must already be valid (see logic/batch_id.h); it is
@@ -58,9 +67,11 @@ class SerpwowClient {
   HttpLoop* loop() const { return loop_; }
 
  private:
-  SerpwowClient(UpstreamOptions options, HttpLoop* loop, std::string key_query);
+  SerpwowClient(UpstreamOptions options, HttpLoop* loop, UpstreamObserver* observer,
+                std::string key_query);
   const UpstreamOptions options_;
   HttpLoop* const loop_;
+  UpstreamObserver* const observer_;
   const std::string key_query_;  // "?api_key=<escaped>"
 };
 

@@ -27,7 +27,7 @@ std::string WaitReady(ChildProcess& server) {
   size_t at = out.find("listening on 127.0.0.1:");
   if (at == std::string::npos) return "";
   at += std::string("listening on ").size();
-  size_t end = out.find_first_of(" \n", at);
+  size_t end = out.find_first_of(" \n\"", at);
   return out.substr(at, end - at);
 }
 
@@ -38,7 +38,9 @@ ProcessResult Batchctl(const std::string& target, const std::vector<std::string>
 }
 
 TEST(BatchServerProcess, SimulateServesTheDemoAndStopsOnSigterm) {
-  ChildProcess server({BATCH_SERVER_PATH, "--simulate", "--listen=127.0.0.1:0"}, {});
+  ChildProcess server(
+      {BATCH_SERVER_PATH, "--simulate", "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0"},
+      {});
   const std::string target = WaitReady(server);
   ASSERT_FALSE(target.empty()) << server.Output();
   // Exactly one ready line.
@@ -60,7 +62,10 @@ TEST(BatchServerProcess, SimulateServesTheDemoAndStopsOnSigterm) {
 
   EXPECT_EQ(server.Stop(SIGTERM, absl::Seconds(15)), 0);
   const std::string log = server.Output();
-  EXPECT_TRUE(absl::StrContains(log, "rpc=StopBatch batch_id=9E867FAA code=OK")) << log;
+  EXPECT_TRUE(
+      absl::StrContains(log, R"("msg":"rpc","method":"StopBatch","code":"OK","duration_ms":)"))
+      << log;
+  EXPECT_TRUE(absl::StrContains(log, R"("batch_id":"9E867FAA")")) << log;
   EXPECT_TRUE(absl::StrContains(log, "batch-server stopped")) << log;
 }
 
@@ -83,7 +88,7 @@ TEST(BatchServerProcess, BadSettingsExitNonZeroNamingTheSetting) {
       {{"--simulate", "--upstream=https://api.scaleserp.com"}, {}, "--simulate"},
   };
   for (const Case& c : cases) {
-    std::vector<std::string> argv = {BATCH_SERVER_PATH};
+    std::vector<std::string> argv = {BATCH_SERVER_PATH, "--metrics_listen=127.0.0.1:0"};
     argv.insert(argv.end(), c.args.begin(), c.args.end());
     ProcessResult r = RunProcess(argv, c.env, absl::Seconds(10));
     EXPECT_NE(r.exit_code, 0) << absl::StrJoin(c.args, " ");
@@ -121,8 +126,11 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
     (*sim)->PutBatch("RUNNING1", sim::BatchState::kRunning, 10);
     (*sim)->PutBatch("IDLE1", sim::BatchState::kIdle, 10);
     (*sim)->PutBatch("FAULTY", sim::BatchState::kQueued, 10);
-    std::vector<std::string> argv = {BATCH_SERVER_PATH, "--listen=127.0.0.1:0",
-                                     "--upstream=" + (*sim)->base_url(), "--log_level=debug",
+    std::vector<std::string> argv = {BATCH_SERVER_PATH,
+                                     "--listen=127.0.0.1:0",
+                                     "--metrics_listen=127.0.0.1:0",
+                                     "--upstream=" + (*sim)->base_url(),
+                                     "--log_level=debug",
                                      "--upstream_timeout=2s"};
     std::vector<std::string> env;
     if (from_file) {
@@ -180,7 +188,7 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
 
     EXPECT_EQ(server.Stop(SIGTERM, absl::Seconds(15)), 0);
     const std::string log = server.Output();
-    EXPECT_TRUE(absl::StrContains(log, "rpc=StopBatch")) << log;  // it did log
+    EXPECT_TRUE(absl::StrContains(log, R"("method":"StopBatch")")) << log;  // it did log
     for (const std::string& needle : {canary, escaped, std::string("CANARY")}) {
       EXPECT_FALSE(absl::StrContains(log, needle)) << "server log leaks the key";
       EXPECT_FALSE(absl::StrContains(cli_output, needle)) << "CLI output leaks the key";

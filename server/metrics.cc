@@ -1,0 +1,183 @@
+#include "server/metrics.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+
+namespace serpwow {
+namespace {
+
+using upstream::TransportError;
+
+const std::vector<double>& LatencyBounds() {
+  static const std::vector<double> bounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                             0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+  return bounds;
+}
+
+constexpr const char* kMethodNames[] = {"StopBatch"};
+constexpr const char* kEndpointNames[] = {"get_batch", "stop_batch"};
+constexpr const char* kCodeNames[] = {
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
+constexpr const char* kClassNames[] = {"1xx",
+                                       "2xx",
+                                       "3xx",
+                                       "4xx",
+                                       "5xx",
+                                       "resolve",
+                                       "connect",
+                                       "tls",
+                                       "connection_lost",
+                                       "timeout",
+                                       "body_too_large",
+                                       "bad_reply",
+                                       "cancelled",
+                                       "other"};
+
+int StatusClass(const upstream::HttpResult& r) {
+  switch (r.error) {
+    case TransportError::kNone:
+      if (r.http_status >= 100 && r.http_status < 600)
+        return static_cast<int>(r.http_status / 100) - 1;
+      return 13;
+    case TransportError::kResolve:
+      return 5;
+    case TransportError::kConnect:
+      return 6;
+    case TransportError::kTls:
+      return 7;
+    case TransportError::kConnectionLost:
+      return 8;
+    case TransportError::kTimeout:
+      return 9;
+    case TransportError::kBodyTooLarge:
+      return 10;
+    case TransportError::kBadReply:
+      return 11;
+    case TransportError::kCancelled:
+      return 12;
+    case TransportError::kOther:
+      return 13;
+  }
+  return 13;
+}
+
+std::string FormatDouble(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.9g", v);
+  return buf;
+}
+
+}  // namespace
+
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)), counts_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
+  for (size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0);
+}
+
+void Histogram::Observe(double seconds) {
+  size_t i = 0;
+  while (i < bounds_.size() && seconds > bounds_[i]) ++i;
+  counts_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  if (seconds > 0) {
+    sum_nanos_.fetch_add(static_cast<uint64_t>(seconds * 1e9), std::memory_order_relaxed);
+  }
+}
+
+void Histogram::Render(std::string& out, const std::string& name, const std::string& labels) const {
+  const std::string sep = labels.empty() ? "" : ",";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= bounds_.size(); ++i) {
+    cumulative += counts_[i].load(std::memory_order_relaxed);
+    std::string le = i < bounds_.size() ? FormatDouble(bounds_[i]) : "+Inf";
+    absl::StrAppend(&out, name, "_bucket{", labels, sep, "le=\"", le, "\"} ", cumulative, "\n");
+  }
+  std::string braces = labels.empty() ? "" : absl::StrCat("{", labels, "}");
+  absl::StrAppend(&out, name, "_sum", braces, " ",
+                  FormatDouble(static_cast<double>(sum_nanos_.load()) / 1e9), "\n");
+  absl::StrAppend(&out, name, "_count", braces, " ", count_.load(), "\n");
+}
+
+GatewayMetrics::GatewayMetrics() {
+  for (int m = 0; m < kMethods; ++m)
+    rpc_latency_.push_back(std::make_unique<Histogram>(LatencyBounds()));
+  for (int e = 0; e < kEndpoints; ++e)
+    upstream_latency_.push_back(std::make_unique<Histogram>(LatencyBounds()));
+}
+
+void GatewayMetrics::RpcFinished(RpcMethod method, absl::StatusCode code, absl::Duration elapsed) {
+  int m = static_cast<int>(method);
+  int c = static_cast<int>(code);
+  if (c < 0 || c >= kCodes) c = 2;  // UNKNOWN
+  rpcs_[m][c].fetch_add(1, std::memory_order_relaxed);
+  rpc_latency_[m]->Observe(absl::ToDoubleSeconds(elapsed));
+  rpcs_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void GatewayMetrics::OnUpstreamResult(upstream::Endpoint endpoint,
+                                      const upstream::HttpResult& result) {
+  int e = static_cast<int>(endpoint);
+  upstream_[e][StatusClass(result)].fetch_add(1, std::memory_order_relaxed);
+  upstream_latency_[e]->Observe(absl::ToDoubleSeconds(result.elapsed));
+}
+
+std::string GatewayMetrics::Render(int64_t connections_opened, int64_t upstream_in_flight) const {
+  std::string out;
+  out.reserve(8192);
+  out +=
+      "# HELP serpwow_gateway_rpcs_total RPCs finished, by method and gRPC status code.\n"
+      "# TYPE serpwow_gateway_rpcs_total counter\n";
+  for (int m = 0; m < kMethods; ++m) {
+    for (int c = 0; c < kCodes; ++c) {
+      absl::StrAppend(&out, "serpwow_gateway_rpcs_total{method=\"", kMethodNames[m], "\",code=\"",
+                      kCodeNames[c], "\"} ", rpcs_[m][c].load(), "\n");
+    }
+  }
+  out +=
+      "# HELP serpwow_gateway_rpc_duration_seconds RPC latency in the gateway, by method.\n"
+      "# TYPE serpwow_gateway_rpc_duration_seconds histogram\n";
+  for (int m = 0; m < kMethods; ++m) {
+    rpc_latency_[m]->Render(out, "serpwow_gateway_rpc_duration_seconds",
+                            absl::StrCat("method=\"", kMethodNames[m], "\""));
+  }
+  out +=
+      "# HELP serpwow_gateway_rpcs_in_flight RPCs started and not yet finished.\n"
+      "# TYPE serpwow_gateway_rpcs_in_flight gauge\n";
+  absl::StrAppend(&out, "serpwow_gateway_rpcs_in_flight ", rpcs_in_flight_.load(), "\n");
+  out +=
+      "# HELP serpwow_gateway_upstream_requests_total Upstream requests, by endpoint and "
+      "HTTP status class or transport error.\n"
+      "# TYPE serpwow_gateway_upstream_requests_total counter\n";
+  for (int e = 0; e < kEndpoints; ++e) {
+    for (int s = 0; s < kStatusClasses; ++s) {
+      absl::StrAppend(&out, "serpwow_gateway_upstream_requests_total{endpoint=\"",
+                      kEndpointNames[e], "\",status_class=\"", kClassNames[s], "\"} ",
+                      upstream_[e][s].load(), "\n");
+    }
+  }
+  out +=
+      "# HELP serpwow_gateway_upstream_duration_seconds Upstream request latency, by "
+      "endpoint.\n"
+      "# TYPE serpwow_gateway_upstream_duration_seconds histogram\n";
+  for (int e = 0; e < kEndpoints; ++e) {
+    upstream_latency_[e]->Render(out, "serpwow_gateway_upstream_duration_seconds",
+                                 absl::StrCat("endpoint=\"", kEndpointNames[e], "\""));
+  }
+  out +=
+      "# HELP serpwow_gateway_upstream_requests_in_flight Upstream requests in flight.\n"
+      "# TYPE serpwow_gateway_upstream_requests_in_flight gauge\n";
+  absl::StrAppend(&out, "serpwow_gateway_upstream_requests_in_flight ", upstream_in_flight, "\n");
+  out +=
+      "# HELP serpwow_gateway_upstream_connections_opened_total New upstream connections "
+      "(TCP connects).\n"
+      "# TYPE serpwow_gateway_upstream_connections_opened_total counter\n";
+  absl::StrAppend(&out, "serpwow_gateway_upstream_connections_opened_total ", connections_opened,
+                  "\n");
+  return out;
+}
+
+}  // namespace serpwow

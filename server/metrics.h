@@ -1,0 +1,65 @@
+// GatewayMetrics: the service's Prometheus metrics, kept in fixed arrays of
+// atomics (no lock, no allocation on the RPC path) and rendered in the
+// Prometheus text format (version 0.0.4) on demand.
+//
+// Labels are bounded by construction: method (one per RPC), gRPC code (17),
+// upstream endpoint (2) and status class ("2xx".."5xx" or a transport error
+// name). Never a key, a batch id or any other caller-chosen value.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "server/upstream/serpwow_client.h"
+
+namespace serpwow {
+
+// A cumulative histogram with fixed bucket bounds (seconds).
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds);
+  void Observe(double seconds);
+  // Appends the _bucket/_sum/_count lines; `labels` is `key="v",...` or "".
+  void Render(std::string& out, const std::string& name, const std::string& labels) const;
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<uint64_t>[]> counts_;  // per bucket, +Inf last
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sum_nanos_{0};
+};
+
+enum class RpcMethod { kStopBatch, kCount };
+
+class GatewayMetrics : public upstream::UpstreamObserver {
+ public:
+  GatewayMetrics();
+
+  void RpcStarted() { rpcs_in_flight_.fetch_add(1, std::memory_order_relaxed); }
+  void RpcFinished(RpcMethod method, absl::StatusCode code, absl::Duration elapsed);
+  // Upstream side (called on the loop thread by SerpwowClient).
+  void OnUpstreamResult(upstream::Endpoint endpoint, const upstream::HttpResult& result) override;
+
+  // The whole exposition. `connections_opened` comes from the HttpLoop.
+  std::string Render(int64_t connections_opened, int64_t upstream_in_flight) const;
+
+ private:
+  static constexpr int kMethods = static_cast<int>(RpcMethod::kCount);
+  static constexpr int kCodes = 17;
+  static constexpr int kEndpoints = 2;
+  static constexpr int kStatusClasses = 14;  // 1xx..5xx + transport errors + other
+
+  std::array<std::array<std::atomic<uint64_t>, kCodes>, kMethods> rpcs_{};
+  std::vector<std::unique_ptr<Histogram>> rpc_latency_;  // per method
+  std::array<std::array<std::atomic<uint64_t>, kStatusClasses>, kEndpoints> upstream_{};
+  std::vector<std::unique_ptr<Histogram>> upstream_latency_;  // per endpoint
+  std::atomic<int64_t> rpcs_in_flight_{0};
+};
+
+}  // namespace serpwow
