@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "common/flag_env.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &shutdown_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  serpwow::ShowFlagsFromFileInHelp("sim/sim_main.cc");
   absl::SetProgramUsageMessage(
       "A local SerpWow Batches API simulator (loopback only).\n"
       "The accepted api_key is read from $SERPWOW_API_KEY; unset, any non-empty key works.\n"
