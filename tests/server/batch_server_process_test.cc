@@ -1,11 +1,13 @@
 // batch-server as an operator runs it: the real binary, its flags, its log
 // lines, its signals; and the API key canary: the key is never in a log
 // line, a status message or CLI output.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "serpwow/batches/v1/batch_service.grpc.pb.h"
 #include "sim/simulator.h"
 #include "tests/support/subprocess.h"
 
@@ -196,6 +201,142 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
     EXPECT_FALSE(absl::StrContains(cli_output, "api_key")) << cli_output;
   }
   unlink(key_path);
+}
+
+// SIGTERM with slow RPCs in flight: the quick ones finish, the stuck ones end
+// with UNAVAILABLE when the grace period is over, new calls are refused, and
+// the process exits 0 within the grace period (plus a little).
+TEST(BatchServerProcess, SigtermWithSlowCallsInFlight) {
+  sim::SimulatorOptions sim_options;
+  sim_options.api_key = "sigterm-test-key";
+  auto sim = sim::Simulator::Start(sim_options);
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  const std::vector<std::string> quick = {"QUICK1", "QUICK2", "QUICK3"};
+  const std::vector<std::string> stuck = {"STUCK1", "STUCK2"};
+  for (const auto& id : quick) {
+    (*sim)->PutBatch(id, sim::BatchState::kQueued, 10);
+    sim::Fault f;
+    f.path_suffix = "/" + id + "/stop";
+    f.delay = absl::Milliseconds(400);
+    (*sim)->AddFault(f);
+  }
+  for (const auto& id : stuck) {
+    (*sim)->PutBatch(id, sim::BatchState::kQueued, 10);
+    sim::Fault f;
+    f.path_suffix = "/" + id + "/stop";
+    f.action = sim::Fault::Action::kHang;
+    (*sim)->AddFault(f);
+  }
+  ChildProcess server({BATCH_SERVER_PATH, "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
+                       "--upstream=" + (*sim)->base_url(), "--shutdown_grace=1500ms"},
+                      {"SERPWOW_API_KEY=sigterm-test-key"});
+  const std::string target = WaitReady(server);
+  ASSERT_FALSE(target.empty()) << server.Output();
+
+  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  auto stub = serpwow::batches::v1::BatchService::NewStub(channel);
+  struct Call {
+    grpc::ClientContext context;
+    serpwow::batches::v1::StopBatchRequest request;
+    serpwow::batches::v1::StopBatchResponse response;
+    grpc::Status status;
+    absl::Notification done;
+  };
+  std::vector<std::string> ids = quick;
+  ids.insert(ids.end(), stuck.begin(), stuck.end());
+  std::vector<std::unique_ptr<Call>> calls;
+  while (calls.size() < ids.size()) calls.push_back(std::make_unique<Call>());
+  for (size_t i = 0; i < calls.size(); ++i) {
+    Call& c = *calls[i];
+    c.context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    c.request.set_batch_id(ids[i]);
+    stub->async()->StopBatch(&c.context, &c.request, &c.response, [&c](grpc::Status st) {
+      c.status = std::move(st);
+      c.done.Notify();
+    });
+  }
+  // Wait until every stop is in flight upstream.
+  const absl::Time until = absl::Now() + absl::Seconds(10);
+  auto stops_seen = [&] {
+    int n = 0;
+    for (const auto& r : (*sim)->requests()) n += absl::EndsWith(r.path, "/stop") ? 1 : 0;
+    return n;
+  };
+  while (stops_seen() < static_cast<int>(calls.size()) && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(stops_seen(), static_cast<int>(calls.size()));
+
+  const absl::Time sigterm_at = absl::Now();
+  kill(server.pid(), SIGTERM);
+  absl::SleepFor(absl::Milliseconds(150));
+  // A new call after SIGTERM is refused.
+  {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    serpwow::batches::v1::StopBatchRequest request;
+    request.set_batch_id("QUICK1");
+    serpwow::batches::v1::StopBatchResponse response;
+    grpc::Status late = stub->StopBatch(&context, request, &response);
+    EXPECT_EQ(late.error_code(), grpc::StatusCode::UNAVAILABLE) << late.error_message();
+  }
+  for (auto& c : calls) ASSERT_TRUE(c->done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  for (size_t i = 0; i < quick.size(); ++i) {
+    EXPECT_TRUE(calls[i]->status.ok()) << ids[i] << ": " << calls[i]->status.error_message();
+    EXPECT_TRUE(calls[i]->response.credits_refunded()) << ids[i];
+  }
+  for (size_t i = quick.size(); i < calls.size(); ++i) {
+    EXPECT_EQ(calls[i]->status.error_code(), grpc::StatusCode::UNAVAILABLE) << ids[i];
+  }
+  EXPECT_EQ(server.Stop(SIGTERM, absl::Seconds(10)), 0);
+  const absl::Duration took = absl::Now() - sigterm_at;
+  EXPECT_LT(took, absl::Milliseconds(1500) + absl::Seconds(2));
+  EXPECT_TRUE(absl::StrContains(server.Output(), "batch-server stopped")) << server.Output();
+}
+
+TEST(BatchServerProcess, EverySettingCanComeFromTheEnvironment) {
+  // Environment only.
+  ChildProcess from_env({BATCH_SERVER_PATH},
+                        {"BATCH_SERVER_SIMULATE=true", "BATCH_SERVER_LISTEN=127.0.0.1:0",
+                         "BATCH_SERVER_METRICS_LISTEN=127.0.0.1:0"});
+  std::string target = WaitReady(from_env);
+  EXPECT_FALSE(target.empty()) << from_env.Output();
+  if (!target.empty()) {
+    ProcessResult r = Batchctl(target, {"stop", "2A6F94BB"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+  EXPECT_EQ(from_env.Stop(SIGTERM, absl::Seconds(10)), 0) << from_env.Output();
+  ProcessResult level = RunProcess({BATCH_SERVER_PATH, "--simulate"},
+                                   {"BATCH_SERVER_LOG_LEVEL=loud"}, absl::Seconds(10));
+  EXPECT_EQ(level.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(level.err, "--log_level")) << level.err;
+
+  // The command line wins over the environment.
+  ChildProcess both({BATCH_SERVER_PATH, "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0"},
+                    {"BATCH_SERVER_SIMULATE=1", "BATCH_SERVER_LISTEN=nonsense"});
+  target = WaitReady(both);
+  EXPECT_FALSE(target.empty()) << both.Output();
+  if (!target.empty()) {
+    ProcessResult r = Batchctl(target, {"stop", "9E867FAA"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+  EXPECT_EQ(both.Stop(SIGTERM, absl::Seconds(10)), 0);
+
+  // A bad value names the variable, not the value.
+  ProcessResult bad = RunProcess({BATCH_SERVER_PATH}, {"BATCH_SERVER_UPSTREAM_TIMEOUT=SECRETish"},
+                                 absl::Seconds(10));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(bad.err, "BATCH_SERVER_UPSTREAM_TIMEOUT")) << bad.err;
+  EXPECT_FALSE(absl::StrContains(bad.err, "SECRETish")) << bad.err;
+
+  // --help documents the variables.
+  ProcessResult help = RunProcess({BATCH_SERVER_PATH, "--help"}, {}, absl::Seconds(10));
+  for (const char* var :
+       {"BATCH_SERVER_LISTEN", "BATCH_SERVER_METRICS_LISTEN", "BATCH_SERVER_SHUTDOWN_GRACE",
+        "BATCH_SERVER_TLS_CERT_FILE", "BATCH_SERVER_AUTH_TOKENS_FILE",
+        "BATCH_SERVER_MAX_CONNECTION_AGE", "SERPWOW_API_KEY"}) {
+    EXPECT_TRUE(absl::StrContains(help.out + help.err, var)) << var;
+  }
 }
 
 }  // namespace
