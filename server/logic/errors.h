@@ -39,6 +39,8 @@ inline constexpr char kUpstreamRouteNotFound[] = "UPSTREAM_ROUTE_NOT_FOUND";
 inline constexpr char kUpstreamRedirect[] = "UPSTREAM_REDIRECT";
 inline constexpr char kShuttingDown[] = "SHUTTING_DOWN";
 inline constexpr char kCallerUnauthenticated[] = "CALLER_UNAUTHENTICATED";
+inline constexpr char kGatewayOverloaded[] = "GATEWAY_OVERLOADED";
+inline constexpr char kCircuitOpen[] = "CIRCUIT_OPEN";
 }  // namespace reason
 
 // Builds an error status with its google.rpc details.

@@ -326,6 +326,11 @@ absl::optional<absl::Duration> ParseRetryAfter(const std::string& raw, absl::Tim
   return std::clamp(delay, absl::ZeroDuration(), kMaxRetryDelay);
 }
 
+absl::optional<absl::Duration> RetryHintOf(const HttpResult& result) {
+  if (result.error != TransportError::kNone) return absl::nullopt;
+  return RetryHint(result, ParseEnvelope(result.body));
+}
+
 absl::StatusOr<BatchStatus> ClassifyBatchRead(const HttpResult& result,
                                               const ClassifyContext& context) {
   if (result.error != TransportError::kNone) return TransportFailure(result, context);

@@ -71,6 +71,10 @@ absl::StatusOr<StopReply> ClassifyStopReply(const upstream::HttpResult& result,
                                             const ClassifyContext& context,
                                             BatchStatus seen_before);
 
+// The upstream's retry hint in a reply: the Retry-After header, else a body
+// "retry_after" (top level or in request_info). Clamped to [0, 1h].
+absl::optional<absl::Duration> RetryHintOf(const upstream::HttpResult& result);
+
 // Parses a Retry-After header value (delta-seconds or an HTTP date, relative
 // to `now`). nullopt when absent or unparsable. Clamped to [0, 1h].
 absl::optional<absl::Duration> ParseRetryAfter(const std::string& value, absl::Time now);

@@ -1,5 +1,6 @@
-// StopBatch, the service logic: validate, read the batch, stop it, and say
-// honestly whether credits were refunded. Free of gRPC types.
+// StopBatch, the service logic: validate, read the batch, stop it, retry what
+// is safe to retry, and say honestly whether credits were refunded. Free of
+// gRPC types.
 //
 // Refund rule. SerpWow's stop reply documents no refund signal, so the
 // stopper reads the batch (GET /batches/{id}) just before stopping it:
@@ -13,13 +14,34 @@
 // read and the stop (milliseconds apart); the gateway then reports a refund
 // that did not happen. No documented API closes that window.
 //
-// Time: the read may use at most `read_share` of the caller's remaining time
-// (and at most `read_timeout_cap`), so that the stop always keeps time of
-// its own; if the read times out the stop goes ahead without it.
+// Time: the read phase may use at most `read_share` of the caller's remaining
+// time (and at most `read_timeout_cap`), so that the stop always keeps time
+// of its own; if the read fails or times out the stop goes ahead without it.
+//
+// Retries (all within the caller's deadline, each taken from a shared retry
+// budget, with jittered exponential backoff that honours Retry-After and a
+// body's retry_after):
+//  - the read: on connect failures, lost connections, 429 and 500/502/503/504;
+//  - the stop: on connect failures (nothing was sent), and on lost
+//    connections, the gateway's own timeout and 500/502/503/504 (the stop may
+//    or may not have happened: the attempt is "ambiguous").
+// Truthful answers after a retry: when a retried stop hears "not queued or
+// running" after an ambiguous attempt, an earlier attempt probably did stop
+// the batch. The stopper then re-reads it: idle (or unreadable) -> OK with
+// the status first seen and its refund; queued or running again -> the
+// refusal (FAILED_PRECONDITION) stands.
+//
+// Overload: at most `max_in_flight` operations at once; beyond that calls
+// fail fast with UNAVAILABLE (reason GATEWAY_OVERLOADED) instead of queueing.
+// A circuit breaker opens after `breaker_threshold` consecutive upstream
+// failures; while open, calls fail fast with UNAVAILABLE (reason
+// CIRCUIT_OPEN) and a RetryInfo until a trial call succeeds.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
+#include <random>
 #include <string>
 #include <unordered_map>
 
@@ -27,6 +49,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/logic/outcome.h"
+#include "server/logic/resilience.h"
 #include "server/upstream/serpwow_client.h"
 
 namespace serpwow::logic {
@@ -45,20 +68,35 @@ struct StopperOptions {
   double read_share = 0.5;
   absl::Duration read_timeout_cap = absl::Seconds(3);
   absl::Duration default_rate_limit_delay = absl::Seconds(1);
+  // Attempts per phase (read, stop), first one included.
+  int max_attempts = 3;
+  absl::Duration backoff_base = absl::Milliseconds(50);
+  absl::Duration backoff_cap = absl::Seconds(1);
+  // Retries may be at most this share of calls over the window, plus a floor.
+  double retry_budget_ratio = 0.1;
+  int retry_budget_min = 10;
+  absl::Duration retry_budget_window = absl::Seconds(10);
+  // 0 disables the breaker.
+  int breaker_threshold = 5;
+  absl::Duration breaker_open_for = absl::Seconds(5);
+  // Operations in flight at once; beyond, calls fail fast.
+  size_t max_in_flight = 4096;
 };
 
 // What happened upstream during one operation, for the per-call log line.
 struct StopTrace {
-  long read_http_status = 0;  // 0: no HTTP reply (or not made)
-  long stop_http_status = 0;
-  bool stop_sent = false;
+  long read_http_status = 0;  // the last read's status; 0: no HTTP reply
+  long stop_http_status = 0;  // the last stop's status; 0: no HTTP reply
+  int read_attempts = 0;
+  int stop_attempts = 0;
+  bool reconciled = false;  // answered after a confirming re-read
 };
 
 using StopDone = std::function<void(absl::StatusOr<StopBatchResult>, const StopTrace&)>;
 
-// One StopBatch in progress. Thread-safe.
 class BatchStopper;
 
+// One StopBatch in progress. Thread-safe.
 class StopOperation : public std::enable_shared_from_this<StopOperation> {
  public:
   // Ends the operation now with `status` (CANCELLED or DEADLINE_EXCEEDED)
@@ -68,25 +106,40 @@ class StopOperation : public std::enable_shared_from_this<StopOperation> {
 
  private:
   friend class BatchStopper;
-  StopOperation(BatchStopper* owner, upstream::SerpwowClient* client, const StopperOptions& options,
-                std::string batch_id, absl::Time deadline, StopDone done);
+  enum class Phase { kRead, kStop, kConfirm };
+
+  StopOperation(BatchStopper* owner, std::string batch_id, absl::Time deadline, StopDone done);
   void Start();
-  void OnRead(upstream::HttpResult result, absl::Duration budget);
+  void StartRead();
+  void StartStop();
+  void StartConfirm();
+  void OnRead(upstream::HttpResult result);
   void OnStop(upstream::HttpResult result, bool deadline_binds);
-  // Records that `id` ended; false if the operation already ended.
-  bool TransferEnded(upstream::TransferId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnConfirm(upstream::HttpResult result);
+  // Schedules `next` after a backoff if the attempt budget, the retry budget
+  // and the time left allow; false (and nothing scheduled) otherwise.
+  bool MaybeRetry(int attempts_so_far, absl::Time phase_deadline,
+                  absl::optional<absl::Duration> hint, void (StopOperation::*next)());
   // Submits a call and records its id; cancels it at once if the operation
   // ended meanwhile. The result may arrive (on the loop thread) before Call()
   // even returns here.
   void Submit(upstream::Endpoint endpoint, absl::Duration timeout, upstream::HttpCallback callback);
+  // Records that `id` ended; false if the operation already ended.
+  bool TransferEnded(upstream::TransferId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs `done` once; returns false if the operation had already ended.
   bool Complete(absl::StatusOr<StopBatchResult> result);
+  StopBatchResult Stopped(std::string message, absl::optional<bool> reply_refund) const;
+  ClassifyContext Context(bool deadline_binds) const;
 
   BatchStopper* const owner_;
-  upstream::SerpwowClient* const client_;
-  const StopperOptions options_;
   const std::string batch_id_;
   const absl::Time deadline_;
+  absl::Time read_deadline_;
+
+  // Loop-thread state (one callback at a time touches these).
+  BatchStatus seen_ = BatchStatus::kUnknown;
+  bool ambiguous_stop_ = false;  // an earlier stop attempt may have taken effect
+  absl::Status refusal_;         // the "not stoppable" answer being confirmed
 
   absl::Mutex mu_;
   StopDone done_ ABSL_GUARDED_BY(mu_);
@@ -95,19 +148,18 @@ class StopOperation : public std::enable_shared_from_this<StopOperation> {
   // back: Submit() must not record a transfer that already ended.
   upstream::TransferId transfer_ ABSL_GUARDED_BY(mu_) = 0;
   upstream::TransferId completed_ ABSL_GUARDED_BY(mu_) = 0;
-  BatchStatus seen_ ABSL_GUARDED_BY(mu_) = BatchStatus::kUnknown;
   StopTrace trace_ ABSL_GUARDED_BY(mu_);
 };
 
 class BatchStopper {
  public:
   // `client` must outlive the stopper and every operation.
-  BatchStopper(upstream::SerpwowClient* client, StopperOptions options)
-      : client_(client), options_(options) {}
+  BatchStopper(upstream::SerpwowClient* client, StopperOptions options);
 
   // Starts a stop. An invalid id ends at once with INVALID_ARGUMENT (`done`
-  // runs before Stop returns) and sends nothing upstream. Otherwise `done`
-  // runs exactly once, on the upstream loop thread or in Cancel().
+  // runs before Stop returns) and sends nothing upstream; so do the fail-fast
+  // answers (overload, open breaker). Otherwise `done` runs exactly once, on
+  // the upstream loop thread or in Cancel().
   std::shared_ptr<StopOperation> Stop(const std::string& batch_id, absl::Time deadline,
                                       StopDone done);
 
@@ -117,12 +169,21 @@ class BatchStopper {
   // shutdown grace period: UNAVAILABLE, retry elsewhere).
   void CancelAll(const absl::Status& status);
 
+  const StopperOptions& options() const { return options_; }
+
  private:
   friend class StopOperation;
   void Unregister(StopOperation* op);
+  // Feeds the breaker with one upstream result.
+  void RecordUpstream(const upstream::HttpResult& result, bool deadline_binds);
+  absl::Duration Jitter(int retry, absl::optional<absl::Duration> hint);
 
   upstream::SerpwowClient* const client_;
   const StopperOptions options_;
+  RetryBudget retry_budget_;
+  CircuitBreaker breaker_;
+  absl::Mutex rng_mu_;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(rng_mu_);
   mutable absl::Mutex mu_;
   std::unordered_map<StopOperation*, std::weak_ptr<StopOperation>> live_ ABSL_GUARDED_BY(mu_);
 };

@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -190,7 +191,8 @@ TransferId HttpLoop::Submit(HttpRequest request, HttpCallback done) {
     absl::MutexLock lock(&mu_);
     if (!stopping_) {
       in_flight_.fetch_add(1, std::memory_order_relaxed);
-      commands_.push_back(Command{Command::Kind::kSubmit, id, std::move(transfer)});
+      commands_.push_back(
+          Command{Command::Kind::kSubmit, id, std::move(transfer), absl::Time(), nullptr});
     }
   }
   if (transfer != nullptr) {
@@ -205,18 +207,45 @@ TransferId HttpLoop::Submit(HttpRequest request, HttpCallback done) {
   return id;
 }
 
+void HttpLoop::RunAfter(absl::Duration delay, std::function<void()> fn) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      commands_.push_back(
+          Command{Command::Kind::kTimer, 0, nullptr, absl::Now() + delay, std::move(fn)});
+      fn = nullptr;
+    }
+  }
+  if (fn) {
+    fn();  // shutting down: run it now, on the caller's thread
+    return;
+  }
+  Wake();
+}
+
 void HttpLoop::Cancel(TransferId id) {
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;  // shutdown cancels everything anyway
-    commands_.push_back(Command{Command::Kind::kCancel, id, nullptr});
+    commands_.push_back(Command{Command::Kind::kCancel, id, nullptr, absl::Time(), nullptr});
   }
   Wake();
 }
 
 int HttpLoop::TimeoutMillis() const {
-  if (timer_deadline_ == absl::InfiniteFuture()) return -1;
-  return CeilMillis(timer_deadline_ - absl::Now());
+  absl::Time next = timer_deadline_;
+  if (!timers_.empty()) next = std::min(next, timers_.top().when);
+  if (next == absl::InfiniteFuture()) return -1;
+  return CeilMillis(next - absl::Now());
+}
+
+void HttpLoop::RunDueTimers(bool all) {
+  const absl::Time now = absl::Now();
+  while (!timers_.empty() && (all || timers_.top().when <= now)) {
+    std::function<void()> fn = std::move(const_cast<Timer&>(timers_.top()).fn);
+    timers_.pop();
+    fn();
+  }
 }
 
 void HttpLoop::Run() {
@@ -253,6 +282,7 @@ void HttpLoop::Run() {
       curl_multi_socket_action(multi_.get(), CURL_SOCKET_TIMEOUT, 0, &running);
     }
     CheckCompleted();
+    RunDueTimers(/*all=*/false);
   }
   CancelAll();
 }
@@ -266,6 +296,8 @@ void HttpLoop::DrainCommands() {
   for (Command& command : commands) {
     if (command.kind == Command::Kind::kSubmit) {
       StartTransfer(std::move(command.transfer));
+    } else if (command.kind == Command::Kind::kTimer) {
+      timers_.push(Timer{command.when, timer_seq_++, std::move(command.fn)});
     } else {
       auto it = transfers_.find(command.id);
       if (it == transfers_.end()) continue;
@@ -405,6 +437,9 @@ void HttpLoop::CancelAll() {
     commands.swap(commands_);
   }
   for (Command& command : commands) {
+    if (command.kind == Command::Kind::kTimer) {
+      timers_.push(Timer{command.when, timer_seq_++, std::move(command.fn)});
+    }
     if (command.kind != Command::Kind::kSubmit) continue;
     Transfer* t = command.transfer.get();
     transfers_.emplace(t->id, std::move(command.transfer));
@@ -414,6 +449,7 @@ void HttpLoop::CancelAll() {
     result.error = TransportError::kCancelled;
     Finish(transfers_.begin()->second.get(), std::move(result));
   }
+  RunDueTimers(/*all=*/true);
 }
 
 int HttpLoop::SocketCallback(CURL* /*easy*/, curl_socket_t fd, int what, void* loop_ptr,

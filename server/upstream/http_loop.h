@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <queue>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -108,6 +109,11 @@ class HttpLoop {
   // kCancelled. A finished or unknown id is ignored. Thread-safe.
   void Cancel(TransferId id);
 
+  // Runs `fn` on the loop thread after `delay` (retry backoff). Thread-safe.
+  // At shutdown, timers not yet due run at once (their Submit()s then end as
+  // kCancelled), so work waiting on a timer is never silently dropped.
+  void RunAfter(absl::Duration delay, std::function<void()> fn);
+
   // Transfers submitted and not yet completed.
   int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
   // New upstream connections opened since start (TCP connects).
@@ -116,9 +122,19 @@ class HttpLoop {
  private:
   struct Transfer;
   struct Command {
-    enum class Kind { kSubmit, kCancel } kind;
+    enum class Kind { kSubmit, kCancel, kTimer } kind;
     TransferId id;
     std::unique_ptr<Transfer> transfer;  // for kSubmit
+    absl::Time when;                     // for kTimer
+    std::function<void()> fn;            // for kTimer
+  };
+  struct Timer {
+    absl::Time when;
+    uint64_t seq;
+    std::function<void()> fn;
+    bool operator>(const Timer& other) const {
+      return when != other.when ? when > other.when : seq > other.seq;
+    }
   };
 
   HttpLoop(HttpLoopOptions options, int epoll_fd, int wake_fd);
@@ -129,6 +145,7 @@ class HttpLoop {
   void Finish(Transfer* transfer, HttpResult result);
   void CheckCompleted();
   void CancelAll();
+  void RunDueTimers(bool all);
   int TimeoutMillis() const;
 
   static int SocketCallback(CURL* easy, curl_socket_t fd, int what, void* loop, void* socket_data);
@@ -151,8 +168,10 @@ class HttpLoop {
 
   // Loop-thread state.
   std::unordered_map<TransferId, std::unique_ptr<Transfer>> transfers_;
-  std::vector<CurlEasy> idle_easy_;  // reused handles (curl_easy_reset)
-  absl::Time timer_deadline_ = absl::InfiniteFuture();
+  std::vector<CurlEasy> idle_easy_;                     // reused handles (curl_easy_reset)
+  absl::Time timer_deadline_ = absl::InfiniteFuture();  // libcurl's timer
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
+  uint64_t timer_seq_ = 0;
   std::thread thread_;
 };
 
