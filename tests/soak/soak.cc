@@ -1,0 +1,359 @@
+// Soak: a bounded load test of the whole gateway under faults, deadlines and
+// cancellations, meant for the ASan/LSan build.
+//
+//   build-asan/bin/soak                          # the full run: 100k RPCs
+//   build-asan/bin/soak --rpcs=6000              # what CI runs
+//
+// A real gateway on 127.0.0.1:0 in front of a real simulator on 127.0.0.1:0,
+// driven by the gRPC callback client with `--concurrency` calls in flight.
+// Each call picks: a fault batch (--fault_ratio of calls: hang, 503, 429,
+// reset, dropped connection, HTML 200, stall, slow reply), an invalid id
+// (1%), or a healthy queued/running/idle/unknown batch; a deadline from
+// 30 ms to 5 s; and 5% are cancelled by the client after 0-30 ms.
+// It checks that every call ends, with a code from the error contract; that
+// nothing is left in flight; and that RSS at the end is within 10% of RSS
+// after warm-up (the first 20% of calls). LSan checks for leaks at exit.
+// Prints a table and "soak: N passed, M failed"; exit status 0 iff all pass.
+#include <curl/curl.h>
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "serpwow/batches/v1/batch_service.grpc.pb.h"
+#include "server/gateway.h"
+#include "sim/simulator.h"
+
+ABSL_FLAG(int, rpcs, 100000, "RPCs to send in all");
+ABSL_FLAG(int, concurrency, 64, "RPCs in flight at once");
+ABSL_FLAG(double, fault_ratio, 0.15, "share of RPCs aimed at a batch with an injected fault");
+ABSL_FLAG(double, max_rss_growth, 0.10, "allowed RSS growth from warm-up to the end");
+ABSL_FLAG(uint64_t, seed, 1, "random seed");
+
+namespace {
+
+namespace v1 = serpwow::batches::v1;
+using serpwow::sim::BatchState;
+using serpwow::sim::Fault;
+
+int64_t RssKb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6);
+  }
+  return -1;
+}
+
+struct FaultKind {
+  const char* id;
+  Fault fault;
+};
+
+std::vector<FaultKind> FaultKinds() {
+  auto make = [](Fault::Action action, int status, std::string body, absl::Duration delay) {
+    Fault f;
+    f.action = action;
+    f.status = status;
+    f.body = std::move(body);
+    f.delay = delay;
+    f.drip_interval = absl::Milliseconds(20);
+    return f;
+  };
+  const std::string ok_body = R"({"request_info":{"success":true,"message":"Batch stopped"}})";
+  return {
+      {"FHANG", make(Fault::Action::kHang, 0, "", absl::ZeroDuration())},
+      {"F503", make(Fault::Action::kRespond, 503, R"({"retry_after":0.05})", absl::ZeroDuration())},
+      {"F429", make(Fault::Action::kRespond, 429, "", absl::ZeroDuration())},
+      {"FRESET", make(Fault::Action::kResetMidBody, 200, ok_body, absl::ZeroDuration())},
+      {"FDROP", make(Fault::Action::kDropConnection, 0, "", absl::ZeroDuration())},
+      {"FHTML", make(Fault::Action::kRespond, 200, "<html>hi</html>", absl::ZeroDuration())},
+      {"FSTALL", make(Fault::Action::kStallAfterHeaders, 200, ok_body, absl::ZeroDuration())},
+      {"FSLOW", make(Fault::Action::kRespond, 0, "", absl::Milliseconds(150))},
+      {"FDRIP", make(Fault::Action::kSlowDrip, 200, ok_body, absl::ZeroDuration())},
+  };
+}
+
+class Soak {
+ public:
+  Soak(v1::BatchService::Stub* stub, serpwow::sim::Simulator* sim, uint64_t seed)
+      : stub_(stub), sim_(sim), rng_(seed) {}
+
+  // Starts call number `n`; `done` runs when it ends.
+  void StartCall(int n, std::function<void()> done) {
+    auto call = std::make_shared<Call>();
+    std::string id;
+    double deadline_s;
+    bool cancel;
+    int cancel_after_ms;
+    {
+      absl::MutexLock lock(&rng_mu_);
+      std::uniform_real_distribution<double> u(0, 1);
+      const double pick = u(rng_);
+      if (pick < fault_ratio_) {
+        id = kinds_[static_cast<size_t>(u(rng_) * static_cast<double>(kinds_.size())) %
+                    kinds_.size()];
+      } else if (pick < fault_ratio_ + 0.01) {
+        id = "bad/../id";
+      } else {
+        const double kind = u(rng_);
+        id = absl::StrCat("B", n % 512);
+        if (kind < 0.6) {
+          sim_->PutBatch(id, BatchState::kQueued, 1);
+        } else if (kind < 0.8) {
+          sim_->PutBatch(id, BatchState::kRunning, 1);
+        } else if (kind < 0.95) {
+          sim_->PutBatch(id, BatchState::kIdle, 1);
+        } else {
+          id = absl::StrCat("UNKNOWN", n);
+        }
+      }
+      static constexpr double kDeadlines[] = {0.03, 0.2, 1, 5};
+      deadline_s = kDeadlines[static_cast<size_t>(u(rng_) * 4) % 4];
+      cancel = u(rng_) < 0.05;
+      cancel_after_ms = static_cast<int>(u(rng_) * 30);
+    }
+    call->context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(deadline_s)));
+    call->request.set_batch_id(id);
+    call->cancel_at = absl::Now() + absl::Milliseconds(cancel_after_ms);
+    stub_->async()->StopBatch(&call->context, &call->request, &call->response,
+                              [this, call, done = std::move(done)](grpc::Status status) {
+                                Record(status);
+                                call->ended.store(true);
+                                done();
+                              });
+    if (cancel) {
+      absl::MutexLock lock(&cancel_mu_);
+      to_cancel_.push_back(call);
+    }
+  }
+
+  // Cancels the calls whose time has come (called from the driver loop).
+  void CancelDue() {
+    std::vector<std::shared_ptr<Call>> due;
+    {
+      absl::MutexLock lock(&cancel_mu_);
+      const absl::Time now = absl::Now();
+      auto it = to_cancel_.begin();
+      while (it != to_cancel_.end()) {
+        if ((*it)->cancel_at <= now || (*it)->ended.load()) {
+          due.push_back(*it);
+          it = to_cancel_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (auto& c : due) {
+      if (!c->ended.load()) c->context.TryCancel();
+    }
+  }
+
+  std::map<grpc::StatusCode, int64_t> codes() {
+    absl::MutexLock lock(&codes_mu_);
+    return codes_;
+  }
+
+  std::vector<std::string> kinds_;
+  double fault_ratio_ = 0.15;
+
+ private:
+  struct Call {
+    grpc::ClientContext context;
+    v1::StopBatchRequest request;
+    v1::StopBatchResponse response;
+    absl::Time cancel_at;
+    std::atomic<bool> ended{false};
+  };
+
+  void Record(const grpc::Status& status) {
+    absl::MutexLock lock(&codes_mu_);
+    ++codes_[status.error_code()];
+  }
+
+  v1::BatchService::Stub* stub_;
+  serpwow::sim::Simulator* sim_;
+  absl::Mutex rng_mu_;
+  std::mt19937_64 rng_;
+  absl::Mutex cancel_mu_;
+  std::vector<std::shared_ptr<Call>> to_cancel_;
+  absl::Mutex codes_mu_;
+  std::map<grpc::StatusCode, int64_t> codes_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  std::signal(SIGPIPE, SIG_IGN);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  serpwow::SetMinLogLevel(serpwow::LogLevel::kError);  // no per-RPC lines
+  const int total = absl::GetFlag(FLAGS_rpcs);
+  const int concurrency = absl::GetFlag(FLAGS_concurrency);
+  int passed = 0, failed = 0;
+  auto check = [&](bool ok, const std::string& what) {
+    std::printf("%-62s %s\n", what.c_str(), ok ? "PASS" : "FAIL");
+    (ok ? passed : failed)++;
+  };
+
+  int64_t rss_warm = 0, rss_end = 0;
+  std::map<grpc::StatusCode, int64_t> codes;
+  absl::Duration elapsed;
+  bool all_ended = false;
+  int64_t left_in_flight = -1;
+  // Outlive everything below: late callbacks (only on a failed run) touch them.
+  absl::Mutex mu;
+  int in_flight = 0, finished = 0;
+  {
+    serpwow::sim::SimulatorOptions sim_options;
+    sim_options.api_key = "soak-key";
+    auto sim = serpwow::sim::Simulator::Start(sim_options);
+    if (!sim.ok()) {
+      std::fprintf(stderr, "soak: simulator: %s\n", std::string(sim.status().message()).c_str());
+      return 1;
+    }
+    std::vector<FaultKind> kinds = FaultKinds();
+    for (FaultKind& k : kinds) {
+      (*sim)->PutBatch(k.id, BatchState::kQueued, 1);
+      k.fault.path_suffix = absl::StrCat("/", k.id, "/stop");
+      (*sim)->AddFault(k.fault);
+    }
+    serpwow::GatewayOptions options;
+    options.listen = "127.0.0.1:0";
+    options.upstream.base_url = (*sim)->base_url();
+    options.upstream.api_key = "soak-key";
+    options.upstream.timeout_cap = absl::Milliseconds(500);
+    // A short open period makes the breaker cycle (open, trial, close) many
+    // times during the run instead of failing everything fast for seconds.
+    options.stopper.breaker_threshold = 20;
+    options.stopper.breaker_open_for = absl::Milliseconds(100);
+    auto gateway = serpwow::Gateway::Start(options);
+    if (!gateway.ok()) {
+      std::fprintf(stderr, "soak: gateway: %s\n", std::string(gateway.status().message()).c_str());
+      return 1;
+    }
+    auto channel = grpc::CreateChannel((*gateway)->address(), grpc::InsecureChannelCredentials());
+    auto stub = v1::BatchService::NewStub(channel);
+    Soak soak(stub.get(), sim->get(), absl::GetFlag(FLAGS_seed));
+    for (const FaultKind& k : kinds) soak.kinds_.push_back(k.id);
+    soak.fault_ratio_ = absl::GetFlag(FLAGS_fault_ratio);
+
+    const absl::Time start = absl::Now();
+    const int warm_up = std::max(1, total / 5);
+    for (int n = 0; n < total; ++n) {
+      {
+        absl::MutexLock lock(&mu);
+        auto room = [&] { return in_flight < concurrency; };
+        while (!mu.AwaitWithTimeout(absl::Condition(&room), absl::Milliseconds(5))) {
+          mu.Unlock();
+          soak.CancelDue();
+          mu.Lock();
+        }
+        ++in_flight;
+      }
+      soak.CancelDue();
+      soak.StartCall(n, [&] {
+        absl::MutexLock lock(&mu);
+        --in_flight;
+        ++finished;
+      });
+      if (n == warm_up) {
+        // Let the warm-up calls settle, then take the reference RSS.
+        absl::MutexLock lock(&mu);
+        auto settled = [&] { return in_flight == 0; };
+        mu.AwaitWithTimeout(absl::Condition(&settled), absl::Seconds(30));
+        rss_warm = RssKb();
+      }
+    }
+    {
+      absl::MutexLock lock(&mu);
+      auto done = [&] { return finished == total; };
+      // Every call has a deadline of at most 5 s; allow generous slack.
+      for (int i = 0; i < 200 && !done(); ++i) {
+        mu.AwaitWithTimeout(absl::Condition(&done), absl::Milliseconds(50));
+        mu.Unlock();
+        soak.CancelDue();
+        mu.Lock();
+      }
+      all_ended = done();
+    }
+    elapsed = absl::Now() - start;
+    absl::SleepFor(absl::Milliseconds(200));
+    left_in_flight = (*gateway)->loop().in_flight();
+    rss_end = RssKb();
+    codes = soak.codes();
+    (*gateway)->Shutdown(absl::Seconds(1));
+  }
+  curl_global_cleanup();
+
+  std::printf("soak: %d RPCs, concurrency %d, fault ratio %.2f, %.1f s, %.0f RPC/s\n", total,
+              concurrency, absl::GetFlag(FLAGS_fault_ratio), absl::ToDoubleSeconds(elapsed),
+              total / std::max(0.001, absl::ToDoubleSeconds(elapsed)));
+  std::printf("%-24s %10s\n", "code", "calls");
+  static const char* kNames[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
+                                 "UNAUTHENTICATED"};
+  int64_t counted = 0;
+  const std::set<grpc::StatusCode> contract = {grpc::StatusCode::OK,
+                                               grpc::StatusCode::CANCELLED,
+                                               grpc::StatusCode::INVALID_ARGUMENT,
+                                               grpc::StatusCode::DEADLINE_EXCEEDED,
+                                               grpc::StatusCode::NOT_FOUND,
+                                               grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                               grpc::StatusCode::FAILED_PRECONDITION,
+                                               grpc::StatusCode::INTERNAL,
+                                               grpc::StatusCode::UNAVAILABLE};
+  bool only_contract_codes = true;
+  for (const auto& [code, n] : codes) {
+    const int c = static_cast<int>(code);
+    std::printf("%-24s %10lld\n", c >= 0 && c <= 16 ? kNames[c] : "?", static_cast<long long>(n));
+    counted += n;
+    only_contract_codes = only_contract_codes && contract.count(code) > 0;
+  }
+  std::printf("RSS after warm-up %lld kB, at the end %lld kB (%+.1f%%)\n",
+              static_cast<long long>(rss_warm), static_cast<long long>(rss_end),
+              rss_warm > 0
+                  ? 100.0 * static_cast<double>(rss_end - rss_warm) / static_cast<double>(rss_warm)
+                  : 0.0);
+  check(all_ended && counted == total, absl::StrCat("every RPC ended (", counted, "/", total, ")"));
+  check(only_contract_codes, "every code is one of the error contract's");
+  check(codes[grpc::StatusCode::OK] > 0 && codes[grpc::StatusCode::UNAVAILABLE] > 0 &&
+            codes[grpc::StatusCode::DEADLINE_EXCEEDED] > 0,
+        "the mix produced OK, UNAVAILABLE and DEADLINE_EXCEEDED");
+  check(left_in_flight == 0, "no upstream transfer left in flight");
+  check(
+      rss_warm > 0 && static_cast<double>(rss_end) <=
+                          static_cast<double>(rss_warm) * (1 + absl::GetFlag(FLAGS_max_rss_growth)),
+      "RSS at the end within the allowed growth of warm-up RSS");
+  std::printf("soak: %d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}
