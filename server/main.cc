@@ -2,6 +2,9 @@
 // a running Gateway out; SIGTERM/SIGINT shut it down gracefully.
 #include <curl/curl.h>
 #include <signal.h>
+#include <sys/resource.h>
+
+#include <algorithm>
 
 #include <cstdio>
 #include <cstdlib>
@@ -153,6 +156,12 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Each upstream request in flight holds a socket: allow as many as the
+  // hard limit permits (the soft default of 1024 would cap concurrency).
+  if (rlimit nofile{}; getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = std::min<rlim_t>(nofile.rlim_max, 1 << 16);
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
     Fail(kExitStartFailed, "libcurl initialisation failed");
   }
