@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libcurl4-openssl-dev nlohmann-json3-dev
+  libabsl-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev
   grpc-proto golang-github-gogo-googleapis-dev   # health/reflection and google.rpc protos
   libgtest-dev libgmock-dev openssl   # openssl: test certificates
 )

@@ -3,6 +3,9 @@
 // the environment (SERPWOW_API_KEY), never from a flag, so no key shows up in
 // argv or `ps`; without it any non-empty key is accepted.
 //
+// With --tls_cert_file and --tls_key_file it serves HTTPS only (the base URL
+// then starts with https://); see sim/simulator.h for the TLS details.
+//
 // Prints exactly one "serpwow-sim listening on <base url>" line on stdout (then
 // the demo description when seeded), and runs until SIGINT or SIGTERM, after
 // which it shuts down cleanly and exits 0. Bad settings exit 2 with a message
@@ -17,12 +20,12 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "common/flag_env.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/flag_env.h"
 #include "common/log.h"
 #include "sim/simulator.h"
 
@@ -41,6 +44,10 @@ ABSL_FLAG(bool, seed_demo, true, "Seed demo batches in every state (listed at st
 ABSL_FLAG(bool, stop_reply_reports_refund, false,
           "Add \"credits_refunded\" and \"previous_status\" to the stop reply (not in the real "
           "API).");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM server certificate (optionally followed by its chain). With --tls_key_file, "
+          "serve HTTPS only (TLS 1.2/1.3, session resumption on); without both, plain HTTP.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key (unencrypted) for --tls_cert_file.");
 ABSL_FLAG(bool, verbose, false, "Log one line per request (method, path, status) on stderr.");
 
 namespace {
@@ -90,7 +97,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "A local SerpWow Batches API simulator (loopback only).\n"
       "The accepted api_key is read from $SERPWOW_API_KEY; unset, any non-empty key works.\n"
-      "Usage: serpwow-sim [--listen=127.0.0.1:8080] [--live_prefix] [--queue_delay=30s] ...");
+      "Usage: serpwow-sim [--listen=127.0.0.1:8080] [--live_prefix] [--queue_delay=30s] ...\n"
+      "       [--tls_cert_file=server.crt --tls_key_file=server.key]  (HTTPS only)");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() > 1) {
     return Fail(absl::StrCat("unexpected argument '", positional[1], "' (flags only)"));
@@ -111,6 +119,8 @@ int main(int argc, char** argv) {
   options.run_duration = absl::GetFlag(FLAGS_run_duration);
   options.initial_credits = absl::GetFlag(FLAGS_credits);
   options.stop_reply_reports_refund = absl::GetFlag(FLAGS_stop_reply_reports_refund);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   if (options.initial_credits < 0) return Fail("--credits must not be negative");
 
   auto sim = serpwow::sim::Simulator::Start(options);

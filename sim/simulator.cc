@@ -16,11 +16,26 @@
 // Input is read in every phase, so a client's EOF is noticed even while its
 // request is held. Closed connections are marked and reaped after each loop
 // iteration, so references stay valid while an event is being handled.
+//
+// TLS mode: each connection gets an OpenSSL SSL object on its (non-blocking)
+// socket. It first runs the handshake (`handshaking`), with the epoll
+// interest set to exactly what SSL_do_handshake asked for (WANT_READ ->
+// EPOLLIN, WANT_WRITE -> EPOLLOUT); after that all reads and writes go
+// through ReadSome()/WriteSome(), which use SSL_read/SSL_write and map their
+// WANT_* results onto the same interest computation as plain sockets (plus
+// the rare cross-direction wants: a read that must write, a write that must
+// read). OpenSSL never reads ahead (read_ahead is off), so whatever it has
+// not consumed is still in the socket and level-triggered epoll reports it;
+// a record it has consumed but not yet handed out is drained via
+// SSL_has_pending() before the loop moves on. In kLingering the bytes are
+// only discarded, so the raw socket is read there.
 #include "sim/simulator.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -101,6 +116,96 @@ Clock::duration ToChrono(absl::Duration d) {
   if (d <= absl::ZeroDuration()) return Clock::duration::zero();
   if (d >= absl::FromChrono(kNever)) return kNever;
   return std::chrono::duration_cast<Clock::duration>(absl::ToChronoNanoseconds(d));
+}
+
+struct SslCtxFree {
+  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+};
+struct SslFree {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
+using SslPtr = std::unique_ptr<SSL, SslFree>;
+
+// Drains this thread's OpenSSL error queue into one line.
+std::string TakeOpenSslErrors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? "unknown OpenSSL error" : out;
+}
+
+// An encrypted private key would make OpenSSL prompt on the terminal; refuse.
+int NoPassphrase(char*, int, int, void*) { return 0; }
+
+// ALPN: select "http/1.1" when offered; otherwise no ALPN at all.
+int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+               unsigned int inlen, void*) {
+  static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen, kHttp11, sizeof(kHttp11), in, inlen) ==
+      OPENSSL_NPN_NEGOTIATED) {
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+// The server context for TLS mode, or nullptr (and OK) when TLS is off.
+absl::StatusOr<SslCtxPtr> MakeServerTlsContext(const SimulatorOptions& o) {
+  const bool have_cert = !o.tls_cert_file.empty();
+  const bool have_key = !o.tls_key_file.empty();
+  if (!have_cert && !have_key) return SslCtxPtr();
+  if (!have_cert) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tls_cert_file is not set but tls_key_file=", o.tls_key_file, " is (TLS needs both)"));
+  }
+  if (!have_key) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tls_key_file is not set but tls_cert_file=", o.tls_cert_file, " is (TLS needs both)"));
+  }
+  ERR_clear_error();
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  if (!ctx) return absl::InternalError(absl::StrCat("SSL_CTX_new: ", TakeOpenSslErrors()));
+  SSL_CTX* c = ctx.get();
+  SSL_CTX_set_default_passwd_cb(c, &NoPassphrase);
+  if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1) {
+    return absl::InternalError(absl::StrCat("TLS 1.2 minimum: ", TakeOpenSslErrors()));
+  }
+  if (SSL_CTX_use_certificate_chain_file(c, o.tls_cert_file.c_str()) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls_cert_file=", o.tls_cert_file,
+                     ": cannot load a PEM certificate (chain): ", TakeOpenSslErrors()));
+  }
+  if (SSL_CTX_use_PrivateKey_file(c, o.tls_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls_key_file=", o.tls_key_file,
+                     ": cannot load an unencrypted PEM private key matching tls_cert_file: ",
+                     TakeOpenSslErrors()));
+  }
+  if (SSL_CTX_check_private_key(c) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls_key_file=", o.tls_key_file, ": does not match the certificate in ",
+                     "tls_cert_file=", o.tls_cert_file, ": ", TakeOpenSslErrors()));
+  }
+  // Peers that close without close_notify are an ordinary EOF; no
+  // renegotiation (TLS 1.2), so a write never has to wait for a read.
+  SSL_CTX_set_options(
+      c, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // Partial writes, retried from wherever the (growing) output buffer now
+  // lives; idle connections give their record buffers back.
+  SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                          SSL_MODE_RELEASE_BUFFERS);
+  // Resumption: the built-in server session cache plus tickets (on by default).
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
+  static const unsigned char kSessionContext[] = "serpwow-sim";
+  SSL_CTX_set_session_id_context(c, kSessionContext, sizeof(kSessionContext) - 1);
+  SSL_CTX_set_alpn_select_cb(c, &SelectAlpn, nullptr);
+  return ctx;
 }
 
 Clock::duration DripInterval(const Fault& fault) {
@@ -232,7 +337,8 @@ class Simulator::Impl {
 
   int port() const { return port_; }
   std::string base_url() const {
-    return absl::StrCat("http://", url_host_, ":", port_, options_.live_prefix ? "/live" : "");
+    return absl::StrCat(tls_ctx_ ? "https://" : "http://", url_host_, ":", port_,
+                        options_.live_prefix ? "/live" : "");
   }
   BatchApi& api() { return api_; }
 
@@ -258,6 +364,8 @@ class Simulator::Impl {
     recorded_.clear();
   }
   int64_t connections_accepted() const { return connections_accepted_.load(); }
+  int64_t tls_handshakes() const { return tls_handshakes_.load(); }
+  int64_t tls_resumed_handshakes() const { return tls_resumed_handshakes_.load(); }
 
  private:
   enum class Phase {
@@ -274,6 +382,14 @@ class Simulator::Impl {
   struct Connection {
     uint64_t id = 0;
     UniqueFd fd;
+    // TLS mode only (freed before `fd` closes; it never owns the fd).
+    SslPtr ssl;
+    bool handshaking = false;
+    uint32_t handshake_interest = 0;    // what SSL_do_handshake waits for
+    bool read_wants_write = false;      // SSL_read returned WANT_WRITE
+    bool write_wants_read = false;      // SSL_write returned WANT_READ
+    bool close_notify_pending = false;  // SSL_shutdown returned WANT_WRITE
+    bool close_notify_done = false;
     std::string in;
     std::string out;
     size_t out_pos = 0;  // bytes of `out` already sent
@@ -294,9 +410,17 @@ class Simulator::Impl {
     size_t unsent() const { return out.size() - out_pos; }
   };
 
+  enum class Io { kData, kEof, kBlocked, kError };
+
   void Run();
   void Dispatch(uint64_t id, uint32_t events);
   void Accept();
+  void Handshake(Connection& c);
+  void AnswerPlainHttpOnTlsPort(Connection& c);
+  Io ReadSome(Connection& c, size_t* n);
+  Io WriteSome(Connection& c, size_t* n);
+  // Sends close_notify once, best effort; false while it waits for EPOLLOUT.
+  bool SendCloseNotify(Connection& c);
   void OnReadable(Connection& c);
   void Pump(Connection& c);
   void Flush(Connection& c);
@@ -325,6 +449,9 @@ class Simulator::Impl {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> connections_accepted_{0};
+  std::atomic<int64_t> tls_handshakes_{0};
+  std::atomic<int64_t> tls_resumed_handshakes_{0};
+  SslCtxPtr tls_ctx_;  // null without TLS; outlives every connection
 
   // Faults and the request record, shared with the public methods.
   mutable absl::Mutex mu_;
@@ -343,6 +470,9 @@ class Simulator::Impl {
 
 absl::Status Simulator::Impl::Listen() {
   if (absl::Status s = ValidateOptions(options_); !s.ok()) return s;
+  absl::StatusOr<SslCtxPtr> tls = MakeServerTlsContext(options_);
+  if (!tls.ok()) return tls.status();
+  tls_ctx_ = std::move(*tls);
   absl::StatusOr<ResolvedAddress> addr = ResolveLoopback(options_.host, options_.port);
   if (!addr.ok()) return addr.status();
   url_host_ = addr->url_host;
@@ -452,7 +582,12 @@ void Simulator::Impl::Dispatch(uint64_t id, uint32_t events) {
     Close(c);
     return;
   }
-  if (events & EPOLLIN) {
+  if (c.handshaking) {
+    Handshake(c);
+    return;
+  }
+  // A TLS read that must write first is retried when the socket is writable.
+  if ((events & EPOLLIN) || ((events & EPOLLOUT) && c.read_wants_write)) {
     OnReadable(c);
     if (c.closed) return;
   }
@@ -481,6 +616,17 @@ void Simulator::Impl::Accept() {
     c->fd.reset(fd);
     int on = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    if (tls_ctx_) {
+      ERR_clear_error();
+      c->ssl.reset(SSL_new(tls_ctx_.get()));
+      if (!c->ssl || SSL_set_fd(c->ssl.get(), fd) != 1) {
+        SERPWOW_LOG(kWarning, "serpwow-sim: SSL_new: ", TakeOpenSslErrors());
+        continue;  // `c` closes the socket
+      }
+      SSL_set_accept_state(c->ssl.get());
+      c->handshaking = true;
+      c->handshake_interest = EPOLLIN;  // the ClientHello comes first
+    }
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = c->id;
@@ -494,26 +640,184 @@ void Simulator::Impl::Accept() {
   }
 }
 
+void Simulator::Impl::Handshake(Connection& c) {
+  ERR_clear_error();
+  errno = 0;
+  const int r = SSL_do_handshake(c.ssl.get());
+  if (r == 1) {
+    c.handshaking = false;
+    c.handshake_interest = 0;
+    tls_handshakes_.fetch_add(1);
+    if (SSL_session_reused(c.ssl.get()) == 1) tls_resumed_handshakes_.fetch_add(1);
+    // The first request may already be waiting (in the socket or in OpenSSL).
+    OnReadable(c);
+    return;
+  }
+  switch (SSL_get_error(c.ssl.get(), r)) {
+    case SSL_ERROR_WANT_READ:
+      c.handshake_interest = EPOLLIN;
+      UpdateInterest(c);
+      return;
+    case SSL_ERROR_WANT_WRITE:
+      c.handshake_interest = EPOLLOUT;
+      UpdateInterest(c);
+      return;
+    default:
+      break;
+  }
+  const unsigned long first = ERR_peek_error();
+  if (ERR_GET_LIB(first) == ERR_LIB_SSL && ERR_GET_REASON(first) == SSL_R_HTTP_REQUEST) {
+    ERR_clear_error();
+    AnswerPlainHttpOnTlsPort(c);
+    return;
+  }
+  // Usually the client gave up (unknown CA, wrong protocol) or went away.
+  const int err = errno;
+  const std::string why = ERR_peek_error() != 0 ? TakeOpenSslErrors()
+                          : err != 0            ? ErrnoText(err)
+                                                : std::string("the client closed the connection");
+  SERPWOW_LOG(kDebug, "serpwow-sim: TLS handshake failed: ", why);
+  Close(c);
+}
+
+void Simulator::Impl::AnswerPlainHttpOnTlsPort(Connection& c) {
+  // OpenSSL has taken the first 5 bytes ("GET /"); the rest of the request is
+  // left unread and drained while lingering. From here on the socket is plain.
+  c.ssl.reset();
+  c.handshaking = false;
+  c.handshake_interest = 0;
+  c.keep_alive = false;
+  c.head_only = false;
+  c.request = ApiRequest();
+  http::Response response;
+  response.status = 400;
+  response.headers = {{"Content-Type", "text/plain"}};
+  response.body = absl::StrCat("Bad Request: this port speaks HTTPS only; use ", base_url(), "\n");
+  QueueResponse(c, response, "(plain HTTP on the HTTPS port)");
+  Flush(c);
+  if (!c.closed) UpdateInterest(c);
+}
+
+Simulator::Impl::Io Simulator::Impl::ReadSome(Connection& c, size_t* n) {
+  *n = 0;
+  if (!c.ssl || c.phase == Phase::kLingering) {
+    while (true) {
+      ssize_t r = ::recv(c.fd.get(), read_buffer_.data(), read_buffer_.size(), 0);
+      if (r > 0) {
+        *n = static_cast<size_t>(r);
+        return Io::kData;
+      }
+      if (r == 0) return Io::kEof;
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return Io::kBlocked;
+      return Io::kError;  // ECONNRESET and friends
+    }
+  }
+  c.read_wants_write = false;
+  ERR_clear_error();
+  const int r = SSL_read(c.ssl.get(), read_buffer_.data(),
+                         static_cast<int>(std::min<size_t>(read_buffer_.size(), INT_MAX)));
+  if (r > 0) {
+    *n = static_cast<size_t>(r);
+    return Io::kData;
+  }
+  switch (SSL_get_error(c.ssl.get(), r)) {
+    case SSL_ERROR_WANT_READ:
+      return Io::kBlocked;
+    case SSL_ERROR_WANT_WRITE:
+      c.read_wants_write = true;
+      return Io::kBlocked;
+    case SSL_ERROR_ZERO_RETURN:  // close_notify, or a bare FIN (IGNORE_UNEXPECTED_EOF)
+      return Io::kEof;
+    default:
+      SERPWOW_LOG(kDebug, "serpwow-sim: TLS read failed: ",
+                  ERR_peek_error() != 0 ? TakeOpenSslErrors() : ErrnoText(errno));
+      ERR_clear_error();
+      return Io::kError;
+  }
+}
+
+Simulator::Impl::Io Simulator::Impl::WriteSome(Connection& c, size_t* n) {
+  *n = 0;
+  const char* data = c.out.data() + c.out_pos;
+  if (!c.ssl) {
+    while (true) {
+      ssize_t r = ::send(c.fd.get(), data, c.unsent(), MSG_NOSIGNAL);
+      if (r > 0) {
+        *n = static_cast<size_t>(r);
+        return Io::kData;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Io::kBlocked;
+      return Io::kError;  // EPIPE, ECONNRESET: the client is gone
+    }
+  }
+  c.write_wants_read = false;
+  ERR_clear_error();
+  // Partial writes are on, so a large `out` goes out record by record; a
+  // retry after WANT_WRITE passes the same bytes (or more), as OpenSSL needs.
+  const int r =
+      SSL_write(c.ssl.get(), data, static_cast<int>(std::min<size_t>(c.unsent(), INT_MAX)));
+  if (r > 0) {
+    *n = static_cast<size_t>(r);
+    return Io::kData;
+  }
+  switch (SSL_get_error(c.ssl.get(), r)) {
+    case SSL_ERROR_WANT_WRITE:
+      return Io::kBlocked;
+    case SSL_ERROR_WANT_READ:
+      if (c.read_eof) return Io::kError;  // nothing more will ever arrive
+      c.write_wants_read = true;
+      return Io::kBlocked;
+    default:
+      SERPWOW_LOG(kDebug, "serpwow-sim: TLS write failed: ",
+                  ERR_peek_error() != 0 ? TakeOpenSslErrors() : ErrnoText(errno));
+      ERR_clear_error();
+      return Io::kError;
+  }
+}
+
+bool Simulator::Impl::SendCloseNotify(Connection& c) {
+  if (!c.ssl || c.close_notify_done) return true;
+  ERR_clear_error();
+  const int r = SSL_shutdown(c.ssl.get());
+  if (r < 0 && SSL_get_error(c.ssl.get(), r) == SSL_ERROR_WANT_WRITE) {
+    c.close_notify_pending = true;
+    return false;
+  }
+  ERR_clear_error();  // any other failure: the close goes ahead without it
+  c.close_notify_pending = false;
+  c.close_notify_done = true;
+  return true;
+}
+
 void Simulator::Impl::OnReadable(Connection& c) {
-  for (int i = 0; i < kReadsPerEvent; ++i) {
-    ssize_t n = ::recv(c.fd.get(), read_buffer_.data(), read_buffer_.size(), 0);
-    if (n > 0) {
+  // TLS: a record OpenSSL has already taken off the socket but not handed out
+  // yet would never wake epoll again, so it is drained past the limit.
+  auto tls_pending = [&] {
+    return c.ssl && c.phase != Phase::kLingering && SSL_has_pending(c.ssl.get()) == 1;
+  };
+  for (int i = 0; i < kReadsPerEvent || tls_pending(); ++i) {
+    size_t n = 0;
+    Io io = ReadSome(c, &n);
+    if (io == Io::kData) {
       if (c.phase == Phase::kLingering) continue;  // discarded
-      c.in.append(read_buffer_.data(), static_cast<size_t>(n));
+      c.in.append(read_buffer_.data(), n);
       if (c.in.size() > kMaxBufferedInput) {
         Close(c);
         return;
       }
-      if (static_cast<size_t>(n) < read_buffer_.size()) break;
+      // A short plain read drained the socket; SSL_read returns one record
+      // at a time, so only WANT_READ says that.
+      if (!c.ssl && n < read_buffer_.size()) break;
       continue;
     }
-    if (n == 0) {
+    if (io == Io::kEof) {
       c.read_eof = true;
       break;
     }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-    Close(c);  // ECONNRESET and friends
+    if (io == Io::kBlocked) break;
+    Close(c);
     return;
   }
   if (c.phase == Phase::kLingering) {
@@ -568,21 +872,22 @@ void Simulator::Impl::Pump(Connection& c) {
 
 void Simulator::Impl::Flush(Connection& c) {
   while (c.unsent() > 0) {
-    ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_pos, c.unsent(), MSG_NOSIGNAL);
-    if (n > 0) {
-      c.out_pos += static_cast<size_t>(n);
+    size_t n = 0;
+    Io io = WriteSome(c, &n);
+    if (io == Io::kData) {
+      c.out_pos += n;
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    Close(c);  // EPIPE, ECONNRESET: the client is gone
+    if (io == Io::kBlocked) return;
+    Close(c);
     return;
   }
   c.out.clear();
   c.out_pos = 0;
   if (c.phase == Phase::kResetAfterFlush) {
-    Reset(c);
+    Reset(c);  // TLS: abrupt, no close_notify
   } else if (c.phase == Phase::kCloseAfterFlush) {
+    if (!SendCloseNotify(c)) return;  // retried on EPOLLOUT
     if (c.read_eof) {
       Close(c);
       return;
@@ -664,6 +969,7 @@ void Simulator::Impl::RunFault(Connection& c) {
       return;
     case Fault::Action::kDropConnection:
       SERPWOW_LOG(kDebug, "serpwow-sim: ", c.request.method, " ", c.request.path, " -> ", note);
+      SendCloseNotify(c);  // one try, never waits: a clean EOF over TLS
       Close(c);
       return;
     case Fault::Action::kHang:
@@ -727,8 +1033,16 @@ void Simulator::Impl::QueueResponse(Connection& c, const http::Response& respons
 }
 
 void Simulator::Impl::UpdateInterest(Connection& c) {
-  uint32_t want = (c.read_eof ? 0u : static_cast<uint32_t>(EPOLLIN)) |
-                  (c.unsent() > 0 ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+  constexpr auto kIn = static_cast<uint32_t>(EPOLLIN);
+  constexpr auto kOut = static_cast<uint32_t>(EPOLLOUT);
+  uint32_t want = 0;
+  if (c.handshaking) {
+    want = c.handshake_interest;
+  } else {
+    want = (c.read_eof ? 0u : kIn) | (c.unsent() > 0 ? kOut : 0u);
+    if (c.read_wants_write || c.close_notify_pending) want |= kOut;
+    if (c.write_wants_read) want |= kIn;
+  }
   if (want == c.interest) return;
   epoll_event ev{};
   ev.events = want;
@@ -755,6 +1069,7 @@ void Simulator::Impl::Close(Connection& c) {
   if (c.closed) return;
   CancelTimer(c);
   ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
+  c.ssl.reset();
   c.fd.reset();
   c.closed = true;
   closed_.push_back(c.id);
@@ -822,5 +1137,7 @@ int64_t Simulator::request_count() const { return impl_->request_count(); }
 std::vector<RecordedRequest> Simulator::requests() const { return impl_->requests(); }
 void Simulator::ResetRequests() { impl_->ResetRequests(); }
 int64_t Simulator::connections_accepted() const { return impl_->connections_accepted(); }
+int64_t Simulator::tls_handshakes() const { return impl_->tls_handshakes(); }
+int64_t Simulator::tls_resumed_handshakes() const { return impl_->tls_resumed_handshakes(); }
 
 }  // namespace serpwow::sim

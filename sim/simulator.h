@@ -23,6 +23,25 @@
 //    even if the client has gone (a server does not notice abandoned work).
 //  * Start() raises the process's soft RLIMIT_NOFILE towards the hard limit
 //    (at most 65536) once, so thousands of loopback connections fit.
+//
+// TLS mode (SimulatorOptions::tls_cert_file and tls_key_file both set): the
+// port speaks HTTPS only, via OpenSSL, TLS 1.2 and 1.3, in the same event loop
+// (non-blocking handshakes, reads and writes; no extra threads). Everything
+// above holds unchanged inside the TLS stream. Besides:
+//  * ALPN: "http/1.1" is selected when the client offers it (never h2); a
+//    client that offers no ALPN is served HTTP/1.1 as well.
+//  * Session resumption: a server-side session cache (TLS 1.2 session ids)
+//    and session tickets (TLS 1.2 and 1.3) are enabled, valid for this
+//    Simulator's lifetime; tls_resumed_handshakes() counts their use.
+//  * A handshake that fails is not a request: the connection is closed (not
+//    recorded, not counted in request_count()). A plain-HTTP request sent to
+//    the TLS port gets a plain-text "400 Bad Request" saying the port speaks
+//    HTTPS, then the connection is closed; the server keeps serving others.
+//  * Orderly closes ("Connection: close", framing errors) send a TLS
+//    close_notify before the TCP FIN; kDropConnection also sends close_notify
+//    (so a TLS client sees a clean EOF without a reply, as over plain HTTP);
+//    kResetMidBody resets the TCP connection without close_notify.
+//  * Peers may close without close_notify (treated as an ordinary EOF).
 #pragma once
 
 #include <cstdint>
@@ -63,6 +82,16 @@ struct SimulatorOptions {
   absl::Duration run_duration = absl::Seconds(60);
   // Account credits at start.
   int64_t initial_credits = 10000;
+  // TLS: both set (PEM files, read once by Start()) makes the port serve
+  // HTTPS only; both empty (the default) serves plain HTTP. tls_cert_file
+  // holds the server certificate, optionally followed by its chain;
+  // tls_key_file its unencrypted private key (encrypted keys are refused,
+  // there is nobody to ask for a passphrase). A missing, unreadable or
+  // invalid file, a key that does not match the certificate, or only one of
+  // the two set, makes Start() return InvalidArgument naming the setting:
+  // "tls_cert_file=<path>: ..." or "tls_key_file=<path>: ...".
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // When true, the stop reply carries "credits_refunded": <bool> and
   // "previous_status" beside request_info (the real API documents no such
   // fields; this lets tests exercise "the stop reply wins").
@@ -96,7 +125,8 @@ struct Fault {
     // After `delay`, answer `status` with `headers` and `body` (as-is, with a
     // correct Content-Length). status 0 means: behave normally after `delay`.
     kRespond,
-    // Close the connection without answering (after `delay`).
+    // Close the connection without answering (after `delay`). In TLS mode a
+    // close_notify precedes the FIN.
     kDropConnection,
     // Accept and read the request, then never answer until the client goes away.
     kHang,
@@ -107,7 +137,7 @@ struct Fault {
     // 1 ms); the first byte comes one interval after the headers.
     kSlowDrip,
     // Send headers and half of the body (rounded down), then reset the
-    // connection (RST, via SO_LINGER {1, 0}).
+    // connection (RST, via SO_LINGER {1, 0}; in TLS mode without close_notify).
     kResetMidBody,
   };
   Action action = Action::kRespond;
@@ -144,8 +174,8 @@ class Simulator {
 
   // The bound port.
   int port() const;
-  // "http://127.0.0.1:PORT" plus "/live" when live_prefix is set: what the
-  // gateway takes as --upstream.
+  // "http://127.0.0.1:PORT" ("https://" in TLS mode) plus "/live" when
+  // live_prefix is set: what the gateway takes as --upstream.
   std::string base_url() const;
 
   // Adds or replaces a batch. A batch added as queued or running reserves
@@ -180,8 +210,14 @@ class Simulator {
   // The newest requests, in arrival order (at most 100000 are kept).
   std::vector<RecordedRequest> requests() const;
   void ResetRequests();
-  // TCP connections accepted since start.
+  // TCP connections accepted since start (in TLS mode including those whose
+  // handshake then failed).
   int64_t connections_accepted() const;
+  // TLS mode: handshakes completed since start, and those of them that
+  // resumed a session (SSL_session_reused: a session id from the cache or a
+  // ticket). Both stay 0 without TLS.
+  int64_t tls_handshakes() const;
+  int64_t tls_resumed_handshakes() const;
 
  private:
   class Impl;

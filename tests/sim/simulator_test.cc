@@ -28,6 +28,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/sim/sim_test_certs.h"
 
 namespace serpwow::sim {
 namespace {
@@ -65,6 +66,11 @@ class Client {
   ~Client() { curl_easy_cleanup(h_); }
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
+
+  // For https:// URLs: trust only this CA file.
+  void TrustCa(const std::string& ca_file) {
+    curl_easy_setopt(h_, CURLOPT_CAINFO, ca_file.c_str());
+  }
 
   Reply Get(const std::string& url, long timeout_ms = 5000, const char* method = nullptr,
             const std::vector<std::string>& extra_headers = {}) {
@@ -1163,6 +1169,33 @@ TEST(SimulatorBinaryTest, ServesUntilSigtermThenExitsZero) {
   EXPECT_EQ(child.Wait(milliseconds(5000)), 0);
 }
 
+TEST(SimulatorBinaryTest, ServesHttpsWithTheTlsFlags) {
+  const std::string binary = SimBinary();
+  if (::access(binary.c_str(), X_OK) != 0) GTEST_SKIP() << binary << " not built";
+  testing::SimTestCerts certs;
+  ASSERT_TRUE(certs.error().empty()) << certs.error();
+  Child child({binary, "--listen=127.0.0.1:0", "--seed_demo=false",
+               "--tls_cert_file=" + certs.server_cert(), "--tls_key_file=" + certs.server_key()},
+              {"SERPWOW_API_KEY=env-key-123"});
+  ASSERT_TRUE(child.started());
+  std::string out = child.ReadLines(1, milliseconds(10000));
+  const std::string prefix = "serpwow-sim listening on https://127.0.0.1:";
+  ASSERT_EQ(out.rfind(prefix, 0), 0u) << out;
+  const int port = std::stoi(out.substr(prefix.size()));
+  ASSERT_GT(port, 0);
+
+  Client c;
+  c.TrustCa(certs.ca_cert());
+  const std::string base = "https://127.0.0.1:" + std::to_string(port);
+  Reply r = c.Get(base + "/account?api_key=env-key-123");
+  EXPECT_EQ(r.code, CURLE_OK) << curl_easy_strerror(r.code);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(c.Get(base + "/account?api_key=other").status, 401);
+
+  ASSERT_EQ(::kill(child.pid(), SIGTERM), 0);
+  EXPECT_EQ(child.Wait(milliseconds(5000)), 0);
+}
+
 TEST(SimulatorBinaryTest, BadSettingsExitNonZeroNamingTheSetting) {
   const std::string binary = SimBinary();
   if (::access(binary.c_str(), X_OK) != 0) GTEST_SKIP() << binary << " not built";
@@ -1177,6 +1210,10 @@ TEST(SimulatorBinaryTest, BadSettingsExitNonZeroNamingTheSetting) {
            {{"--listen=127.0.0.1"}, "HOST:PORT"},
            {{"--listen=127.0.0.1:0", "--stop_idle_status=7"}, "stop_idle_status"},
            {{"--listen=127.0.0.1:0", "--queue_delay=-5s"}, "queue_delay"},
+           {{"--listen=127.0.0.1:0", "--tls_cert_file=/nonexistent/c.pem",
+             "--tls_key_file=/nonexistent/k.pem"},
+            "--tls_cert_file=/nonexistent/c.pem"},
+           {{"--listen=127.0.0.1:0", "--tls_cert_file=/nonexistent/c.pem"}, "tls_key_file"},
        }) {
     std::vector<std::string> args = {binary};
     args.insert(args.end(), k.args.begin(), k.args.end());
