@@ -50,7 +50,7 @@ ABSL_FLAG(absl::Duration, upstream_timeout, absl::Seconds(10),
           "[env BATCH_SERVER_UPSTREAM_TIMEOUT]");
 ABSL_FLAG(absl::Duration, upstream_connect_timeout, absl::Seconds(3),
           "upper bound on connecting to the upstream [env BATCH_SERVER_UPSTREAM_CONNECT_TIMEOUT]");
-ABSL_FLAG(int, upstream_max_idle_connections, 64,
+ABSL_FLAG(int, upstream_max_idle_connections, 1024,
           "idle upstream connections kept for reuse "
           "[env BATCH_SERVER_UPSTREAM_MAX_IDLE_CONNECTIONS]");
 ABSL_FLAG(std::string, upstream_ca_file, "",

@@ -31,9 +31,37 @@ struct Envelope {
   Json json;
 };
 
+// SerpWow's replies nest a few levels deep. A body nested deeper is refused
+// without parsing: it cannot be a reply we understand, and parsing deeply
+// nested input costs far more than this linear scan (a 1 MiB body of '['
+// took ~0.4 s), on the one thread that serves every upstream transfer.
+constexpr int kMaxJsonDepth = 32;
+
+bool NestedTooDeep(const std::string& body) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxJsonDepth) return true;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 Envelope ParseEnvelope(const std::string& body) {
   Envelope env;
-  if (body.empty()) return env;
+  if (body.empty() || NestedTooDeep(body)) return env;
   env.json = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (env.json.is_discarded()) return env;
   env.is_json = true;
@@ -50,20 +78,62 @@ Envelope ParseEnvelope(const std::string& body) {
   return env;
 }
 
-// Keeps printable ASCII and UTF-8 bytes, drops control characters, and cuts
-// to a bounded length: upstream text is shown to people, never trusted.
+// Length of the UTF-8 sequence starting at text[i] and its code point, or 0
+// for an invalid or truncated sequence (overlongs and surrogates included).
+size_t DecodeUtf8(const std::string& text, size_t i, uint32_t* cp) {
+  const auto b0 = static_cast<unsigned char>(text[i]);
+  size_t len;
+  uint32_t min;
+  if (b0 < 0x80) {
+    *cp = b0;
+    return 1;
+  } else if ((b0 & 0xE0) == 0xC0) {
+    len = 2, min = 0x80, *cp = b0 & 0x1F;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    len = 3, min = 0x800, *cp = b0 & 0x0F;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    len = 4, min = 0x10000, *cp = b0 & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + len > text.size()) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    const auto b = static_cast<unsigned char>(text[i + k]);
+    if ((b & 0xC0) != 0x80) return 0;
+    *cp = (*cp << 6) | (b & 0x3F);
+  }
+  if (*cp < min || *cp > 0x10FFFF || (*cp >= 0xD800 && *cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+// Characters that can change how a terminal or a log viewer shows what
+// follows: C0 and C1 controls (U+009B is an 8-bit escape), DEL, line and
+// paragraph separators, and bidirectional overrides.
+bool UnsafeCodePoint(uint32_t cp) {
+  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x200E || cp == 0x200F ||
+         cp == 0x2028 || cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
+// Upstream text is shown to people, never trusted: keeps well-formed UTF-8
+// without unsafe characters (see UnsafeCodePoint), drops everything else,
+// and cuts to kMaxMessageBytes, never inside a character.
 std::string CleanText(const std::string& text) {
   std::string out;
   out.reserve(std::min(text.size(), kMaxMessageBytes));
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) continue;
-    if (out.size() >= kMaxMessageBytes) break;
-    out.push_back(c);
+  for (size_t i = 0; i < text.size();) {
+    uint32_t cp = 0;
+    const size_t len = DecodeUtf8(text, i, &cp);
+    if (len == 0) {
+      ++i;  // an invalid byte: skip it
+      continue;
+    }
+    if (!UnsafeCodePoint(cp)) {
+      if (out.size() + len > kMaxMessageBytes) break;
+      out.append(text, i, len);
+    }
+    i += len;
   }
-  // Do not end inside a UTF-8 sequence.
-  while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-  if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0x80) != 0) out.pop_back();
   return out;
 }
 
@@ -319,6 +389,11 @@ absl::optional<absl::Duration> ParseRetryAfter(const std::string& raw, absl::Tim
   if (absl::SimpleAtoi(value, &seconds)) {
     if (seconds < 0) return absl::nullopt;
     return std::min(absl::Seconds(std::min<int64_t>(seconds, 86400)), kMaxRetryDelay);
+  }
+  // delta-seconds too large for int64: RFC 9110 §1.2 says to treat it as a
+  // very large value, not to ignore it.
+  if (std::all_of(value.begin(), value.end(), [](char c) { return absl::ascii_isdigit(c); })) {
+    return kMaxRetryDelay;
   }
   time_t when = curl_getdate(value.c_str(), nullptr);
   if (when < 0) return absl::nullopt;

@@ -353,8 +353,12 @@ void HttpLoop::StartTransfer(std::unique_ptr<Transfer> transfer) {
   set(curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""));
   set(curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L));
   set(curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L));
-  // Wait for an existing HTTP/2 connection rather than open a new one.
-  set(curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L));
+  // https: prefer waiting for an existing connection that may multiplex
+  // (HTTP/2 via ALPN) over opening a new one. Not for plain http: HTTP/1.1
+  // never multiplexes, and waiting would only delay concurrent requests.
+  if (t->request.url.compare(0, 8, "https://") == 0) {
+    set(curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L));
+  }
   if (share_ != nullptr) set(curl_easy_setopt(e, CURLOPT_SHARE, share_));
   if (ok && curl_multi_add_handle(multi_.get(), e) == CURLM_OK) {
     t->added = true;

@@ -86,7 +86,9 @@ using HttpCallback = std::function<void(HttpResult)>;
 
 struct HttpLoopOptions {
   // Idle connections kept for reuse (CURLMOPT_MAXCONNECTS).
-  long max_idle_connections = 64;
+  // Large enough that a burst of concurrent calls keeps its connections
+  // for the next request instead of closing and reopening them.
+  long max_idle_connections = 1024;
   // Optional CA bundle for https upstreams (empty: the system store).
   std::string ca_file;
 };

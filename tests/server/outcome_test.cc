@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "absl/time/clock.h"
+
 #include "server/logic/errors.h"
 
 namespace serpwow::logic {
@@ -93,6 +95,40 @@ TEST(ClassifyStop, MessageIsCleanedAndBounded) {
   ASSERT_TRUE(reply.ok());
   EXPECT_EQ(reply->message.substr(0, 3), "abx");
   EXPECT_LE(reply->message.size(), 256u);
+}
+
+TEST(ClassifyStop, MessageKeepsTextDropsWhatCouldFoolATerminal) {
+  auto message = [](const std::string& json_message) {
+    auto reply = ClassifyStopReply(
+        Reply(200, R"({"request_info":{"success":true,"message":")" + json_message + "\"}}"),
+        Ctx(), BatchStatus::kQueued);
+    EXPECT_TRUE(reply.ok());
+    return reply.ok() ? reply->message : "";
+  };
+  // Found by fuzzing: a C1 control (U+009B, the 8-bit CSI) passed through.
+  EXPECT_EQ(message(R"(Batch \u009b31mstopped)"), "Batch 31mstopped");
+  // Found by fuzzing: a final non-ASCII character was dropped.
+  EXPECT_EQ(message("Batch gestoppt \u2713"), "Batch gestoppt \xE2\x9C\x93");
+  EXPECT_EQ(message("caf\u00e9 \u65e5\u672c"), "caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC");
+  // Bidi overrides and line separators are dropped.
+  EXPECT_EQ(message("a\u202eb\u2028c\u2066d"), "abcd");
+  // Cut at 256 bytes, never inside a character.
+  std::string many;
+  for (int i = 0; i < 200; ++i) many += "\u00e9";
+  std::string cut = message(many);
+  EXPECT_EQ(cut.size(), 256u);
+  EXPECT_EQ(cut.substr(254), "\xC3\xA9");
+}
+
+TEST(ClassifyStop, DeeplyNestedBodiesAreRefusedCheaply) {
+  std::string deep(1 << 20, '[');
+  absl::Time start = absl::Now();
+  ExpectError(Stop(Reply(200, deep)), absl::StatusCode::kInternal, "UPSTREAM_BAD_RESPONSE");
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(100));
+  // Brackets inside strings do not count.
+  std::string ok = R"({"request_info":{"success":true,"message":")" + std::string(100, '[') +
+                   "\"}}";
+  EXPECT_TRUE(ClassifyStopReply(Reply(200, ok), Ctx(), BatchStatus::kQueued).ok());
 }
 
 TEST(ClassifyStop, IdleBatchIsFailedPrecondition) {
@@ -261,6 +297,9 @@ TEST(RetryAfter, SecondsAndDates) {
   EXPECT_FALSE(ParseRetryAfter("", now).has_value());
   EXPECT_FALSE(ParseRetryAfter("-3", now).has_value());
   EXPECT_FALSE(ParseRetryAfter("soon", now).has_value());
+  // Found by fuzzing: a number too large for int64 was ignored (RFC 9110: a
+  // very large value).
+  EXPECT_EQ(ParseRetryAfter("9223372036857775807", now), absl::Hours(1));
   // 1700000000 is Tue, 14 Nov 2023 22:13:20 GMT.
   EXPECT_EQ(ParseRetryAfter("Tue, 14 Nov 2023 22:13:50 GMT", now), absl::Seconds(30));
   EXPECT_EQ(ParseRetryAfter("Tue, 14 Nov 2023 22:00:00 GMT", now), absl::ZeroDuration());

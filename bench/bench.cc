@@ -1,0 +1,564 @@
+// bench: how thin, fast and cheap the gateway is. Prints a table of figures
+// against the targets, and writes the raw latency samples for a plot.
+//
+//   build/bin/bench                     # everything (about a minute)
+//   build/bin/bench --only=latency      # one part: latency, throughput,
+//                                       #   concurrency, reuse, startup
+//   bench/run.sh                        # everything + the plot + docs table
+//
+// The gateway is the real batch-server binary in its own process (so its
+// CPU time, threads and peak RSS can be read from /proc), started with
+// --upstream pointing at a real simulator on 127.0.0.1:0 inside this
+// process. The load generator is the gRPC callback client: it checks every
+// response's status and counts errors apart (h2load would not).
+#include <curl/curl.h>
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <thread>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "serpwow/batches/v1/batch_service.grpc.pb.h"
+#include "sim/simulator.h"
+#include "tests/support/subprocess.h"
+
+ABSL_FLAG(std::string, only, "", "run one part: latency, throughput, concurrency, reuse, startup");
+ABSL_FLAG(std::string, server, BATCH_SERVER_PATH, "the batch-server binary to measure");
+ABSL_FLAG(int, latency_samples, 3000, "sequential calls for the latency comparison");
+ABSL_FLAG(int, throughput_calls, 20000, "calls per throughput run");
+ABSL_FLAG(int, in_flight, 2000, "calls in flight for the concurrency run");
+ABSL_FLAG(int, reuse_calls, 10000, "sequential calls for the connection-reuse run");
+ABSL_FLAG(std::string, samples_out, "", "write latency samples (µs) as CSV here");
+ABSL_FLAG(std::string, ca_file, "", "CA for an https upstream (see --upstream_tls_*)");
+ABSL_FLAG(std::string, upstream_tls_cert, "", "serve the simulator over TLS with this cert");
+ABSL_FLAG(std::string, upstream_tls_key, "", "... and this key");
+
+namespace {
+
+namespace v1 = serpwow::batches::v1;
+using serpwow::sim::BatchState;
+using serpwow::testing::ChildProcess;
+
+constexpr char kKey[] = "bench-key-0123456789";
+
+// --- /proc readings of the gateway process ---------------------------------
+
+struct ProcStats {
+  double cpu_seconds = 0;  // utime + stime
+  int threads = 0;
+  int64_t rss_kb = 0;
+  int64_t peak_rss_kb = 0;  // VmHWM
+};
+
+ProcStats ReadProc(pid_t pid) {
+  ProcStats s;
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::ostringstream buffer;
+  buffer << stat.rdbuf();
+  const std::string content = buffer.str();
+  size_t close_paren = content.rfind(')');
+  if (close_paren != std::string::npos) {
+    std::vector<std::string> f = absl::StrSplit(content.substr(close_paren + 2), ' ');
+    // Fields after ")": state(0) ... utime(11) stime(12) ... num_threads(17).
+    if (f.size() > 17) {
+      double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+      int64_t utime = 0, stime = 0;
+      absl::SimpleAtoi(f[11], &utime);
+      absl::SimpleAtoi(f[12], &stime);
+      s.cpu_seconds = static_cast<double>(utime + stime) / ticks;
+      absl::SimpleAtoi(f[17], &s.threads);
+    }
+  }
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "VmRSS:")) s.rss_kb = std::atoll(line.c_str() + 6);
+    if (absl::StartsWith(line, "VmHWM:")) s.peak_rss_kb = std::atoll(line.c_str() + 6);
+  }
+  return s;
+}
+
+// --- the gateway under test ---------------------------------------------------
+
+class GatewayProcess {
+ public:
+  GatewayProcess(const std::string& upstream, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {absl::GetFlag(FLAGS_server), "--listen=127.0.0.1:0",
+                                     "--metrics_listen=127.0.0.1:0", "--upstream=" + upstream,
+                                     "--log_level=warning"};
+    if (!absl::GetFlag(FLAGS_ca_file).empty()) {
+      argv.push_back("--upstream_ca_file=" + absl::GetFlag(FLAGS_ca_file));
+    }
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    // --log_level=warning hides the ready line: wait on the metrics-free way,
+    // by polling health, with the port learned from a --listen we choose.
+    int port = FreePort();
+    argv[1] = absl::StrCat("--listen=127.0.0.1:", port);
+    target_ = absl::StrCat("127.0.0.1:", port);
+    process_ = std::make_unique<ChildProcess>(argv, std::vector<std::string>{
+                                                        absl::StrCat("SERPWOW_API_KEY=", kKey)});
+    ready_ = WaitServing(target_, absl::Seconds(10));
+  }
+  ~GatewayProcess() { process_->Stop(SIGTERM, absl::Seconds(10)); }
+
+  static int FreePort() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    socklen_t len = sizeof(addr);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    close(fd);
+    return ntohs(addr.sin_port);
+  }
+
+  static bool WaitServing(const std::string& target, absl::Duration timeout) {
+    const absl::Time until = absl::Now() + timeout;
+    // Reconnect quickly: gRPC's default 1 s backoff after a refused connect
+    // would be measured instead of the server's startup.
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 2);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 2);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5);
+    auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+    auto stub = grpc::health::v1::Health::NewStub(channel);
+    while (absl::Now() < until) {
+      grpc::ClientContext context;
+      context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
+      context.set_wait_for_ready(true);
+      grpc::health::v1::HealthCheckRequest request;
+      grpc::health::v1::HealthCheckResponse response;
+      if (stub->Check(&context, request, &response).ok() &&
+          response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool ready() const { return ready_; }
+  const std::string& target() const { return target_; }
+  pid_t pid() const { return process_->pid(); }
+  ProcStats stats() const { return ReadProc(process_->pid()); }
+
+ private:
+  std::string target_;
+  std::unique_ptr<ChildProcess> process_;
+  bool ready_ = false;
+};
+
+// --- load generation -------------------------------------------------------------
+
+struct Stats {
+  std::vector<double> latencies_us;
+  int64_t ok = 0;
+  int64_t errors = 0;
+  std::string first_error;
+  absl::Duration wall;
+};
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+// Runs `total` StopBatch calls with `concurrency` in flight over `channels`
+// channels, re-queueing each batch in the simulator before its call so that
+// every call is a full, successful stop.
+//
+// Channels are created once per target and kept for the whole run: tearing
+// down the last callback-API channel and making a new one trips an assertion
+// in gRPC 1.51's client callback machinery ("nexting_thread", cq refcount).
+std::vector<v1::BatchService::Stub*> StubsFor(const std::string& target, int channels) {
+  static absl::Mutex mu;
+  static auto* cache =
+      new std::map<std::string, std::vector<std::unique_ptr<v1::BatchService::Stub>>>();
+  absl::MutexLock lock(&mu);
+  auto& stubs = (*cache)[target];
+  while (static_cast<int>(stubs.size()) < channels) {
+    grpc::ChannelArguments args;
+    args.SetInt("bench.channel", static_cast<int>(stubs.size()));  // distinct connections
+    stubs.push_back(v1::BatchService::NewStub(
+        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args)));
+  }
+  std::vector<v1::BatchService::Stub*> out;
+  for (int i = 0; i < channels; ++i) out.push_back(stubs[static_cast<size_t>(i)].get());
+  return out;
+}
+
+Stats RunLoad(const std::string& target, serpwow::sim::Simulator* sim, int total,
+              int concurrency, int channels, absl::Duration deadline) {
+  std::vector<v1::BatchService::Stub*> stubs = StubsFor(target, channels);
+  struct Call {
+    grpc::ClientContext context;
+    v1::StopBatchRequest request;
+    v1::StopBatchResponse response;
+    absl::Time start;
+  };
+  Stats stats;
+  stats.latencies_us.reserve(static_cast<size_t>(total));
+  absl::Mutex mu;
+  int in_flight = 0, started = 0, finished = 0;
+  const absl::Time t0 = absl::Now();
+  const int pool = std::max(4 * concurrency, 1024);
+  while (true) {
+    int n;
+    {
+      absl::MutexLock lock(&mu);
+      auto room = [&] { return in_flight < concurrency || started == total; };
+      mu.Await(absl::Condition(&room));
+      if (started == total) break;
+      n = started++;
+      ++in_flight;
+    }
+    auto call = std::make_shared<Call>();
+    const std::string id = absl::StrCat("LOAD", n % pool);
+    sim->PutBatch(id, BatchState::kQueued, 1);
+    call->request.set_batch_id(id);
+    call->context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    call->start = absl::Now();
+    stubs[static_cast<size_t>(n % channels)]->async()->StopBatch(
+        &call->context, &call->request, &call->response, [&, call](grpc::Status status) {
+          const double us = absl::ToDoubleMicroseconds(absl::Now() - call->start);
+          absl::MutexLock lock(&mu);
+          if (status.ok() && call->response.credits_refunded()) {
+            ++stats.ok;
+            stats.latencies_us.push_back(us);
+          } else {
+            ++stats.errors;
+            if (stats.first_error.empty()) {
+              stats.first_error = absl::StrCat(status.error_code(), " ", status.error_message());
+            }
+          }
+          --in_flight;
+          ++finished;
+        });
+  }
+  absl::MutexLock lock(&mu);
+  auto all = [&] { return finished == total; };
+  mu.Await(absl::Condition(&all));
+  stats.wall = absl::Now() - t0;
+  return stats;
+}
+
+size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
+
+// The same two upstream calls the gateway makes (read, then stop), made
+// directly with one reused libcurl handle: the baseline for added latency.
+std::vector<double> DirectLatencies(serpwow::sim::Simulator* sim, int samples) {
+  CURL* curl = curl_easy_init();
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Discard);
+  curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  if (!absl::GetFlag(FLAGS_ca_file).empty()) {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, absl::GetFlag(FLAGS_ca_file).c_str());
+  }
+  std::vector<double> out;
+  for (int i = 0; i < samples; ++i) {
+    const std::string id = absl::StrCat("DIRECT", i % 1024);
+    sim->PutBatch(id, BatchState::kQueued, 1);
+    const std::string read = absl::StrCat(sim->base_url(), "/batches/", id, "?api_key=", kKey);
+    const std::string stop =
+        absl::StrCat(sim->base_url(), "/batches/", id, "/stop?api_key=", kKey);
+    const absl::Time start = absl::Now();
+    curl_easy_setopt(curl, CURLOPT_URL, read.c_str());
+    CURLcode a = curl_easy_perform(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, stop.c_str());
+    CURLcode b = curl_easy_perform(curl);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (a == CURLE_OK && b == CURLE_OK && status == 200) {
+      out.push_back(absl::ToDoubleMicroseconds(absl::Now() - start));
+    }
+  }
+  curl_easy_cleanup(curl);
+  return out;
+}
+
+// --- report -------------------------------------------------------------------------
+
+struct Row {
+  std::string what, value, target;
+  bool met;
+};
+std::vector<Row> g_rows;
+
+void Report(const std::string& what, const std::string& value, const std::string& target,
+            bool met) {
+  g_rows.push_back({what, value, target, met});
+  std::printf("  %-58s %-26s %-18s %s\n", what.c_str(), value.c_str(), target.c_str(),
+              target.empty() ? "" : (met ? "met" : "MISSED"));
+  std::fflush(stdout);
+}
+
+std::string Us(double us) { return absl::StrCat(static_cast<int64_t>(us + 0.5), " µs"); }
+
+std::unique_ptr<serpwow::sim::Simulator> StartSim(bool tls) {
+  serpwow::sim::SimulatorOptions options;
+  options.api_key = kKey;
+  if (tls) {
+    options.tls_cert_file = absl::GetFlag(FLAGS_upstream_tls_cert);
+    options.tls_key_file = absl::GetFlag(FLAGS_upstream_tls_key);
+  }
+  auto sim = serpwow::sim::Simulator::Start(options);
+  if (!sim.ok()) {
+    std::fprintf(stderr, "bench: simulator: %s\n", std::string(sim.status().message()).c_str());
+    std::exit(1);
+  }
+  return std::move(*sim);
+}
+
+// 1. Added latency at concurrency 1.
+void Latency() {
+  std::printf("\n1. Added latency (concurrency 1, %d sequential calls)\n",
+              absl::GetFlag(FLAGS_latency_samples));
+  auto sim = StartSim(false);
+  GatewayProcess gw(sim->base_url());
+  if (!gw.ready()) {
+    Report("gateway did not start", "", "", false);
+    return;
+  }
+  const int n = absl::GetFlag(FLAGS_latency_samples);
+  RunLoad(gw.target(), sim.get(), 300, 1, 1, absl::Seconds(5));  // warm up both paths
+  DirectLatencies(sim.get(), 300);
+  std::vector<double> direct = DirectLatencies(sim.get(), n);
+  Stats via = RunLoad(gw.target(), sim.get(), n, 1, 1, absl::Seconds(5));
+  const double d50 = Percentile(direct, 50), d99 = Percentile(direct, 99);
+  const double g50 = Percentile(via.latencies_us, 50), g99 = Percentile(via.latencies_us, 99);
+  Report("direct libcurl read+stop p50 / p99", absl::StrCat(Us(d50), " / ", Us(d99)), "", true);
+  Report("through the gateway p50 / p99", absl::StrCat(Us(g50), " / ", Us(g99)), "", true);
+  Report("errors through the gateway", absl::StrCat(via.errors), "0", via.errors == 0);
+  Report("added latency p50", Us(g50 - d50), "<= 150 µs", g50 - d50 <= 150);
+  Report("added latency p99", Us(g99 - d99), "<= 1000 µs", g99 - d99 <= 1000);
+  if (const std::string path = absl::GetFlag(FLAGS_samples_out); !path.empty()) {
+    std::ofstream out(path);
+    out << "direct_us,gateway_us\n";
+    for (size_t i = 0; i < std::max(direct.size(), via.latencies_us.size()); ++i) {
+      out << (i < direct.size() ? absl::StrCat(direct[i]) : "") << ","
+          << (i < via.latencies_us.size() ? absl::StrCat(via.latencies_us[i]) : "") << "\n";
+    }
+  }
+}
+
+// 2. Throughput and CPU per RPC.
+void Throughput() {
+  std::printf("\n2. Throughput and gateway CPU per RPC (%d calls per run)\n",
+              absl::GetFlag(FLAGS_throughput_calls));
+  auto sim = StartSim(false);
+  GatewayProcess gw(sim->base_url());
+  if (!gw.ready()) {
+    Report("gateway did not start", "", "", false);
+    return;
+  }
+  RunLoad(gw.target(), sim.get(), 2000, 16, 4, absl::Seconds(10));  // warm up
+  for (int concurrency : {1, 16, 256}) {
+    const int calls = absl::GetFlag(FLAGS_throughput_calls);
+    const ProcStats before = gw.stats();
+    Stats s = RunLoad(gw.target(), sim.get(), calls, concurrency, std::min(concurrency, 8),
+                      absl::Seconds(30));
+    const ProcStats after = gw.stats();
+    const double rps = static_cast<double>(s.ok) / absl::ToDoubleSeconds(s.wall);
+    const double cpu_us = (after.cpu_seconds - before.cpu_seconds) * 1e6 /
+                          static_cast<double>(std::max<int64_t>(1, s.ok + s.errors));
+    Report(absl::StrCat("concurrency ", concurrency, ": RPC/s, p50, p99"),
+           absl::StrCat(static_cast<int64_t>(rps), ", ", Us(Percentile(s.latencies_us, 50)), ", ",
+                        Us(Percentile(s.latencies_us, 99))),
+           "", true);
+    Report(absl::StrCat("concurrency ", concurrency, ": errors"), absl::StrCat(s.errors), "0",
+           s.errors == 0);
+    Report(absl::StrCat("concurrency ", concurrency, ": gateway CPU per RPC"), Us(cpu_us),
+           "<= 100 µs", cpu_us <= 100);
+  }
+}
+
+// What the simulator alone needs to answer `n` concurrent delayed requests
+// (libcurl multi, one connection each): the floor under measurement 3.
+std::pair<double, double> DirectConcurrent(serpwow::sim::Simulator* sim, int n) {
+  CURLM* multi = curl_multi_init();
+  std::vector<CURL*> handles;
+  std::vector<std::string> urls;
+  for (int i = 0; i < n; ++i) {
+    urls.push_back(absl::StrCat(sim->base_url(), "/batches/DIRECT", i, "?api_key=", kKey));
+  }
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < n; ++i) {
+    CURL* h = curl_easy_init();
+    curl_easy_setopt(h, CURLOPT_URL, urls[static_cast<size_t>(i)].c_str());
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Discard);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_multi_add_handle(multi, h);
+    handles.push_back(h);
+  }
+  int running = 1;
+  double first = 0, last = 0;
+  int done = 0;
+  while (running > 0) {
+    curl_multi_perform(multi, &running);
+    int left = 0;
+    while (CURLMsg* m = curl_multi_info_read(multi, &left)) {
+      if (m->msg != CURLMSG_DONE) continue;
+      const double s = absl::ToDoubleSeconds(absl::Now() - start);
+      if (done++ == 0) first = s;
+      last = s;
+    }
+    curl_multi_poll(multi, nullptr, 0, 100, nullptr);
+  }
+  for (CURL* h : handles) {
+    curl_multi_remove_handle(multi, h);
+    curl_easy_cleanup(h);
+  }
+  curl_multi_cleanup(multi);
+  return {first, last};
+}
+
+// 3. 2,000 calls in flight against a 1 s upstream.
+void Concurrency() {
+  const int in_flight = absl::GetFlag(FLAGS_in_flight);
+  std::printf("\n3. Concurrency (%d calls in flight, every upstream request takes 1 s)\n",
+              in_flight);
+  auto sim = StartSim(false);
+  GatewayProcess gw(sim->base_url());
+  if (!gw.ready()) {
+    Report("gateway did not start", "", "", false);
+    return;
+  }
+  serpwow::sim::Fault slow;
+  slow.delay = absl::Seconds(1);  // status 0: normal answer, a second late
+  sim->AddFault(slow);
+  auto [first, last] = DirectConcurrent(sim.get(), in_flight);
+  Report(absl::StrCat("upstream alone: ", in_flight, " concurrent 1 s requests, first/last"),
+         absl::StrCat(first, " s / ", last, " s"), "", true);
+  std::atomic<int> max_threads{0};
+  std::atomic<bool> sampling{true};
+  std::thread sampler([&] {
+    while (sampling.load()) {
+      max_threads = std::max(max_threads.load(), gw.stats().threads);
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  });
+  Stats s = RunLoad(gw.target(), sim.get(), in_flight, in_flight, 8, absl::Seconds(10));
+  sampling = false;
+  sampler.join();
+  const ProcStats after = gw.stats();
+  Report(absl::StrCat(in_flight, " calls (each = 2 upstream requests of 1 s): succeeded"),
+         absl::StrCat(s.ok, "/", in_flight), absl::StrCat(in_flight), s.ok == in_flight);
+  if (!s.first_error.empty()) Report("first error", s.first_error, "", false);
+  Report("call latency min / p50 / max",
+         absl::StrCat(Us(Percentile(s.latencies_us, 0)), " / ", Us(Percentile(s.latencies_us, 50)),
+                      " / ", Us(Percentile(s.latencies_us, 100))),
+         "", true);
+  Report("wall time for all of them", absl::StrCat(absl::ToDoubleSeconds(s.wall), " s"),
+         "<= 3 s", s.wall <= absl::Seconds(3));
+  Report("gateway threads (max sampled)", absl::StrCat(max_threads.load()), "<= 32",
+         max_threads.load() <= 32);
+  Report("gateway peak RSS (VmHWM)", absl::StrCat(after.peak_rss_kb / 1024, " MB"), "< 200 MB",
+         after.peak_rss_kb < 200 * 1024);
+}
+
+// 4. Upstream connection reuse.
+void Reuse() {
+  const bool tls = !absl::GetFlag(FLAGS_upstream_tls_cert).empty();
+  const int calls = absl::GetFlag(FLAGS_reuse_calls);
+  std::printf("\n4. Connection reuse (%d sequential calls, upstream %s)\n", calls,
+              tls ? "https" : "http");
+  auto sim = StartSim(tls);
+  GatewayProcess gw(sim->base_url(), {"--upstream_max_idle_connections=8"});
+  if (!gw.ready()) {
+    Report("gateway did not start", "", "", false);
+    return;
+  }
+  RunLoad(gw.target(), sim.get(), 100, 1, 1, absl::Seconds(5));  // first connection
+  const int64_t conns_before = sim->connections_accepted();
+  const int64_t hs_before = tls ? sim->tls_handshakes() : 0;
+  Stats s = RunLoad(gw.target(), sim.get(), calls, 1, 1, absl::Seconds(5));
+  const int64_t conns = sim->connections_accepted() - conns_before;
+  Report("errors", absl::StrCat(s.errors), "0", s.errors == 0);
+  Report("upstream connections opened during the run (pool size 8)", absl::StrCat(conns),
+         "<= 8", conns <= 8);
+  Report("upstream connections in all (incl. warm-up)",
+         absl::StrCat(sim->connections_accepted()), "", true);
+  if (tls) {
+    const int64_t handshakes = sim->tls_handshakes() - hs_before;
+    Report("new TLS handshakes in steady state", absl::StrCat(handshakes), "0", handshakes == 0);
+  }
+}
+
+// 5. Startup: exec to SERVING.
+void Startup() {
+  std::printf("\n5. Startup (exec to health SERVING, --simulate, 10 runs)\n");
+  std::vector<double> ms;
+  for (int i = 0; i < 10; ++i) {
+    const int port = GatewayProcess::FreePort();
+    const std::string target = absl::StrCat("127.0.0.1:", port);
+    const absl::Time start = absl::Now();
+    ChildProcess p({absl::GetFlag(FLAGS_server), "--simulate",
+                    absl::StrCat("--listen=", target), "--metrics_listen=", "--log_level=warning"},
+                   {});
+    if (GatewayProcess::WaitServing(target, absl::Seconds(10))) {
+      ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
+    }
+    p.Stop(SIGTERM, absl::Seconds(10));
+  }
+  const double p50 = Percentile(ms, 50);
+  Report("exec to SERVING, median of 10 (max)",
+         absl::StrCat(static_cast<int>(p50 + 0.5), " ms (", static_cast<int>(Percentile(ms, 100) + 0.5),
+                      " ms)"),
+         "<= 100 ms", ms.size() == 10 && p50 <= 100);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  signal(SIGPIPE, SIG_IGN);
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  serpwow::SetMinLogLevel(serpwow::LogLevel::kError);
+  std::printf("bench: %ld cores, gateway %s\n", sysconf(_SC_NPROCESSORS_ONLN),
+              absl::GetFlag(FLAGS_server).c_str());
+  std::printf("  %-58s %-26s %-18s %s\n", "measure", "value", "target", "");
+  const std::string only = absl::GetFlag(FLAGS_only);
+  if (only.empty() || only == "latency") Latency();
+  if (only.empty() || only == "throughput") Throughput();
+  if (only.empty() || only == "concurrency") Concurrency();
+  if (only.empty() || only == "reuse") Reuse();
+  if (only.empty() || only == "startup") Startup();
+  int met = 0, missed = 0;
+  for (const Row& r : g_rows) {
+    if (r.target.empty()) continue;
+    (r.met ? met : missed)++;
+  }
+  std::printf("\nbench: %d targets met, %d missed\n", met, missed);
+  curl_global_cleanup();
+  return 0;
+}
