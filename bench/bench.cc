@@ -13,9 +13,9 @@
 // response's status and counts errors apart (h2load would not).
 #include <curl/curl.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,8 +26,8 @@
 #include <map>
 #include <memory>
 #include <sstream>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -42,6 +42,7 @@
 #include "common/log.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "serpwow/batches/v1/batch_service.grpc.pb.h"
+#include "server/upstream/http_loop.h"
 #include "sim/simulator.h"
 #include "tests/support/subprocess.h"
 
@@ -118,8 +119,8 @@ class GatewayProcess {
     int port = FreePort();
     argv[1] = absl::StrCat("--listen=127.0.0.1:", port);
     target_ = absl::StrCat("127.0.0.1:", port);
-    process_ = std::make_unique<ChildProcess>(argv, std::vector<std::string>{
-                                                        absl::StrCat("SERPWOW_API_KEY=", kKey)});
+    process_ = std::make_unique<ChildProcess>(
+        argv, std::vector<std::string>{absl::StrCat("SERPWOW_API_KEY=", kKey)});
     ready_ = WaitServing(target_, absl::Seconds(10));
   }
   ~GatewayProcess() { process_->Stop(SIGTERM, absl::Seconds(10)); }
@@ -212,8 +213,28 @@ std::vector<v1::BatchService::Stub*> StubsFor(const std::string& target, int cha
   return out;
 }
 
-Stats RunLoad(const std::string& target, serpwow::sim::Simulator* sim, int total,
-              int concurrency, int channels, absl::Duration deadline) {
+// Sequential calls that end in the gateway itself (an invalid id: answered
+// without any upstream call): the cost of the gRPC hop alone.
+std::vector<double> NoUpstreamLatencies(const std::string& target, int n) {
+  v1::BatchService::Stub* stub = StubsFor(target, 1)[0];
+  std::vector<double> out;
+  for (int i = 0; i < n; ++i) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    v1::StopBatchRequest request;
+    request.set_batch_id("not/valid");
+    v1::StopBatchResponse response;
+    absl::Notification done;
+    const absl::Time start = absl::Now();
+    stub->async()->StopBatch(&context, &request, &response, [&](grpc::Status) { done.Notify(); });
+    done.WaitForNotification();
+    out.push_back(absl::ToDoubleMicroseconds(absl::Now() - start));
+  }
+  return out;
+}
+
+Stats RunLoad(const std::string& target, serpwow::sim::Simulator* sim, int total, int concurrency,
+              int channels, absl::Duration deadline) {
   std::vector<v1::BatchService::Stub*> stubs = StubsFor(target, channels);
   struct Call {
     grpc::ClientContext context;
@@ -284,8 +305,7 @@ std::vector<double> DirectLatencies(serpwow::sim::Simulator* sim, int samples) {
     const std::string id = absl::StrCat("DIRECT", i % 1024);
     sim->PutBatch(id, BatchState::kQueued, 1);
     const std::string read = absl::StrCat(sim->base_url(), "/batches/", id, "?api_key=", kKey);
-    const std::string stop =
-        absl::StrCat(sim->base_url(), "/batches/", id, "/stop?api_key=", kKey);
+    const std::string stop = absl::StrCat(sim->base_url(), "/batches/", id, "/stop?api_key=", kKey);
     const absl::Time start = absl::Now();
     curl_easy_setopt(curl, CURLOPT_URL, read.c_str());
     CURLcode a = curl_easy_perform(curl);
@@ -354,6 +374,9 @@ void Latency() {
   Report("direct libcurl read+stop p50 / p99", absl::StrCat(Us(d50), " / ", Us(d99)), "", true);
   Report("through the gateway p50 / p99", absl::StrCat(Us(g50), " / ", Us(g99)), "", true);
   Report("errors through the gateway", absl::StrCat(via.errors), "0", via.errors == 0);
+  std::vector<double> hop = NoUpstreamLatencies(gw.target(), n);
+  Report("gRPC hop alone (answered without upstream) p50 / p99",
+         absl::StrCat(Us(Percentile(hop, 50)), " / ", Us(Percentile(hop, 99))), "", true);
   Report("added latency p50", Us(g50 - d50), "<= 150 µs", g50 - d50 <= 150);
   Report("added latency p99", Us(g99 - d99), "<= 1000 µs", g99 - d99 <= 1000);
   if (const std::string path = absl::GetFlag(FLAGS_samples_out); !path.empty()) {
@@ -473,8 +496,8 @@ void Concurrency() {
          absl::StrCat(Us(Percentile(s.latencies_us, 0)), " / ", Us(Percentile(s.latencies_us, 50)),
                       " / ", Us(Percentile(s.latencies_us, 100))),
          "", true);
-  Report("wall time for all of them", absl::StrCat(absl::ToDoubleSeconds(s.wall), " s"),
-         "<= 3 s", s.wall <= absl::Seconds(3));
+  Report("wall time for all of them", absl::StrCat(absl::ToDoubleSeconds(s.wall), " s"), "<= 3 s",
+         s.wall <= absl::Seconds(3));
   Report("gateway threads (max sampled)", absl::StrCat(max_threads.load()), "<= 32",
          max_threads.load() <= 32);
   Report("gateway peak RSS (VmHWM)", absl::StrCat(after.peak_rss_kb / 1024, " MB"), "< 200 MB",
@@ -499,14 +522,37 @@ void Reuse() {
   Stats s = RunLoad(gw.target(), sim.get(), calls, 1, 1, absl::Seconds(5));
   const int64_t conns = sim->connections_accepted() - conns_before;
   Report("errors", absl::StrCat(s.errors), "0", s.errors == 0);
-  Report("upstream connections opened during the run (pool size 8)", absl::StrCat(conns),
-         "<= 8", conns <= 8);
-  Report("upstream connections in all (incl. warm-up)",
-         absl::StrCat(sim->connections_accepted()), "", true);
+  Report("upstream connections opened during the run (pool size 8)", absl::StrCat(conns), "<= 8",
+         conns <= 8);
+  Report("upstream connections in all (incl. warm-up)", absl::StrCat(sim->connections_accepted()),
+         "", true);
   if (tls) {
     const int64_t handshakes = sim->tls_handshakes() - hs_before;
     Report("new TLS handshakes in steady state", absl::StrCat(handshakes), "0", handshakes == 0);
   }
+}
+
+// Diagnostic: the upstream loop alone (in process), one GET at a time.
+void LoopAlone() {
+  std::printf("\nDiagnostic: HttpLoop alone, sequential GETs\n");
+  auto sim = StartSim(false);
+  sim->PutBatch("LOOP", BatchState::kQueued, 1);
+  auto loop = serpwow::upstream::HttpLoop::Create({});
+  const std::string url = absl::StrCat(sim->base_url(), "/batches/LOOP?api_key=", kKey);
+  std::vector<double> us;
+  for (int i = 0; i < 3000; ++i) {
+    serpwow::upstream::HttpRequest request;
+    request.url = url;
+    absl::Notification done;
+    const absl::Time start = absl::Now();
+    (*loop)->Submit(request, [&](serpwow::upstream::HttpResult) { done.Notify(); });
+    done.WaitForNotification();
+    us.push_back(absl::ToDoubleMicroseconds(absl::Now() - start));
+  }
+  Report("HttpLoop GET p50 / p99",
+         absl::StrCat(Us(Percentile(us, 50)), " / ", Us(Percentile(us, 99))), "", true);
+  std::vector<double> direct = DirectLatencies(sim.get(), 3000);
+  Report("direct easy read+stop p50 (two GETs)", Us(Percentile(direct, 50)), "", true);
 }
 
 // 5. Startup: exec to SERVING.
@@ -517,8 +563,8 @@ void Startup() {
     const int port = GatewayProcess::FreePort();
     const std::string target = absl::StrCat("127.0.0.1:", port);
     const absl::Time start = absl::Now();
-    ChildProcess p({absl::GetFlag(FLAGS_server), "--simulate",
-                    absl::StrCat("--listen=", target), "--metrics_listen=", "--log_level=warning"},
+    ChildProcess p({absl::GetFlag(FLAGS_server), "--simulate", absl::StrCat("--listen=", target),
+                    "--metrics_listen=", "--log_level=warning"},
                    {});
     if (GatewayProcess::WaitServing(target, absl::Seconds(10))) {
       ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
@@ -527,8 +573,8 @@ void Startup() {
   }
   const double p50 = Percentile(ms, 50);
   Report("exec to SERVING, median of 10 (max)",
-         absl::StrCat(static_cast<int>(p50 + 0.5), " ms (", static_cast<int>(Percentile(ms, 100) + 0.5),
-                      " ms)"),
+         absl::StrCat(static_cast<int>(p50 + 0.5), " ms (",
+                      static_cast<int>(Percentile(ms, 100) + 0.5), " ms)"),
          "<= 100 ms", ms.size() == 10 && p50 <= 100);
 }
 
@@ -553,6 +599,7 @@ int main(int argc, char** argv) {
   if (only.empty() || only == "concurrency") Concurrency();
   if (only.empty() || only == "reuse") Reuse();
   if (only.empty() || only == "startup") Startup();
+  if (only == "loop") LoopAlone();
   int met = 0, missed = 0;
   for (const Row& r : g_rows) {
     if (r.target.empty()) continue;

@@ -110,9 +110,8 @@ size_t DecodeUtf8(const std::string& text, size_t i, uint32_t* cp) {
 // follows: C0 and C1 controls (U+009B is an 8-bit escape), DEL, line and
 // paragraph separators, and bidirectional overrides.
 bool UnsafeCodePoint(uint32_t cp) {
-  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x200E || cp == 0x200F ||
-         cp == 0x2028 || cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) ||
-         (cp >= 0x2066 && cp <= 0x2069);
+  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x200E || cp == 0x200F || cp == 0x2028 ||
+         cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
 // Upstream text is shown to people, never trusted: keeps well-formed UTF-8

@@ -286,6 +286,7 @@ void StopOperation::OnRead(HttpResult result) {
     absl::MutexLock lock(&mu_);
     if (!TransferEnded(result.transfer_id)) return;
     trace_.read_http_status = result.http_status;
+    trace_.upstream_time += result.elapsed;
     attempts = trace_.read_attempts;
   }
   if (result.error == TransportError::kCancelled) {
@@ -335,6 +336,7 @@ void StopOperation::OnStop(HttpResult result, bool deadline_binds) {
     absl::MutexLock lock(&mu_);
     if (!TransferEnded(result.transfer_id)) return;
     trace_.stop_http_status = result.http_status;
+    trace_.upstream_time += result.elapsed;
     attempts = trace_.stop_attempts;
   }
   if (result.error == TransportError::kCancelled) {
@@ -384,6 +386,7 @@ void StopOperation::OnConfirm(HttpResult result) {
   {
     absl::MutexLock lock(&mu_);
     if (!TransferEnded(result.transfer_id)) return;
+    trace_.upstream_time += result.elapsed;
   }
   if (result.error == TransportError::kCancelled) {
     Complete(ShuttingDown(batch_id_));

@@ -90,6 +90,7 @@ struct StopTrace {
   int read_attempts = 0;
   int stop_attempts = 0;
   bool reconciled = false;  // answered after a confirming re-read
+  absl::Duration upstream_time;  // summed over every upstream request
 };
 
 using StopDone = std::function<void(absl::StatusOr<StopBatchResult>, const StopTrace&)>;

@@ -119,7 +119,12 @@ class StopBatchReactor final : public grpc::ServerUnaryReactor {
         .Str("request_id", request_id_)
         .Str("batch_id", log_id_)
         .Int("upstream_read_status", trace.read_http_status)
-        .Int("upstream_stop_status", trace.stop_http_status);
+        .Int("upstream_stop_status", trace.stop_http_status)
+        .Double("upstream_ms", absl::ToDoubleMilliseconds(trace.upstream_time));
+    if (trace.read_attempts > 1 || trace.stop_attempts > 1) {
+      record.Int("read_attempts", trace.read_attempts).Int("stop_attempts", trace.stop_attempts);
+    }
+    if (trace.reconciled) record.Bool("reconciled", true);
     if (result.ok()) {
       record.Str("previous_status", logic::BatchStatusName(result->previous_status))
           .Bool("credits_refunded", result->credits_refunded);

@@ -180,59 +180,57 @@ void HttpLoop::Wake() {
   (void)n;
 }
 
+bool HttpLoop::Enqueue(Command& command) {
+  if (OnLoopThread()) {
+    // stopping_ is only set by the destructor, which then joins this thread:
+    // while the loop runs its callbacks, CancelAll() has not started yet, and
+    // once it has, Run() no longer drains local_commands_ - so check.
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return false;
+    local_commands_.push_back(std::move(command));
+    return true;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return false;
+    commands_.push_back(std::move(command));
+  }
+  Wake();
+  return true;
+}
+
 TransferId HttpLoop::Submit(HttpRequest request, HttpCallback done) {
   auto transfer = std::make_unique<Transfer>();
   transfer->id = next_id_.fetch_add(1, std::memory_order_relaxed);
   transfer->request = std::move(request);
   transfer->done = std::move(done);
   transfer->submitted = absl::Now();
-  TransferId id = transfer->id;
-  {
-    absl::MutexLock lock(&mu_);
-    if (!stopping_) {
-      in_flight_.fetch_add(1, std::memory_order_relaxed);
-      commands_.push_back(
-          Command{Command::Kind::kSubmit, id, std::move(transfer), absl::Time(), nullptr});
-    }
-  }
-  if (transfer != nullptr) {
+  const TransferId id = transfer->id;
+  Command command{Command::Kind::kSubmit, id, std::move(transfer), absl::Time(), nullptr};
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
+  if (!Enqueue(command)) {
     // The loop is shutting down: end it here, on the caller's thread.
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
     HttpResult result;
     result.transfer_id = id;
     result.error = TransportError::kCancelled;
-    transfer->done(std::move(result));
-    return id;
+    command.transfer->done(std::move(result));
   }
-  Wake();
   return id;
 }
 
 void HttpLoop::RunAfter(absl::Duration delay, std::function<void()> fn) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (!stopping_) {
-      commands_.push_back(
-          Command{Command::Kind::kTimer, 0, nullptr, absl::Now() + delay, std::move(fn)});
-      fn = nullptr;
-    }
-  }
-  if (fn) {
-    fn();  // shutting down: run it now, on the caller's thread
-    return;
-  }
-  Wake();
+  Command command{Command::Kind::kTimer, 0, nullptr, absl::Now() + delay, std::move(fn)};
+  if (!Enqueue(command)) command.fn();  // shutting down: run it now, here
 }
 
 void HttpLoop::Cancel(TransferId id) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return;  // shutdown cancels everything anyway
-    commands_.push_back(Command{Command::Kind::kCancel, id, nullptr, absl::Time(), nullptr});
-  }
-  Wake();
+  Command command{Command::Kind::kCancel, id, nullptr, absl::Time(), nullptr};
+  Enqueue(command);  // when stopping, shutdown cancels everything anyway
 }
 
 int HttpLoop::TimeoutMillis() const {
+  if (!local_commands_.empty()) return 0;
   absl::Time next = timer_deadline_;
   if (!timers_.empty()) next = std::min(next, timers_.top().when);
   if (next == absl::InfiniteFuture()) return -1;
@@ -249,6 +247,7 @@ void HttpLoop::RunDueTimers(bool all) {
 }
 
 void HttpLoop::Run() {
+  loop_thread_.store(std::this_thread::get_id());
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
   int running = 0;
@@ -293,6 +292,13 @@ void HttpLoop::DrainCommands() {
     absl::MutexLock lock(&mu_);
     commands.swap(commands_);
   }
+  Execute(commands);
+  commands.clear();
+  commands.swap(local_commands_);
+  Execute(commands);
+}
+
+void HttpLoop::Execute(std::vector<Command>& commands) {
   for (Command& command : commands) {
     if (command.kind == Command::Kind::kSubmit) {
       StartTransfer(std::move(command.transfer));
@@ -440,6 +446,8 @@ void HttpLoop::CancelAll() {
     absl::MutexLock lock(&mu_);
     commands.swap(commands_);
   }
+  for (Command& command : local_commands_) commands.push_back(std::move(command));
+  local_commands_.clear();
   for (Command& command : commands) {
     if (command.kind == Command::Kind::kTimer) {
       timers_.push(Timer{command.when, timer_seq_++, std::move(command.fn)});

@@ -143,6 +143,12 @@ class HttpLoop {
   void Run();
   void Wake();
   void DrainCommands();
+  void Execute(std::vector<Command>& commands);
+  // Queues a command: straight onto the loop's own list when called on the
+  // loop thread (from a callback: no lock, no wake-up), else under mu_ with a
+  // wake-up. Returns false (and leaves `command` untouched) when stopping.
+  bool Enqueue(Command& command);
+  bool OnLoopThread() const { return std::this_thread::get_id() == loop_thread_.load(); }
   void StartTransfer(std::unique_ptr<Transfer> transfer);
   void Finish(Transfer* transfer, HttpResult result);
   void CheckCompleted();
@@ -168,7 +174,10 @@ class HttpLoop {
   std::atomic<int64_t> in_flight_{0};
   std::atomic<int64_t> connections_opened_{0};
 
+  std::atomic<std::thread::id> loop_thread_{};
+
   // Loop-thread state.
+  std::vector<Command> local_commands_;  // queued by callbacks on the loop thread
   std::unordered_map<TransferId, std::unique_ptr<Transfer>> transfers_;
   std::vector<CurlEasy> idle_easy_;                     // reused handles (curl_easy_reset)
   absl::Time timer_deadline_ = absl::InfiniteFuture();  // libcurl's timer
