@@ -131,11 +131,23 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   }
   gw->drain_delay_ = options.drain_delay;
   gw->address_ = absl::StrCat(options.listen.substr(0, options.listen.rfind(':')), ":", gw->port_);
-  auto* health = gw->server_->GetHealthCheckService();
-  health->SetServingStatus("", true);
-  health->SetServingStatus(kLivenessService, true);
-  health->SetServingStatus(kReadinessService, true);
-  health->SetServingStatus(serpwow::batches::v1::BatchService::service_full_name(), true);
+  if (!options.health_listen.empty()) {
+    if (absl::Status s = ValidateListenAddress(options.health_listen); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--health_listen: ", s.message()));
+    }
+    grpc::ServerBuilder health_builder;
+    health_builder.AddListeningPort(options.health_listen, grpc::InsecureServerCredentials(),
+                                    &gw->health_port_);
+    gw->health_server_ = health_builder.BuildAndStart();
+    if (gw->health_server_ == nullptr || gw->health_port_ == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("--health_listen: could not listen on ", options.health_listen));
+    }
+  }
+  for (const char* service : {"", kLivenessService, kReadinessService}) {
+    gw->SetHealth(service, true);
+  }
+  gw->SetHealth(serpwow::batches::v1::BatchService::service_full_name(), true);
 
   if (!options.metrics_listen.empty()) {
     Gateway* self = gw.get();
@@ -153,15 +165,20 @@ std::string Gateway::RenderMetrics() const {
   return metrics_->Render(loop_ ? loop_->connections_opened() : 0, loop_ ? loop_->in_flight() : 0);
 }
 
+void Gateway::SetHealth(const std::string& service, bool serving) {
+  for (grpc::Server* server : {server_.get(), health_server_.get()}) {
+    if (server != nullptr) server->GetHealthCheckService()->SetServingStatus(service, serving);
+  }
+}
+
 void Gateway::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   if (server_ != nullptr) {
-    auto* health = server_->GetHealthCheckService();
     // By name: the no-name overload would also take "liveness" down.
-    health->SetServingStatus("", false);
-    health->SetServingStatus(kReadinessService, false);
-    health->SetServingStatus(serpwow::batches::v1::BatchService::service_full_name(), false);
+    SetHealth("", false);
+    SetHealth(kReadinessService, false);
+    SetHealth(serpwow::batches::v1::BatchService::service_full_name(), false);
     if (drain_delay_ > absl::ZeroDuration()) absl::SleepFor(drain_delay_);
     const absl::Time grace_end = absl::Now() + grace;
     // grpc::Server::Shutdown stops accepting calls at once and waits for the
@@ -180,6 +197,11 @@ void Gateway::Shutdown(absl::Duration grace) {
     }
     shutdown.join();
     server_->Wait();
+  }
+  // Last: probes keep getting answers (readiness NOT_SERVING) while draining.
+  if (health_server_ != nullptr) {
+    health_server_->Shutdown(absl::ToChronoTime(absl::Now()));
+    health_server_->Wait();
   }
   metrics_server_.reset();
   // Every RPC has ended; now the loop can go (it cancels what is left).

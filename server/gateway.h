@@ -41,6 +41,10 @@ struct GatewayOptions {
   std::string listen = "0.0.0.0:50051";
   // HOST:PORT for GET /metrics; empty disables it.
   std::string metrics_listen;
+  // HOST:PORT for a second, plaintext gRPC server that serves only
+  // grpc.health.v1.Health (the same statuses), for Kubernetes' gRPC probes,
+  // which cannot speak TLS. Empty: health is served on `listen` only.
+  std::string health_listen;
   upstream::UpstreamOptions upstream;
   upstream::HttpLoopOptions loop;
   logic::StopperOptions stopper;
@@ -74,6 +78,7 @@ class Gateway {
   int port() const { return port_; }
   std::string address() const { return address_; }
   int metrics_port() const { return metrics_server_ ? metrics_server_->port() : 0; }
+  int health_port() const { return health_port_; }
 
   // Graceful shutdown: health goes NOT_SERVING (liveness excepted); after
   // the drain delay no new calls are accepted; calls in flight get until
@@ -96,6 +101,10 @@ class Gateway {
   std::unique_ptr<rpc::CallerAuth> auth_;
   std::unique_ptr<rpc::BatchServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> health_server_;  // plaintext, health only
+  int health_port_ = 0;
+  // Sets `service`'s status on every server that serves health.
+  void SetHealth(const std::string& service, bool serving);
   std::unique_ptr<MetricsServer> metrics_server_;
   int port_ = 0;
   std::string address_;

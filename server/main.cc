@@ -35,6 +35,10 @@ ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9090",
           "Prometheus /metrics listen address HOST:PORT; empty turns it off "
           "[env BATCH_SERVER_METRICS_LISTEN]");
+ABSL_FLAG(std::string, health_listen, "",
+          "HOST:PORT of an extra plaintext gRPC server that serves only grpc.health.v1.Health, "
+          "for Kubernetes gRPC probes when --tls_cert_file is set (probes cannot use TLS); "
+          "empty: health on --listen only [env BATCH_SERVER_HEALTH_LISTEN]");
 ABSL_FLAG(std::string, upstream, "https://api.serpwow.com/live",
           "SerpWow Batches API base URL. Scale SERP: https://api.scaleserp.com, Value SERP: "
           "https://api.valueserp.com. Plain http only to a loopback host "
@@ -185,6 +189,7 @@ int main(int argc, char** argv) {
     Fail(kExitBadConfig, "--shutdown_grace must not be negative");
   }
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.health_listen = absl::GetFlag(FLAGS_health_listen);
   options.drain_delay = absl::GetFlag(FLAGS_drain_delay);
   if (options.drain_delay < absl::ZeroDuration()) {
     Fail(kExitBadConfig, "--drain_delay must not be negative");
@@ -249,6 +254,7 @@ int main(int argc, char** argv) {
                      absl::StrCat("batch-server listening on ", (*gateway)->address()))
       .Str("address", (*gateway)->address())
       .Int("metrics_port", (*gateway)->metrics_port())
+      .Int("health_port", (*gateway)->health_port())
       .Str("upstream", upstream_label)
       .Bool("tls", !absl::GetFlag(FLAGS_tls_cert_file).empty())
       .Bool("mtls", !absl::GetFlag(FLAGS_tls_client_ca_file).empty())

@@ -333,6 +333,30 @@ TEST_F(TlsTest, MutualTlsRequiresAClientCertificate) {
   EXPECT_TRUE(with_cert.ok()) << with_cert.error_message();
 }
 
+TEST_F(TlsTest, PlaintextHealthListenerForProbesWhenTlsIsOn) {
+  ASSERT_EQ(certs_->error, "");
+  options_.tls.cert_file = certs_->server_cert;
+  options_.tls.key_file = certs_->server_key;
+  options_.health_listen = "127.0.0.1:0";
+  options_.drain_delay = absl::Milliseconds(600);
+  StartAll();
+  ASSERT_GT(gateway_->health_port(), 0);
+  auto probe = grpc::CreateChannel(absl::StrCat("127.0.0.1:", gateway_->health_port()),
+                                   grpc::InsecureChannelCredentials());
+  EXPECT_EQ(HealthOf(probe, "liveness"), "SERVING");
+  EXPECT_EQ(HealthOf(probe, "readiness"), "SERVING");
+  // Only health there: no BatchService on the plaintext port.
+  EXPECT_EQ(StopOver(probe, "X").error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  std::thread shutdown([this] { gateway_->Shutdown(absl::Seconds(1)); });
+  absl::Time until = absl::Now() + absl::Seconds(2);
+  while (HealthOf(probe, "readiness") == "SERVING" && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(HealthOf(probe, "readiness"), "NOT_SERVING");
+  EXPECT_EQ(HealthOf(probe, "liveness"), "SERVING");
+  shutdown.join();
+}
+
 TEST_F(TlsTest, BadTlsSettingsAreRefusedAtStart) {
   GatewayOptions o;
   o.listen = "127.0.0.1:0";
