@@ -44,6 +44,7 @@
 #include "serpwow/batches/v1/batch_service.grpc.pb.h"
 #include "server/upstream/http_loop.h"
 #include "sim/simulator.h"
+#include "tests/support/ports.h"
 #include "tests/support/subprocess.h"
 
 ABSL_FLAG(std::string, only, "", "run one part: latency, throughput, concurrency, reuse, startup");
@@ -116,7 +117,7 @@ class GatewayProcess {
     argv.insert(argv.end(), extra.begin(), extra.end());
     // --log_level=warning hides the ready line: wait on the metrics-free way,
     // by polling health, with the port learned from a --listen we choose.
-    int port = FreePort();
+    int port = serpwow::testing::UnusedLoopbackPort();
     argv[1] = absl::StrCat("--listen=127.0.0.1:", port);
     target_ = absl::StrCat("127.0.0.1:", port);
     process_ = std::make_unique<ChildProcess>(
@@ -124,18 +125,6 @@ class GatewayProcess {
     ready_ = WaitServing(target_, absl::Seconds(10));
   }
   ~GatewayProcess() { process_->Stop(SIGTERM, absl::Seconds(10)); }
-
-  static int FreePort() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    socklen_t len = sizeof(addr);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    close(fd);
-    return ntohs(addr.sin_port);
-  }
 
   static bool WaitServing(const std::string& target, absl::Duration timeout) {
     const absl::Time until = absl::Now() + timeout;
@@ -560,7 +549,7 @@ void Startup() {
   std::printf("\n5. Startup (exec to health SERVING, --simulate, 10 runs)\n");
   std::vector<double> ms;
   for (int i = 0; i < 10; ++i) {
-    const int port = GatewayProcess::FreePort();
+    const int port = serpwow::testing::UnusedLoopbackPort();
     const std::string target = absl::StrCat("127.0.0.1:", port);
     const absl::Time start = absl::Now();
     ChildProcess p({absl::GetFlag(FLAGS_server), "--simulate", absl::StrCat("--listen=", target),

@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "google/rpc/error_details.pb.h"
@@ -46,26 +47,8 @@ std::string ToJson(const google::protobuf::Message& message) {
 int ExitCodeFor(grpc::StatusCode code) { return static_cast<int>(code); }
 
 std::string CodeName(grpc::StatusCode code) {
-  static constexpr const char* kNames[] = {"OK",
-                                           "CANCELLED",
-                                           "UNKNOWN",
-                                           "INVALID_ARGUMENT",
-                                           "DEADLINE_EXCEEDED",
-                                           "NOT_FOUND",
-                                           "ALREADY_EXISTS",
-                                           "PERMISSION_DENIED",
-                                           "RESOURCE_EXHAUSTED",
-                                           "FAILED_PRECONDITION",
-                                           "ABORTED",
-                                           "OUT_OF_RANGE",
-                                           "UNIMPLEMENTED",
-                                           "INTERNAL",
-                                           "UNAVAILABLE",
-                                           "DATA_LOSS",
-                                           "UNAUTHENTICATED"};
-  int n = static_cast<int>(code);
-  if (n < 0 || n > 16) return absl::StrCat("CODE_", n);
-  return kNames[n];
+  // gRPC and absl share the canonical code numbering and names.
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
 std::string FormatStopped(const v1::StopBatchResponse& response) {

@@ -5,7 +5,6 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -20,6 +19,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/flag_env.h"
 #include "common/log.h"
@@ -151,6 +151,9 @@ int main(int argc, char** argv) {
     Fail(kExitBadConfig, "--log_level must be debug, info, warning or error");
   }
   serpwow::SetMinLogLevel(level);
+  // Debian's Abseil records every Mutex acquisition order to detect deadlocks:
+  // a debugging aid that costs CPU on every lock. The tests keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   // Before any thread exists: signals are taken by sigwait below, and
   // libcurl's global state is set up once.
@@ -162,7 +165,8 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   // Each upstream request in flight holds a socket: allow as many as the
   // hard limit permits (the soft default of 1024 would cap concurrency).
-  if (rlimit nofile{}; getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+  if (rlimit nofile{};
+      getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
     nofile.rlim_cur = std::min<rlim_t>(nofile.rlim_max, 1 << 16);
     setrlimit(RLIMIT_NOFILE, &nofile);
   }

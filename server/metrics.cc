@@ -17,11 +17,6 @@ const std::vector<double>& LatencyBounds() {
 
 constexpr const char* kMethodNames[] = {"StopBatch"};
 constexpr const char* kEndpointNames[] = {"get_batch", "stop_batch"};
-constexpr const char* kCodeNames[] = {
-    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
-    "DATA_LOSS", "UNAUTHENTICATED"};
 constexpr const char* kClassNames[] = {"1xx",
                                        "2xx",
                                        "3xx",
@@ -134,7 +129,8 @@ std::string GatewayMetrics::Render(int64_t connections_opened, int64_t upstream_
   for (int m = 0; m < kMethods; ++m) {
     for (int c = 0; c < kCodes; ++c) {
       absl::StrAppend(&out, "serpwow_gateway_rpcs_total{method=\"", kMethodNames[m], "\",code=\"",
-                      kCodeNames[c], "\"} ", rpcs_[m][c].load(), "\n");
+                      absl::StatusCodeToString(static_cast<absl::StatusCode>(c)), "\"} ",
+                      rpcs_[m][c].load(), "\n");
     }
   }
   out +=

@@ -7,7 +7,6 @@
 #include <string>
 
 #include "absl/time/clock.h"
-
 #include "server/logic/errors.h"
 
 namespace serpwow::logic {
@@ -100,8 +99,8 @@ TEST(ClassifyStop, MessageIsCleanedAndBounded) {
 TEST(ClassifyStop, MessageKeepsTextDropsWhatCouldFoolATerminal) {
   auto message = [](const std::string& json_message) {
     auto reply = ClassifyStopReply(
-        Reply(200, R"({"request_info":{"success":true,"message":")" + json_message + "\"}}"),
-        Ctx(), BatchStatus::kQueued);
+        Reply(200, R"({"request_info":{"success":true,"message":")" + json_message + "\"}}"), Ctx(),
+        BatchStatus::kQueued);
     EXPECT_TRUE(reply.ok());
     return reply.ok() ? reply->message : "";
   };
@@ -126,8 +125,8 @@ TEST(ClassifyStop, DeeplyNestedBodiesAreRefusedCheaply) {
   ExpectError(Stop(Reply(200, deep)), absl::StatusCode::kInternal, "UPSTREAM_BAD_RESPONSE");
   EXPECT_LT(absl::Now() - start, absl::Milliseconds(100));
   // Brackets inside strings do not count.
-  std::string ok = R"({"request_info":{"success":true,"message":")" + std::string(100, '[') +
-                   "\"}}";
+  std::string ok =
+      R"({"request_info":{"success":true,"message":")" + std::string(100, '[') + "\"}}";
   EXPECT_TRUE(ClassifyStopReply(Reply(200, ok), Ctx(), BatchStatus::kQueued).ok());
 }
 

@@ -13,25 +13,13 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "tests/support/gateway_fixture.h"
+#include "tests/support/ports.h"
 
 namespace serpwow::testing {
 namespace {
 
 using sim::BatchState;
 using sim::Fault;
-
-// A loopback port that nothing listens on.
-int ClosedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 Fault Respond(const std::string& suffix, int status, const std::string& body,
               std::vector<std::pair<std::string, std::string>> headers = {}) {
@@ -253,7 +241,7 @@ TEST_F(StopBatchTest, ServiceUnavailableWithRetryAfterInTheBody) {
 }
 
 TEST_F(StopBatchTest, ConnectionRefusedIsUnavailable) {
-  StartGateway(absl::StrCat("http://127.0.0.1:", ClosedPort()), kTestKey);
+  StartGateway(absl::StrCat("http://127.0.0.1:", UnusedLoopbackPort()), kTestKey);
   CallResult r = Stop("ANY");
   ExpectError(r, grpc::StatusCode::UNAVAILABLE, "UPSTREAM_UNAVAILABLE");
   EXPECT_LT(r.elapsed, absl::Seconds(5));

@@ -31,6 +31,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -305,23 +306,6 @@ int main(int argc, char** argv) {
               concurrency, absl::GetFlag(FLAGS_fault_ratio), absl::ToDoubleSeconds(elapsed),
               total / std::max(0.001, absl::ToDoubleSeconds(elapsed)));
   std::printf("%-24s %10s\n", "code", "calls");
-  static const char* kNames[] = {"OK",
-                                 "CANCELLED",
-                                 "UNKNOWN",
-                                 "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND",
-                                 "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED",
-                                 "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION",
-                                 "ABORTED",
-                                 "OUT_OF_RANGE",
-                                 "UNIMPLEMENTED",
-                                 "INTERNAL",
-                                 "UNAVAILABLE",
-                                 "DATA_LOSS",
-                                 "UNAUTHENTICATED"};
   int64_t counted = 0;
   const std::set<grpc::StatusCode> contract = {grpc::StatusCode::OK,
                                                grpc::StatusCode::CANCELLED,
@@ -335,7 +319,9 @@ int main(int argc, char** argv) {
   bool only_contract_codes = true;
   for (const auto& [code, n] : codes) {
     const int c = static_cast<int>(code);
-    std::printf("%-24s %10lld\n", c >= 0 && c <= 16 ? kNames[c] : "?", static_cast<long long>(n));
+    std::printf("%-24s %10lld\n",
+                absl::StatusCodeToString(static_cast<absl::StatusCode>(c)).c_str(),
+                static_cast<long long>(n));
     counted += n;
     only_contract_codes = only_contract_codes && contract.count(code) > 0;
   }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs every benchmark and regenerates the results: the table goes to
+# docs/benchmarks-latest.txt, the latency samples to build/bench-latency.csv
+# and the latency plot to docs/benchmark-latency.png (gnuplot, from Debian).
+# Run it on a quiet machine: the figures are only as good as the idle CPUs.
+#   bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+command -v gnuplot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q gnuplot-nox
+command -v openssl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssl
+scripts/build.sh release
+
+# A throwaway CA and server certificate for the https upstream (TLS mode of
+# the simulator), to count TLS handshakes in steady state.
+certs=$(mktemp -d)
+trap 'rm -rf "$certs"' EXIT
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+  -keyout "$certs/ca.key" -out "$certs/ca.crt" -subj /CN=bench-ca 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+  -keyout "$certs/server.key" -out "$certs/server.csr" -subj /CN=localhost 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$certs/ext"
+openssl x509 -req -in "$certs/server.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.key" \
+  -CAcreateserial -days 1 -extfile "$certs/ext" -out "$certs/server.crt" 2>/dev/null
+
+out=docs/benchmarks-latest.txt
+{
+  echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  build/bin/bench --samples_out=build/bench-latency.csv
+  build/bin/bench --only=reuse --ca_file="$certs/ca.crt" \
+    --upstream_tls_cert="$certs/server.crt" --upstream_tls_key="$certs/server.key"
+} | tee "$out"
+
+gnuplot <<'PLOT'
+set terminal pngcairo size 900,520 font "DejaVu Sans,10"
+set output "docs/benchmark-latency.png"
+set datafile separator ","
+set title "StopBatch latency at concurrency 1: direct libcurl (read + stop) vs through the gateway"
+set xlabel "latency (µs)"
+set ylabel "share of calls at or below (CDF)"
+set key bottom right
+set grid
+set logscale x
+set xrange [30:5000]
+set yrange [0:1]
+stats "build/bench-latency.csv" using 1 nooutput
+n1 = STATS_records
+stats "build/bench-latency.csv" using 2 nooutput
+n2 = STATS_records
+plot "build/bench-latency.csv" using 1:(1.0/n1) smooth cumulative with lines lw 2 title "direct libcurl, two GETs", \
+     "build/bench-latency.csv" using 2:(1.0/n2) smooth cumulative with lines lw 2 title "gRPC StopBatch through the gateway"
+PLOT
+echo "bench/run.sh: wrote $out and docs/benchmark-latency.png"
