@@ -344,10 +344,10 @@ TEST_F(FaultTest, BeyondTheInFlightBoundCallsFailFast) {
     stub_->async()->StopBatch(contexts.back().get(), &requests[i], &responses[i],
                               [&ended](grpc::Status) { ++ended; });
   }
-  absl::Time until = absl::Now() + absl::Seconds(5);
-  while (gateway_->loop().in_flight() < 3 && absl::Now() < until) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
+  // Wait until the three stops hang upstream (their reads are done).
+  absl::Time until = absl::Now() + absl::Seconds(10);
+  while (Requests("/stop") < 3 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_EQ(Requests("/stop"), 3);
   const int64_t before = sim_->request_count();
   CallResult r = Stop("O0", absl::Seconds(5));
   Expect(r, grpc::StatusCode::UNAVAILABLE, "GATEWAY_OVERLOADED", absl::Milliseconds(500));
@@ -357,6 +357,9 @@ TEST_F(FaultTest, BeyondTheInFlightBoundCallsFailFast) {
   until = absl::Now() + absl::Seconds(5);
   while (ended.load() < 3 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(5));
   ASSERT_EQ(ended.load(), 3);
+  // The client sees its cancel at once; the server learns of it a moment later.
+  EXPECT_TRUE(WaitForNoUpstreamTransfers(absl::Seconds(5)));
+  absl::SleepFor(absl::Milliseconds(100));
   ExpectStillServes();
 }
 
