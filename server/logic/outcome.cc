@@ -451,7 +451,10 @@ absl::StatusOr<StopReply> ClassifyStopReply(const HttpResult& result,
     return absl::nullopt;
   };
   reply.credits_refunded = refund_flag(env.json);
-  if (!reply.credits_refunded) reply.credits_refunded = refund_flag(env.json["request_info"]);
+  if (!reply.credits_refunded) {
+    // ParseEnvelope found request_info (success is true), so this never inserts.
+    reply.credits_refunded = refund_flag(env.json.at("request_info"));
+  }
   return reply;
 }
 

@@ -261,15 +261,15 @@ void StopOperation::Start() {
 }
 
 void StopOperation::StartRead() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    ++trace_.read_attempts;
-  }
   const absl::Duration budget = read_deadline_ - absl::Now();
   if (budget < kMinAttemptTime) {
     StartStop();  // no time left for the read: stop without it
     return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    ++trace_.read_attempts;
   }
   // A read timeout is the upstream's fault only when the gateway's cap set it.
   const bool deadline_binds = budget < owner_->options_.read_timeout_cap;

@@ -38,7 +38,6 @@
 // CIRCUIT_OPEN) and a RetryInfo until a trial call succeeds.
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <random>
@@ -89,7 +88,7 @@ struct StopTrace {
   long stop_http_status = 0;  // the last stop's status; 0: no HTTP reply
   int read_attempts = 0;
   int stop_attempts = 0;
-  bool reconciled = false;  // answered after a confirming re-read
+  bool reconciled = false;       // answered after a confirming re-read
   absl::Duration upstream_time;  // summed over every upstream request
 };
 
@@ -107,7 +106,6 @@ class StopOperation : public std::enable_shared_from_this<StopOperation> {
 
  private:
   friend class BatchStopper;
-  enum class Phase { kRead, kStop, kConfirm };
 
   StopOperation(BatchStopper* owner, std::string batch_id, absl::Time deadline, StopDone done);
   void Start();

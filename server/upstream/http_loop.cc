@@ -181,21 +181,15 @@ void HttpLoop::Wake() {
 }
 
 bool HttpLoop::Enqueue(Command& command) {
-  if (OnLoopThread()) {
-    // stopping_ is only set by the destructor, which then joins this thread:
-    // while the loop runs its callbacks, CancelAll() has not started yet, and
-    // once it has, Run() no longer drains local_commands_ - so check.
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return false;
-    local_commands_.push_back(std::move(command));
-    return true;
-  }
+  const bool on_loop = OnLoopThread();
   {
     absl::MutexLock lock(&mu_);
+    // Once stopping, nothing drains either list: CancelAll() has taken them.
     if (stopping_) return false;
-    commands_.push_back(std::move(command));
+    (on_loop ? local_commands_ : commands_).push_back(std::move(command));
   }
-  Wake();
+  // The loop thread itself reaches local_commands_ before it sleeps again.
+  if (!on_loop) Wake();
   return true;
 }
 

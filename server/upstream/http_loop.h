@@ -144,9 +144,9 @@ class HttpLoop {
   void Wake();
   void DrainCommands();
   void Execute(std::vector<Command>& commands);
-  // Queues a command: straight onto the loop's own list when called on the
-  // loop thread (from a callback: no lock, no wake-up), else under mu_ with a
-  // wake-up. Returns false (and leaves `command` untouched) when stopping.
+  // Queues a command: onto the loop's own list when called on the loop thread
+  // (from a callback: no wake-up needed), else onto commands_ with a wake-up.
+  // Returns false (and leaves `command` untouched) when stopping.
   bool Enqueue(Command& command);
   bool OnLoopThread() const { return std::this_thread::get_id() == loop_thread_.load(); }
   void StartTransfer(std::unique_ptr<Transfer> transfer);
