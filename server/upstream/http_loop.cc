@@ -20,7 +20,7 @@ struct HttpLoop::Transfer {
   TransferId id = 0;
   HttpRequest request;
   HttpCallback done;
-  CurlEasy easy;
+  CurlEasy easy{nullptr};  // taken from the idle list or configured anew
   bool added = false;  // added to the multi handle
   std::string body;
   size_t max_body = 0;
@@ -308,36 +308,19 @@ void HttpLoop::Execute(std::vector<Command>& commands) {
   }
 }
 
-void HttpLoop::StartTransfer(std::unique_ptr<Transfer> transfer) {
-  Transfer* t = transfer.get();
-  if (!idle_easy_.empty()) {
-    t->easy = std::move(idle_easy_.back());
-    idle_easy_.pop_back();
-  } else {
-    t->easy = CurlEasy();
-  }
-  transfers_.emplace(t->id, std::move(transfer));
-  if (!t->easy) {
-    HttpResult result;
-    result.error = TransportError::kOther;
-    Finish(t, std::move(result));
-    return;
-  }
+CurlEasy HttpLoop::NewConfiguredEasy() {
+  CurlEasy easy;
+  if (!easy) return easy;
+  // Options that are the same for every transfer, set once per handle: the
+  // handle is reused without curl_easy_reset, and StartTransfer sets every
+  // per-transfer option each time.
   static const curl_slist kAcceptJson = {const_cast<char*>("Accept: application/json"), nullptr};
-  CURL* e = t->easy.get();
-  t->max_body = t->request.max_body_bytes;
+  CURL* e = easy.get();
   bool ok = true;
   auto set = [&ok](CURLcode c) { ok = ok && c == CURLE_OK; };
-  set(curl_easy_setopt(e, CURLOPT_URL, t->request.url.c_str()));
   set(curl_easy_setopt(e, CURLOPT_HTTPGET, 1L));
   set(curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L));
-  set(curl_easy_setopt(e, CURLOPT_PRIVATE, t));
-  set(curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error_buffer));
   set(curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpLoop::WriteCallback));
-  set(curl_easy_setopt(e, CURLOPT_WRITEDATA, t));
-  set(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ClampMillis(t->request.timeout)));
-  set(curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                       ClampMillis(std::min(t->request.connect_timeout, t->request.timeout))));
   // Redirects are never followed: the key must not travel to another host.
   set(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L));
   set(curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https"));
@@ -346,20 +329,49 @@ void HttpLoop::StartTransfer(std::unique_ptr<Transfer> transfer) {
   if (!options_.ca_file.empty()) set(curl_easy_setopt(e, CURLOPT_CAINFO, options_.ca_file.c_str()));
   // Loopback (the simulator) never goes through an environment proxy.
   set(curl_easy_setopt(e, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1"));
-  set(curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
-                       static_cast<curl_off_t>(t->request.max_body_bytes)));
   set(curl_easy_setopt(e, CURLOPT_HTTPHEADER, &kAcceptJson));
   set(curl_easy_setopt(e, CURLOPT_USERAGENT, "serpwow-batches-gateway/0.1"));
   set(curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""));
   set(curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L));
   set(curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L));
+  if (share_ != nullptr) set(curl_easy_setopt(e, CURLOPT_SHARE, share_));
+  if (!ok) return CurlEasy(nullptr);
+  return easy;
+}
+
+void HttpLoop::StartTransfer(std::unique_ptr<Transfer> transfer) {
+  Transfer* t = transfer.get();
+  if (!idle_easy_.empty()) {
+    t->easy = std::move(idle_easy_.back());
+    idle_easy_.pop_back();
+  } else {
+    t->easy = NewConfiguredEasy();
+  }
+  transfers_.emplace(t->id, std::move(transfer));
+  if (!t->easy) {
+    HttpResult result;
+    result.error = TransportError::kOther;
+    Finish(t, std::move(result));
+    return;
+  }
+  CURL* e = t->easy.get();
+  t->max_body = t->request.max_body_bytes;
+  bool ok = true;
+  auto set = [&ok](CURLcode c) { ok = ok && c == CURLE_OK; };
+  set(curl_easy_setopt(e, CURLOPT_URL, t->request.url.c_str()));
+  set(curl_easy_setopt(e, CURLOPT_PRIVATE, t));
+  set(curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error_buffer));
+  set(curl_easy_setopt(e, CURLOPT_WRITEDATA, t));
+  set(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ClampMillis(t->request.timeout)));
+  set(curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                       ClampMillis(std::min(t->request.connect_timeout, t->request.timeout))));
+  set(curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+                       static_cast<curl_off_t>(t->request.max_body_bytes)));
   // https: prefer waiting for an existing connection that may multiplex
   // (HTTP/2 via ALPN) over opening a new one. Not for plain http: HTTP/1.1
   // never multiplexes, and waiting would only delay concurrent requests.
-  if (t->request.url.compare(0, 8, "https://") == 0) {
-    set(curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L));
-  }
-  if (share_ != nullptr) set(curl_easy_setopt(e, CURLOPT_SHARE, share_));
+  set(curl_easy_setopt(e, CURLOPT_PIPEWAIT,
+                       t->request.url.compare(0, 8, "https://") == 0 ? 1L : 0L));
   if (ok && curl_multi_add_handle(multi_.get(), e) == CURLM_OK) {
     t->added = true;
     return;
@@ -424,7 +436,12 @@ void HttpLoop::Finish(Transfer* t, HttpResult result) {
   result.elapsed = absl::Now() - t->submitted;
   HttpCallback done = std::move(t->done);
   if (t->easy) {
-    curl_easy_reset(t->easy.get());
+    // Kept configured for the next transfer; only the pointers into *t,
+    // about to be destroyed, are cleared.
+    CURL* e = t->easy.get();
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, nullptr);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, nullptr);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, nullptr);
     idle_easy_.push_back(std::move(t->easy));
   }
   transfers_.erase(t->id);  // destroys *t

@@ -149,6 +149,8 @@ class HttpLoop {
   // Returns false (and leaves `command` untouched) when stopping.
   bool Enqueue(Command& command);
   bool OnLoopThread() const { return std::this_thread::get_id() == loop_thread_.load(); }
+  // A new easy handle with every option that does not change per transfer.
+  CurlEasy NewConfiguredEasy();
   void StartTransfer(std::unique_ptr<Transfer> transfer);
   void Finish(Transfer* transfer, HttpResult result);
   void CheckCompleted();
@@ -179,7 +181,7 @@ class HttpLoop {
   // Loop-thread state.
   std::vector<Command> local_commands_;  // queued by callbacks on the loop thread
   std::unordered_map<TransferId, std::unique_ptr<Transfer>> transfers_;
-  std::vector<CurlEasy> idle_easy_;                     // reused handles (curl_easy_reset)
+  std::vector<CurlEasy> idle_easy_;                     // configured, reused handles
   absl::Time timer_deadline_ = absl::InfiniteFuture();  // libcurl's timer
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
   uint64_t timer_seq_ = 0;
