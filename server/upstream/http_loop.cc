@@ -21,7 +21,7 @@ struct HttpLoop::Transfer {
   HttpRequest request;
   HttpCallback done;
   CurlEasy easy{nullptr};  // taken from the idle list or configured anew
-  bool added = false;  // added to the multi handle
+  bool added = false;      // added to the multi handle
   std::string body;
   size_t max_body = 0;
   bool too_large = false;
