@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -118,8 +119,11 @@ class GatewayProcess {
     // --log_level=warning hides the ready line: wait on the metrics-free way,
     // by polling health, with the port learned from a --listen we choose.
     int port = serpwow::testing::UnusedLoopbackPort();
-    argv[1] = absl::StrCat("--listen=127.0.0.1:", port);
+    argv[1] = absl::StrCat("--listen=127.0.0.1:", port);  // before the shell prefix
     target_ = absl::StrCat("127.0.0.1:", port);
+    // Its log goes to /dev/null through an exec'ing shell (same pid): a pipe
+    // nobody reads would fill up and stall the gateway's logging threads.
+    argv.insert(argv.begin(), {"/bin/sh", "-c", "exec \"$0\" \"$@\" >/dev/null 2>&1"});
     process_ = std::make_unique<ChildProcess>(
         argv, std::vector<std::string>{absl::StrCat("SERPWOW_API_KEY=", kKey)});
     ready_ = WaitServing(target_, absl::Seconds(10));
@@ -221,8 +225,12 @@ std::vector<double> NoUpstreamLatencies(const std::string& target, int n) {
   return out;
 }
 
+//
+// With `invalid_ids`, every call carries an invalid id instead (answered by
+// the gateway without any upstream request) and INVALID_ARGUMENT is the
+// expected outcome: the cost of the gRPC hop alone.
 Stats RunLoad(const std::string& target, serpwow::sim::Simulator* sim, int total, int concurrency,
-              int channels, absl::Duration deadline) {
+              int channels, absl::Duration deadline, bool invalid_ids = false) {
   std::vector<v1::BatchService::Stub*> stubs = StubsFor(target, channels);
   struct Call {
     grpc::ClientContext context;
@@ -247,16 +255,23 @@ Stats RunLoad(const std::string& target, serpwow::sim::Simulator* sim, int total
       ++in_flight;
     }
     auto call = std::make_shared<Call>();
-    const std::string id = absl::StrCat("LOAD", n % pool);
-    sim->PutBatch(id, BatchState::kQueued, 1);
-    call->request.set_batch_id(id);
+    if (invalid_ids) {
+      call->request.set_batch_id("not/valid");
+    } else {
+      const std::string id = absl::StrCat("LOAD", n % pool);
+      sim->PutBatch(id, BatchState::kQueued, 1);
+      call->request.set_batch_id(id);
+    }
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
     call->start = absl::Now();
     stubs[static_cast<size_t>(n % channels)]->async()->StopBatch(
         &call->context, &call->request, &call->response, [&, call](grpc::Status status) {
           const double us = absl::ToDoubleMicroseconds(absl::Now() - call->start);
           absl::MutexLock lock(&mu);
-          if (status.ok() && call->response.credits_refunded()) {
+          const bool expected = invalid_ids
+                                    ? status.error_code() == grpc::StatusCode::INVALID_ARGUMENT
+                                    : status.ok() && call->response.credits_refunded();
+          if (expected) {
             ++stats.ok;
             stats.latencies_us.push_back(us);
           } else {
@@ -274,6 +289,58 @@ Stats RunLoad(const std::string& target, serpwow::sim::Simulator* sim, int total
   mu.Await(absl::Condition(&all));
   stats.wall = absl::Now() - t0;
   return stats;
+}
+
+// `total` grpc.health.v1.Health/Check calls with `concurrency` in flight on
+// one channel: the gRPC server's own cost per unary call (gRPC's built-in
+// health service, no code of ours). Returns the calls that ended SERVING.
+int64_t HealthLoad(const std::string& target, int total, int concurrency) {
+  static auto* stubs = new std::map<std::string, std::unique_ptr<grpc::health::v1::Health::Stub>>();
+  auto& stub = (*stubs)[target];  // kept: see StubsFor
+  if (stub == nullptr) {
+    stub = grpc::health::v1::Health::NewStub(
+        grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  }
+  struct Call {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+  };
+  absl::Mutex mu;
+  int in_flight = 0, started = 0, finished = 0;
+  int64_t serving = 0;
+  while (true) {
+    {
+      absl::MutexLock lock(&mu);
+      auto room = [&] { return in_flight < concurrency || started == total; };
+      mu.Await(absl::Condition(&room));
+      if (started == total) break;
+      ++started;
+      ++in_flight;
+    }
+    auto call = std::make_shared<Call>();
+    call->context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    stub->async()->Check(
+        &call->context, &call->request, &call->response, [&, call](grpc::Status status) {
+          absl::MutexLock lock(&mu);
+          if (status.ok() &&
+              call->response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+            ++serving;
+          }
+          --in_flight;
+          ++finished;
+        });
+  }
+  absl::MutexLock lock(&mu);
+  auto all = [&] { return finished == total; };
+  mu.Await(absl::Condition(&all));
+  return serving;
+}
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
@@ -406,6 +473,36 @@ void Throughput() {
     Report(absl::StrCat("concurrency ", concurrency, ": gateway CPU per RPC"), Us(cpu_us),
            "<= 100 µs", cpu_us <= 100);
   }
+  // Diagnostics, to split the CPU per RPC: the same gateway answering
+  // without any upstream request (an invalid id: validation, error details,
+  // a warning log line), and gRPC's built-in health check (no code of ours).
+  for (int concurrency : {1, 16}) {
+    const int calls = absl::GetFlag(FLAGS_throughput_calls);
+    ProcStats before = gw.stats();
+    Stats s = RunLoad(gw.target(), sim.get(), calls, concurrency, std::min(concurrency, 8),
+                      absl::Seconds(30), /*invalid_ids=*/true);
+    ProcStats after = gw.stats();
+    double cpu_us = (after.cpu_seconds - before.cpu_seconds) * 1e6 /
+                    static_cast<double>(std::max<int64_t>(1, s.ok + s.errors));
+    Report(absl::StrCat("concurrency ", concurrency, ": CPU per call, invalid id (no upstream)"),
+           absl::StrCat(Us(cpu_us), s.errors == 0 ? "" : " (unexpected: " + s.first_error + ")"),
+           "", true);
+    before = gw.stats();
+    const int64_t serving = HealthLoad(gw.target(), calls, concurrency);
+    after = gw.stats();
+    cpu_us = (after.cpu_seconds - before.cpu_seconds) * 1e6 / static_cast<double>(calls);
+    Report(absl::StrCat("concurrency ", concurrency, ": CPU per call, gRPC health check"),
+           absl::StrCat(Us(cpu_us), serving == calls ? "" : " (some not SERVING)"), "", true);
+  }
+  // ... and the client side of the two upstream requests alone: the CPU of
+  // the thread making them directly with libcurl (blocking easy interface,
+  // one reused connection).
+  const int pairs = absl::GetFlag(FLAGS_throughput_calls);
+  const double t0 = ThreadCpuSeconds();
+  const size_t ok_pairs = DirectLatencies(sim.get(), pairs).size();
+  const double direct_us = (ThreadCpuSeconds() - t0) * 1e6 / static_cast<double>(pairs);
+  Report("direct libcurl read+stop: client CPU per pair", Us(direct_us), "",
+         ok_pairs == static_cast<size_t>(pairs));
 }
 
 // What the simulator alone needs to answer `n` concurrent delayed requests
