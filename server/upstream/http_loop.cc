@@ -182,14 +182,17 @@ void HttpLoop::Wake() {
 
 bool HttpLoop::Enqueue(Command& command) {
   const bool on_loop = OnLoopThread();
+  bool wake = false;
   {
     absl::MutexLock lock(&mu_);
     // Once stopping, nothing drains either list: CancelAll() has taken them.
     if (stopping_) return false;
     (on_loop ? local_commands_ : commands_).push_back(std::move(command));
+    // One wake-up per drain: later commands ride on the pending one. The
+    // loop thread itself reaches local_commands_ before it sleeps again.
+    if (!on_loop && !wake_pending_) wake = wake_pending_ = true;
   }
-  // The loop thread itself reaches local_commands_ before it sleeps again.
-  if (!on_loop) Wake();
+  if (wake) Wake();
   return true;
 }
 
@@ -254,9 +257,8 @@ void HttpLoop::Run() {
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
       if (fd == wake_fd_) {
-        uint64_t count;
-        while (read(wake_fd_, &count, sizeof(count)) > 0) {
-        }
+        uint64_t count;  // one read resets the counter
+        [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof(count));
         continue;
       }
       int flags = 0;
@@ -269,13 +271,19 @@ void HttpLoop::Run() {
       absl::MutexLock lock(&mu_);
       if (stopping_) break;
     }
-    DrainCommands();
-    if (timer_deadline_ != absl::InfiniteFuture() && absl::Now() >= timer_deadline_) {
-      timer_deadline_ = absl::InfiniteFuture();
-      curl_multi_socket_action(multi_.get(), CURL_SOCKET_TIMEOUT, 0, &running);
+    // Callbacks may queue follow-up work (a stop after a read): start it in
+    // this same pass instead of going round epoll_wait first. Bounded, so
+    // that sockets are never starved.
+    for (int pass = 0; pass < 4; ++pass) {
+      DrainCommands();
+      if (timer_deadline_ != absl::InfiniteFuture() && absl::Now() >= timer_deadline_) {
+        timer_deadline_ = absl::InfiniteFuture();
+        curl_multi_socket_action(multi_.get(), CURL_SOCKET_TIMEOUT, 0, &running);
+      }
+      CheckCompleted();
+      RunDueTimers(/*all=*/false);
+      if (local_commands_.empty()) break;
     }
-    CheckCompleted();
-    RunDueTimers(/*all=*/false);
   }
   CancelAll();
 }
@@ -285,6 +293,7 @@ void HttpLoop::DrainCommands() {
   {
     absl::MutexLock lock(&mu_);
     commands.swap(commands_);
+    wake_pending_ = false;
   }
   Execute(commands);
   commands.clear();

@@ -171,6 +171,9 @@ class HttpLoop {
   absl::Mutex mu_;
   std::vector<Command> commands_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // An eventfd write is on its way and the loop has not drained commands_
+  // since: further commands need no wake-up of their own.
+  bool wake_pending_ ABSL_GUARDED_BY(mu_) = false;
 
   std::atomic<TransferId> next_id_{1};
   std::atomic<int64_t> in_flight_{0};
