@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -106,13 +107,6 @@ TransportError ClassifyCurlCode(CURLcode code, bool too_large) {
   }
 }
 
-// Rounds up, so that the loop never wakes a hair early and spins.
-int CeilMillis(absl::Duration d) {
-  if (d <= absl::ZeroDuration()) return 0;
-  double ms = std::ceil(absl::ToDoubleMilliseconds(d));
-  return ms > 60'000 ? 60'000 : static_cast<int>(ms);
-}
-
 long ClampMillis(absl::Duration d) {
   int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1)));
   if (ms < 1) ms = 1;
@@ -129,13 +123,21 @@ absl::StatusOr<std::unique_ptr<HttpLoop>> HttpLoop::Create(HttpLoopOptions optio
     close(epoll_fd);
     return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
   }
-  std::unique_ptr<HttpLoop> loop(new HttpLoop(std::move(options), epoll_fd, wake_fd));
+  int timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (timer_fd < 0) {
+    close(wake_fd);
+    close(epoll_fd);
+    return absl::InternalError(absl::StrCat("timerfd_create: ", strerror(errno)));
+  }
+  std::unique_ptr<HttpLoop> loop(new HttpLoop(std::move(options), epoll_fd, wake_fd, timer_fd));
   if (!loop->multi_) return absl::InternalError("curl_multi_init failed");
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = wake_fd;
-  if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &ev) != 0) {
-    return absl::InternalError(absl::StrCat("epoll_ctl: ", strerror(errno)));
+  for (int fd : {wake_fd, timer_fd}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      return absl::InternalError(absl::StrCat("epoll_ctl: ", strerror(errno)));
+    }
   }
   CURLM* m = loop->multi_.get();
   curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, &HttpLoop::SocketCallback);
@@ -155,8 +157,8 @@ absl::StatusOr<std::unique_ptr<HttpLoop>> HttpLoop::Create(HttpLoopOptions optio
   return loop;
 }
 
-HttpLoop::HttpLoop(HttpLoopOptions options, int epoll_fd, int wake_fd)
-    : options_(std::move(options)), epoll_fd_(epoll_fd), wake_fd_(wake_fd) {}
+HttpLoop::HttpLoop(HttpLoopOptions options, int epoll_fd, int wake_fd, int timer_fd)
+    : options_(std::move(options)), epoll_fd_(epoll_fd), wake_fd_(wake_fd), timer_fd_(timer_fd) {}
 
 HttpLoop::~HttpLoop() {
   {
@@ -169,6 +171,7 @@ HttpLoop::~HttpLoop() {
   // The multi handle must go before the share handle it references.
   multi_ = CurlMulti(nullptr);
   if (share_ != nullptr) curl_share_cleanup(share_);
+  close(timer_fd_);
   close(wake_fd_);
   close(epoll_fd_);
 }
@@ -203,8 +206,24 @@ TransferId HttpLoop::Submit(HttpRequest request, HttpCallback done) {
   transfer->done = std::move(done);
   transfer->submitted = absl::Now();
   const TransferId id = transfer->id;
-  Command command{Command::Kind::kSubmit, id, std::move(transfer), absl::Time(), nullptr};
   in_flight_.fetch_add(1, std::memory_order_relaxed);
+  // Fast path: when the loop is not busy (it holds curl_mu_ whenever it is
+  // not waiting in epoll_wait), start the transfer right here, so the request
+  // leaves without waking the loop thread first. TryLock never blocks: a
+  // busy loop means the usual queue-and-wake path.
+  if (!OnLoopThread() && curl_mu_.TryLock()) {
+    bool stopping;
+    {
+      absl::MutexLock lock(&mu_);
+      stopping = stopping_;
+    }
+    if (!stopping) {
+      StartDirect(std::move(transfer));
+      return id;
+    }
+    curl_mu_.Unlock();  // shutting down: Enqueue below refuses, ends it here
+  }
+  Command command{Command::Kind::kSubmit, id, std::move(transfer), absl::Time(), nullptr};
   if (!Enqueue(command)) {
     // The loop is shutting down: end it here, on the caller's thread.
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
@@ -214,6 +233,20 @@ TransferId HttpLoop::Submit(HttpRequest request, HttpCallback done) {
     command.transfer->done(std::move(result));
   }
   return id;
+}
+
+void HttpLoop::StartDirect(std::unique_ptr<Transfer> transfer) {
+  StartTransfer(std::move(transfer));
+  // Let libcurl act on the new handle now (its timer is due at once): this
+  // reuses a pooled connection and sends the request. Whatever completes
+  // here (an immediate failure) is only queued; callbacks run on the loop.
+  int running = 0;
+  curl_multi_socket_action(multi_.get(), CURL_SOCKET_TIMEOUT, 0, &running);
+  CheckCompleted();
+  const bool wake = !completions_.empty();
+  ArmTimer(/*only_earlier=*/true);
+  curl_mu_.Unlock();
+  if (wake) Wake();
 }
 
 void HttpLoop::RunAfter(absl::Duration delay, std::function<void()> fn) {
@@ -226,12 +259,23 @@ void HttpLoop::Cancel(TransferId id) {
   Enqueue(command);  // when stopping, shutdown cancels everything anyway
 }
 
-int HttpLoop::TimeoutMillis() const {
-  if (!local_commands_.empty()) return 0;
+void HttpLoop::ArmTimer(bool only_earlier) {
   absl::Time next = timer_deadline_;
   if (!timers_.empty()) next = std::min(next, timers_.top().when);
-  if (next == absl::InfiniteFuture()) return -1;
-  return CeilMillis(next - absl::Now());
+  if (next == armed_) return;
+  // Earlier always wins: a timeout must never fire late. A later (or no)
+  // deadline is only set once the armed one has passed; until then the
+  // armed one costs at most a spurious wake-up, and saves a syscall for
+  // every transfer whose timeout lies beyond it.
+  const absl::Time now = absl::Now();
+  if (!(next < armed_ || (!only_earlier && armed_ <= now))) return;
+  itimerspec spec{};  // all zero: disarmed
+  if (next != absl::InfiniteFuture()) {
+    const int64_t ns = std::max<int64_t>(absl::ToInt64Nanoseconds(next - now), 1);
+    spec.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    spec.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+  }
+  if (timerfd_settime(timer_fd_, 0, &spec, nullptr) == 0) armed_ = next;
 }
 
 void HttpLoop::RunDueTimers(bool all) {
@@ -248,17 +292,23 @@ void HttpLoop::Run() {
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
   int running = 0;
+  bool more = false;  // follow-up commands left from the last pass
+  curl_mu_.Lock();
   for (;;) {
-    int n = epoll_wait(epoll_fd_, events, kMaxEvents, TimeoutMillis());
-    if (n < 0 && errno != EINTR) {
-      SERPWOW_LOG(kError, "upstream loop: epoll_wait failed: ", strerror(errno));
+    // Sleep without curl_mu_, so that Submit() can start transfers itself.
+    curl_mu_.Unlock();
+    int n = epoll_wait(epoll_fd_, events, kMaxEvents, more ? 0 : -1);
+    const int wait_errno = errno;
+    curl_mu_.Lock();
+    if (n < 0 && wait_errno != EINTR) {
+      SERPWOW_LOG(kError, "upstream loop: epoll_wait failed: ", strerror(wait_errno));
       break;
     }
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
-      if (fd == wake_fd_) {
+      if (fd == wake_fd_ || fd == timer_fd_) {
         uint64_t count;  // one read resets the counter
-        [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof(count));
+        [[maybe_unused]] ssize_t r = read(fd, &count, sizeof(count));
         continue;
       }
       int flags = 0;
@@ -281,11 +331,15 @@ void HttpLoop::Run() {
         curl_multi_socket_action(multi_.get(), CURL_SOCKET_TIMEOUT, 0, &running);
       }
       CheckCompleted();
+      RunCompletions();
       RunDueTimers(/*all=*/false);
       if (local_commands_.empty()) break;
     }
+    more = !local_commands_.empty();
+    ArmTimer(/*only_earlier=*/false);
   }
   CancelAll();
+  curl_mu_.Unlock();
 }
 
 void HttpLoop::DrainCommands() {
@@ -455,7 +509,15 @@ void HttpLoop::Finish(Transfer* t, HttpResult result) {
   }
   transfers_.erase(t->id);  // destroys *t
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
-  done(std::move(result));
+  completions_.push_back(Completion{std::move(done), std::move(result)});
+}
+
+void HttpLoop::RunCompletions() {
+  while (!completions_.empty()) {
+    std::vector<Completion> ready;
+    ready.swap(completions_);
+    for (Completion& c : ready) c.done(std::move(c.result));
+  }
 }
 
 void HttpLoop::CancelAll() {
@@ -476,10 +538,13 @@ void HttpLoop::CancelAll() {
     Transfer* t = command.transfer.get();
     transfers_.emplace(t->id, std::move(command.transfer));
   }
-  while (!transfers_.empty()) {
-    HttpResult result;
-    result.error = TransportError::kCancelled;
-    Finish(transfers_.begin()->second.get(), std::move(result));
+  while (!transfers_.empty() || !completions_.empty()) {
+    while (!transfers_.empty()) {
+      HttpResult result;
+      result.error = TransportError::kCancelled;
+      Finish(transfers_.begin()->second.get(), std::move(result));
+    }
+    RunCompletions();  // may submit more: Submit() ends those inline now
   }
   RunDueTimers(/*all=*/true);
 }

@@ -1,14 +1,19 @@
 // HttpLoop: libcurl's multi interface driven by our own epoll event loop.
 //
 // Threading model (the whole upstream side of the gateway):
-//  - One HttpLoop owns one thread, one CURLM and one epoll instance. All
-//    libcurl calls happen on that thread; libcurl's socket and timer
-//    callbacks tell the loop which fds to watch and when to time out
-//    (curl_multi_socket_action), so the cost of an event is independent of
-//    how many transfers are in flight.
-//  - Submit() and Cancel() may be called from any thread (gRPC threads): they
-//    queue a command and wake the loop through an eventfd. They never block on
-//    network I/O.
+//  - One HttpLoop owns one thread, one CURLM and one epoll instance (with an
+//    eventfd for wake-ups and a timerfd for libcurl's and our own timers).
+//    libcurl's socket and timer callbacks tell the loop which fds to watch
+//    and when to time out (curl_multi_socket_action), so the cost of an event
+//    is independent of how many transfers are in flight.
+//  - Every libcurl call is made holding curl_mu_. The loop thread holds it
+//    except while it waits in epoll_wait.
+//  - Submit() may be called from any thread (gRPC threads). If curl_mu_ is
+//    free (TryLock: never waits), it starts the transfer on the calling
+//    thread, so the request goes out without a thread hop; otherwise it
+//    queues a command and wakes the loop through the eventfd. Cancel() and
+//    RunAfter() always queue. None of them blocks on network I/O or on the
+//    loop.
 //  - Every submitted transfer ends with exactly one call of its callback, on
 //    the loop thread: completed, failed, cancelled, or aborted by shutdown.
 //    Callbacks must be short and must not block; they may call Submit() and
@@ -139,8 +144,19 @@ class HttpLoop {
     }
   };
 
-  HttpLoop(HttpLoopOptions options, int epoll_fd, int wake_fd);
+  struct Completion {
+    HttpCallback done;
+    HttpResult result;
+  };
+
+  HttpLoop(HttpLoopOptions options, int epoll_fd, int wake_fd, int timer_fd);
   void Run();
+  // Submit()'s fast path; called holding curl_mu_, releases it.
+  void StartDirect(std::unique_ptr<Transfer> transfer);
+  // Sets the timerfd to the earliest of libcurl's and our timers (see .cc).
+  void ArmTimer(bool only_earlier);
+  // Runs the callbacks of finished transfers (loop thread only).
+  void RunCompletions();
   void Wake();
   void DrainCommands();
   void Execute(std::vector<Command>& commands);
@@ -156,7 +172,6 @@ class HttpLoop {
   void CheckCompleted();
   void CancelAll();
   void RunDueTimers(bool all);
-  int TimeoutMillis() const;
 
   static int SocketCallback(CURL* easy, curl_socket_t fd, int what, void* loop, void* socket_data);
   static int TimerCallback(CURLM* multi, long timeout_ms, void* loop);
@@ -165,6 +180,7 @@ class HttpLoop {
   const HttpLoopOptions options_;
   const int epoll_fd_;
   const int wake_fd_;
+  const int timer_fd_;
   CurlMulti multi_;
   CURLSH* share_ = nullptr;
 
@@ -181,11 +197,16 @@ class HttpLoop {
 
   std::atomic<std::thread::id> loop_thread_{};
 
-  // Loop-thread state.
+  // Guards every libcurl call and the state below (see the threading model).
+  absl::Mutex curl_mu_;
+
+  // Loop state, under curl_mu_.
   std::vector<Command> local_commands_;  // queued by callbacks on the loop thread
+  std::vector<Completion> completions_;  // finished; callbacks not yet run
   std::unordered_map<TransferId, std::unique_ptr<Transfer>> transfers_;
   std::vector<CurlEasy> idle_easy_;                     // configured, reused handles
   absl::Time timer_deadline_ = absl::InfiniteFuture();  // libcurl's timer
+  absl::Time armed_ = absl::InfiniteFuture();           // the timerfd's deadline
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
   uint64_t timer_seq_ = 0;
   std::thread thread_;
