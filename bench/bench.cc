@@ -205,35 +205,46 @@ std::vector<v1::BatchService::Stub*> StubsFor(const std::string& target, int cha
   return out;
 }
 
-// Sequential calls that end in the gateway itself (an invalid id: answered
-// without any upstream call): the gRPC hop with our handler. Calls that do
-// not end INVALID_ARGUMENT are counted in `*unexpected` and not timed.
-std::vector<double> NoUpstreamLatencies(const std::string& target, int n, int* unexpected) {
-  v1::BatchService::Stub* stub = StubsFor(target, 1)[0];
+// Times `n` sequential unary calls made by `call(context, done_with_ok)`,
+// which starts one async call and, when it ends, reports whether it ended as
+// expected. Unexpected ends are counted in `*unexpected` and not timed.
+template <typename StartCall>
+std::vector<double> SequentialLatencies(int n, int* unexpected, StartCall call) {
   std::vector<double> out;
   *unexpected = 0;
   for (int i = 0; i < n; ++i) {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-    v1::StopBatchRequest request;
-    request.set_batch_id("not/valid");
-    v1::StopBatchResponse response;
     absl::Notification done;
-    grpc::Status status;
+    bool expected = false;
     const absl::Time start = absl::Now();
-    stub->async()->StopBatch(&context, &request, &response, [&](grpc::Status s) {
-      status = std::move(s);
+    call(&context, [&](bool ok) {
+      expected = ok;
       done.Notify();
     });
     done.WaitForNotification();
     const double us = absl::ToDoubleMicroseconds(absl::Now() - start);
-    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+    if (expected) {
       out.push_back(us);
     } else {
       ++*unexpected;
     }
   }
   return out;
+}
+
+// Sequential calls that end in the gateway itself (an invalid id: answered
+// without any upstream call), expected to end INVALID_ARGUMENT.
+std::vector<double> NoUpstreamLatencies(const std::string& target, int n, int* unexpected) {
+  v1::BatchService::Stub* stub = StubsFor(target, 1)[0];
+  v1::StopBatchRequest request;
+  request.set_batch_id("not/valid");
+  v1::StopBatchResponse response;
+  return SequentialLatencies(n, unexpected, [&](grpc::ClientContext* context, auto finished) {
+    stub->async()->StopBatch(context, &request, &response, [finished](grpc::Status status) {
+      finished(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    });
+  });
 }
 
 grpc::health::v1::Health::Stub* HealthStubFor(const std::string& target) {
@@ -249,33 +260,16 @@ grpc::health::v1::Health::Stub* HealthStubFor(const std::string& target) {
 }
 
 // Sequential grpc.health.v1.Health/Check calls (gRPC's own service, no code
-// of ours): the bare gRPC round trip on this machine. Answers other than
-// SERVING are counted in `*unexpected` and not timed.
+// of ours): the bare gRPC round trip on this machine; expected: SERVING.
 std::vector<double> HealthLatencies(const std::string& target, int n, int* unexpected) {
   grpc::health::v1::Health::Stub* stub = HealthStubFor(target);
-  std::vector<double> out;
-  *unexpected = 0;
-  for (int i = 0; i < n; ++i) {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-    grpc::health::v1::HealthCheckRequest request;
-    grpc::health::v1::HealthCheckResponse response;
-    absl::Notification done;
-    grpc::Status status;
-    const absl::Time start = absl::Now();
-    stub->async()->Check(&context, &request, &response, [&](grpc::Status s) {
-      status = std::move(s);
-      done.Notify();
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  return SequentialLatencies(n, unexpected, [&](grpc::ClientContext* context, auto finished) {
+    stub->async()->Check(context, &request, &response, [&response, finished](grpc::Status status) {
+      finished(status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING);
     });
-    done.WaitForNotification();
-    const double us = absl::ToDoubleMicroseconds(absl::Now() - start);
-    if (status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-      out.push_back(us);
-    } else {
-      ++*unexpected;
-    }
-  }
-  return out;
+  });
 }
 
 // RunLoad (below) runs `total` StopBatch calls as described above StubsFor.
