@@ -3,10 +3,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <mutex>
+#include <cstdlib>
+#include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -14,7 +18,6 @@ namespace serpwow {
 namespace {
 
 std::atomic<int> g_min_level{static_cast<int>(LogLevel::kInfo)};
-std::mutex g_write_mu;
 
 const char* LevelName(LogLevel level) {
   switch (level) {
@@ -30,17 +33,98 @@ const char* LevelName(LogLevel level) {
   return "info";
 }
 
-void WriteAll(const std::string& line) {
-  std::lock_guard<std::mutex> lock(g_write_mu);
-  const char* p = line.data();
-  size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(STDERR_FILENO, p, left);
-    if (n <= 0) break;
-    p += n;
-    left -= static_cast<size_t>(n);
+std::string LinePrefix(LogLevel level);
+
+// Lines are queued here and written to stderr by one background thread, so
+// that a slow or blocked stderr (a pipe nobody reads, a stalled log
+// collector) never blocks the threads that log: gRPC handlers and the
+// upstream loop. Order is kept. When kMaxQueuedBytes are waiting, new lines
+// are dropped and counted; once the writer catches up it says how many in a
+// line of its own, where they would have been.
+class LogWriter {
+ public:
+  static constexpr size_t kMaxQueuedBytes = 1 << 20;
+
+  // Never destroyed: logging works until the process ends.
+  static LogWriter& Get() {
+    static LogWriter* writer = new LogWriter();
+    return *writer;
   }
-}
+
+  void Push(std::string& line) {
+    absl::MutexLock lock(&mu_);
+    if (queued_.size() + line.size() > kMaxQueuedBytes) {
+      ++dropped_pending_;
+      dropped_total_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    queued_ += line;
+    ++accepted_;
+  }
+
+  // Waits up to `timeout` for every line accepted so far to be written.
+  bool Flush(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    const int64_t target = accepted_;
+    auto written = [&] { return written_ >= target; };
+    return mu_.AwaitWithTimeout(absl::Condition(&written), timeout);
+  }
+
+  int64_t dropped() const { return dropped_total_.load(std::memory_order_relaxed); }
+
+ private:
+  LogWriter() {
+    std::thread([this] { Run(); }).detach();
+    // Lines logged just before exit() (or a return from main) still reach
+    // stderr, unless it stays blocked for 2 s.
+    std::atexit([] { LogWriter::Get().Flush(absl::Seconds(2)); });
+  }
+
+  void Run() {
+    for (;;) {
+      std::string batch;
+      int64_t lines, dropped;
+      {
+        absl::MutexLock lock(&mu_);
+        auto work = [&] { return !queued_.empty() || dropped_pending_ > 0; };
+        mu_.Await(absl::Condition(&work));
+        batch.swap(queued_);
+        lines = accepted_ - written_;
+        dropped = dropped_pending_;
+        dropped_pending_ = 0;
+      }
+      WriteAll(batch);
+      if (dropped > 0) {
+        std::string notice = LinePrefix(LogLevel::kWarning);
+        absl::StrAppend(
+            &notice, "\"log lines dropped: stderr was not read fast enough\",\"dropped\":", dropped,
+            "}\n");
+        WriteAll(notice);
+      }
+      absl::MutexLock lock(&mu_);
+      written_ += lines;
+    }
+  }
+
+  static void WriteAll(const std::string& text) {
+    const char* p = text.data();
+    size_t left = text.size();
+    while (left > 0) {
+      ssize_t n = ::write(STDERR_FILENO, p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // stderr closed or broken: nothing more to do
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+  }
+
+  absl::Mutex mu_;
+  std::string queued_ ABSL_GUARDED_BY(mu_);
+  int64_t accepted_ ABSL_GUARDED_BY(mu_) = 0;  // lines queued since start
+  int64_t written_ ABSL_GUARDED_BY(mu_) = 0;   // lines written since start
+  int64_t dropped_pending_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<int64_t> dropped_total_{0};
+};
 
 }  // namespace
 
@@ -106,15 +190,30 @@ void AppendJsonString(std::string& out, const std::string& text) {
   out.push_back('"');
 }
 
+namespace {
+
+// {"ts":"...","level":"...","msg":   (the message and the rest follow)
+std::string LinePrefix(LogLevel level) {
+  std::string line;
+  line.reserve(256);
+  line = "{\"ts\":\"";
+  line += absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
+  line += "\",\"level\":\"";
+  line += LevelName(level);
+  line += "\",\"msg\":";
+  return line;
+}
+
+}  // namespace
+
+int64_t LogLinesDropped() { return LogWriter::Get().dropped(); }
+
+bool FlushLogs(absl::Duration timeout) { return LogWriter::Get().Flush(timeout); }
+
 LogRecord::LogRecord(LogLevel level, const std::string& message)
     : enabled_(level >= MinLogLevel()) {
   if (!enabled_) return;
-  line_.reserve(256);
-  line_ = "{\"ts\":\"";
-  line_ += absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
-  line_ += "\",\"level\":\"";
-  line_ += LevelName(level);
-  line_ += "\",\"msg\":";
+  line_ = LinePrefix(level);
   AppendJsonString(line_, RedactSecrets(message));
 }
 
@@ -148,7 +247,7 @@ void LogRecord::Emit() {
   if (!enabled_) return;
   enabled_ = false;
   line_ += "}\n";
-  WriteAll(line_);
+  LogWriter::Get().Push(line_);
 }
 
 }  // namespace serpwow

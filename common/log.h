@@ -3,7 +3,11 @@
 //
 //   {"ts":"2026-11-28T10:00:00.123Z","level":"info","msg":"rpc","method":"StopBatch",...}
 //
-// Thread-safe; one write(2) per line, so lines never interleave. As a last
+// Thread-safe and never blocking: lines are queued in order and written by a
+// background thread, so a slow or blocked stderr cannot stall the threads
+// that log (gRPC handlers, the upstream loop). If more than 1 MiB is waiting,
+// new lines are dropped and counted (LogLinesDropped(), and a warning line
+// with the count once output resumes). Lines never interleave. As a last
 // line of defence any "api_key=..." that slips into a message or a string
 // field is replaced by "api_key=REDACTED"; callers must still never log a key
 // or a URL that carries one.
@@ -13,6 +17,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 
 namespace serpwow {
 
@@ -23,6 +28,12 @@ void SetMinLogLevel(LogLevel level);
 LogLevel MinLogLevel();
 // "debug", "info", "warning", "error" -> level; false if unknown.
 bool ParseLogLevel(const std::string& name, LogLevel* level);
+
+// Lines dropped since start because stderr could not keep up.
+int64_t LogLinesDropped();
+// Waits up to `timeout` until every line logged so far is written; false on
+// timeout. Also done (for up to 2 s) when the process exits normally.
+bool FlushLogs(absl::Duration timeout);
 
 // Returns `text` with the value of every api_key=... query parameter replaced.
 std::string RedactSecrets(std::string text);

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 
 namespace serpwow {
 namespace {
@@ -173,6 +174,11 @@ std::string GatewayMetrics::Render(int64_t connections_opened, int64_t upstream_
       "# TYPE serpwow_gateway_upstream_connections_opened_total counter\n";
   absl::StrAppend(&out, "serpwow_gateway_upstream_connections_opened_total ", connections_opened,
                   "\n");
+  out +=
+      "# HELP serpwow_gateway_log_lines_dropped_total Log lines dropped because stderr was not "
+      "read fast enough (logging never blocks the gateway).\n"
+      "# TYPE serpwow_gateway_log_lines_dropped_total counter\n";
+  absl::StrAppend(&out, "serpwow_gateway_log_lines_dropped_total ", LogLinesDropped(), "\n");
   return out;
 }
 

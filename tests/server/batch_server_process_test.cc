@@ -339,5 +339,36 @@ TEST(BatchServerProcess, EverySettingCanComeFromTheEnvironment) {
   }
 }
 
+// Logging never blocks: with stderr a pipe that nobody reads (it fills after
+// 64 KiB), thousands of calls that each log a line still all complete, and the
+// lines that did not fit are counted and reported once the pipe is read again.
+TEST(BatchServerProcess, AnUnreadLogNeverStallsCalls) {
+  ChildProcess server(
+      {BATCH_SERVER_PATH, "--simulate", "--listen=127.0.0.1:0", "--metrics_listen="}, {});
+  const std::string target = WaitReady(server);
+  ASSERT_FALSE(target.empty()) << server.Output();
+  // From here on nothing reads the server's stderr until Stop().
+  auto stub = serpwow::batches::v1::BatchService::NewStub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  constexpr int kCalls = 8000;  // each logs a warning line of ~300 bytes: > 2 MiB in all
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < kCalls; ++i) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    serpwow::batches::v1::StopBatchRequest request;
+    request.set_batch_id("not/valid");
+    serpwow::batches::v1::StopBatchResponse response;
+    grpc::Status status = stub->StopBatch(&context, request, &response);
+    ASSERT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << "call " << i << ": " << status.error_message();
+  }
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_LT(took, absl::Seconds(60));
+  EXPECT_EQ(server.Stop(SIGTERM, absl::Seconds(10)), 0);
+  const std::string out = server.Output();
+  EXPECT_TRUE(absl::StrContains(out, "log lines dropped")) << out.substr(0, 2000);
+  EXPECT_TRUE(absl::StrContains(out, "batch-server stopped")) << out.substr(out.size() - 2000);
+}
+
 }  // namespace
 }  // namespace serpwow::testing
