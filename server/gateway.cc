@@ -5,11 +5,13 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -95,12 +97,23 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
     gw->auth_ = std::move(*auth);
   }
   gw->metrics_ = std::make_unique<GatewayMetrics>();
-  absl::StatusOr<std::unique_ptr<upstream::HttpLoop>> loop =
-      upstream::HttpLoop::Create(options.loop);
-  if (!loop.ok()) return loop.status();
-  gw->loop_ = std::move(*loop);
+  int threads = options.upstream_threads;
+  if (threads <= 0) {
+    threads = static_cast<int>(std::min(4u, std::max(1u, std::thread::hardware_concurrency())));
+  }
+  std::vector<upstream::HttpLoop*> loops;
+  for (int i = 0; i < threads; ++i) {
+    upstream::HttpLoopOptions loop_options = options.loop;
+    loop_options.id_shard = static_cast<uint32_t>(i);
+    loop_options.id_shards = static_cast<uint32_t>(threads);
+    absl::StatusOr<std::unique_ptr<upstream::HttpLoop>> loop =
+        upstream::HttpLoop::Create(std::move(loop_options));
+    if (!loop.ok()) return loop.status();
+    loops.push_back(loop->get());
+    gw->loops_.push_back(std::move(*loop));
+  }
   absl::StatusOr<std::unique_ptr<upstream::SerpwowClient>> client =
-      upstream::SerpwowClient::Create(options.upstream, gw->loop_.get(), gw->metrics_.get());
+      upstream::SerpwowClient::Create(options.upstream, std::move(loops), gw->metrics_.get());
   if (!client.ok()) return client.status();
   gw->client_ = std::move(*client);
   gw->stopper_ = std::make_unique<logic::BatchStopper>(gw->client_.get(), options.stopper);
@@ -162,7 +175,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
 Gateway::~Gateway() { Shutdown(absl::ZeroDuration()); }
 
 std::string Gateway::RenderMetrics() const {
-  return metrics_->Render(loop_ ? loop_->connections_opened() : 0, loop_ ? loop_->in_flight() : 0);
+  int64_t connections_opened = 0;
+  for (const auto& loop : loops_) connections_opened += loop->connections_opened();
+  return metrics_->Render(connections_opened, upstream_in_flight());
 }
 
 void Gateway::SetHealth(const std::string& service, bool serving) {
@@ -204,8 +219,14 @@ void Gateway::Shutdown(absl::Duration grace) {
     health_server_->Wait();
   }
   metrics_server_.reset();
-  // Every RPC has ended; now the loop can go (it cancels what is left).
-  loop_.reset();
+  // Every RPC has ended; now the loops can go (they cancel what is left).
+  loops_.clear();
+}
+
+int64_t Gateway::upstream_in_flight() const {
+  int64_t n = 0;
+  for (const auto& loop : loops_) n += loop->in_flight();
+  return n;
 }
 
 }  // namespace serpwow

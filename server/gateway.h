@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -47,6 +48,10 @@ struct GatewayOptions {
   std::string health_listen;
   upstream::UpstreamOptions upstream;
   upstream::HttpLoopOptions loop;
+  // Upstream loop threads (each with its own libcurl multi handle and
+  // connection pool); a batch's calls always use the same one. 0: one per
+  // CPU core, at most 4.
+  int upstream_threads = 0;
   logic::StopperOptions stopper;
   TlsOptions tls;
   // Bearer tokens file for callers; empty disables caller authentication.
@@ -87,7 +92,8 @@ class Gateway {
   // every call has ended. Idempotent.
   void Shutdown(absl::Duration grace);
 
-  upstream::HttpLoop& loop() { return *loop_; }
+  // Upstream transfers in flight, over all loops.
+  int64_t upstream_in_flight() const;
   GatewayMetrics& metrics() { return *metrics_; }
   // The Prometheus exposition (what GET /metrics returns).
   std::string RenderMetrics() const;
@@ -95,7 +101,7 @@ class Gateway {
  private:
   Gateway() = default;
   std::unique_ptr<GatewayMetrics> metrics_;
-  std::unique_ptr<upstream::HttpLoop> loop_;
+  std::vector<std::unique_ptr<upstream::HttpLoop>> loops_;
   std::unique_ptr<upstream::SerpwowClient> client_;
   std::unique_ptr<logic::BatchStopper> stopper_;
   std::unique_ptr<rpc::CallerAuth> auth_;

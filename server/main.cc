@@ -54,6 +54,9 @@ ABSL_FLAG(absl::Duration, upstream_timeout, absl::Seconds(10),
           "[env BATCH_SERVER_UPSTREAM_TIMEOUT]");
 ABSL_FLAG(absl::Duration, upstream_connect_timeout, absl::Seconds(3),
           "upper bound on connecting to the upstream [env BATCH_SERVER_UPSTREAM_CONNECT_TIMEOUT]");
+ABSL_FLAG(int, upstream_threads, 0,
+          "upstream loop threads, each with its own connection pool (a batch's calls always use "
+          "the same one); 0: one per CPU core, at most 4");
 ABSL_FLAG(int, upstream_max_idle_connections, 1024,
           "idle upstream connections kept for reuse "
           "[env BATCH_SERVER_UPSTREAM_MAX_IDLE_CONNECTIONS]");
@@ -180,6 +183,10 @@ int main(int argc, char** argv) {
   options.upstream.connect_timeout = absl::GetFlag(FLAGS_upstream_connect_timeout);
   options.loop.max_idle_connections = absl::GetFlag(FLAGS_upstream_max_idle_connections);
   options.loop.ca_file = absl::GetFlag(FLAGS_upstream_ca_file);
+  options.upstream_threads = absl::GetFlag(FLAGS_upstream_threads);
+  if (options.upstream_threads < 0 || options.upstream_threads > 64) {
+    Fail(kExitBadConfig, "--upstream_threads must be between 0 (one per core) and 64");
+  }
   if (options.upstream.timeout_cap <= absl::ZeroDuration()) {
     Fail(kExitBadConfig, "--upstream_timeout must be positive");
   }

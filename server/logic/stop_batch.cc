@@ -241,8 +241,7 @@ bool StopOperation::MaybeRetry(int attempts_so_far, absl::Time phase_deadline,
   const absl::Time now = absl::Now();
   if (now + delay + kMinAttemptTime >= std::min(phase_deadline, deadline_)) return false;
   if (!owner_->retry_budget_.TryRetry(now)) return false;
-  owner_->client_->loop()->RunAfter(delay,
-                                    [self = shared_from_this(), next] { ((*self).*next)(); });
+  owner_->client_->RunAfter(delay, [self = shared_from_this(), next] { ((*self).*next)(); });
   return true;
 }
 

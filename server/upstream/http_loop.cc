@@ -201,7 +201,8 @@ bool HttpLoop::Enqueue(Command& command) {
 
 TransferId HttpLoop::Submit(HttpRequest request, HttpCallback done) {
   auto transfer = std::make_unique<Transfer>();
-  transfer->id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  transfer->id =
+      next_id_.fetch_add(1, std::memory_order_relaxed) * options_.id_shards + options_.id_shard;
   transfer->request = std::move(request);
   transfer->done = std::move(done);
   transfer->submitted = absl::Now();

@@ -70,7 +70,8 @@ struct HttpRequest {
 using TransferId = uint64_t;
 
 struct HttpResult {
-  // Which transfer this is the result of (ids increase with submission order).
+  // Which transfer this is the result of (per loop, ids increase with
+  // submission order).
   TransferId transfer_id = 0;
   TransportError error = TransportError::kNone;
   // libcurl's code, for diagnostics (never its error text: it may carry a URL).
@@ -96,6 +97,11 @@ struct HttpLoopOptions {
   long max_idle_connections = 1024;
   // Optional CA bundle for https upstreams (empty: the system store).
   std::string ca_file;
+  // When several loops share the work (see SerpwowClient), loop `id_shard`
+  // of `id_shards` hands out ids congruent to id_shard modulo id_shards, so
+  // an id names its loop. Ids still increase in submission order per loop.
+  uint32_t id_shard = 0;
+  uint32_t id_shards = 1;
 };
 
 class HttpLoop {

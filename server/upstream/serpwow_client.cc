@@ -117,8 +117,9 @@ const char* EndpointName(Endpoint endpoint) {
 }
 
 absl::StatusOr<std::unique_ptr<SerpwowClient>> SerpwowClient::Create(UpstreamOptions options,
-                                                                     HttpLoop* loop,
+                                                                     std::vector<HttpLoop*> loops,
                                                                      UpstreamObserver* observer) {
+  if (loops.empty()) return absl::InvalidArgumentError("no upstream loop");
   if (absl::Status s = ValidateBaseUrl(options.base_url); !s.ok()) return s;
   if (absl::Status s = ValidateApiKey(options.api_key); !s.ok()) return s;
   if (options.timeout_cap <= absl::ZeroDuration()) {
@@ -130,13 +131,13 @@ absl::StatusOr<std::unique_ptr<SerpwowClient>> SerpwowClient::Create(UpstreamOpt
   while (absl::EndsWith(options.base_url, "/")) options.base_url.pop_back();
   std::string key_query = absl::StrCat("?api_key=", Escape(options.api_key));
   return std::unique_ptr<SerpwowClient>(
-      new SerpwowClient(std::move(options), loop, observer, std::move(key_query)));
+      new SerpwowClient(std::move(options), std::move(loops), observer, std::move(key_query)));
 }
 
-SerpwowClient::SerpwowClient(UpstreamOptions options, HttpLoop* loop, UpstreamObserver* observer,
-                             std::string key_query)
+SerpwowClient::SerpwowClient(UpstreamOptions options, std::vector<HttpLoop*> loops,
+                             UpstreamObserver* observer, std::string key_query)
     : options_(std::move(options)),
-      loop_(loop),
+      loops_(std::move(loops)),
       observer_(observer),
       key_query_(std::move(key_query)) {}
 
@@ -148,12 +149,13 @@ TransferId SerpwowClient::Call(Endpoint endpoint, const std::string& batch_id,
   request.timeout = std::min(timeout, options_.timeout_cap);
   request.connect_timeout = options_.connect_timeout;
   request.max_body_bytes = options_.max_body_bytes;
-  if (observer_ == nullptr) return loop_->Submit(std::move(request), std::move(done));
-  return loop_->Submit(std::move(request),
-                       [observer = observer_, endpoint, done = std::move(done)](HttpResult r) {
-                         observer->OnUpstreamResult(endpoint, r);
-                         done(std::move(r));
-                       });
+  HttpLoop* loop = loops_[std::hash<std::string>{}(batch_id) % loops_.size()];
+  if (observer_ == nullptr) return loop->Submit(std::move(request), std::move(done));
+  return loop->Submit(std::move(request),
+                      [observer = observer_, endpoint, done = std::move(done)](HttpResult r) {
+                        observer->OnUpstreamResult(endpoint, r);
+                        done(std::move(r));
+                      });
 }
 
 }  // namespace serpwow::upstream

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -50,27 +52,33 @@ class UpstreamObserver {
 
 class SerpwowClient {
  public:
-  // Validates the options. `loop` (and `observer`, if any) must outlive the
-  // client.
+  // Validates the options. `loops` (at least one; loop i created with
+  // id_shard i of id_shards loops.size()) and `observer`, if any, must
+  // outlive the client. Every call for one batch id goes through the same
+  // loop, so one operation's transfer ids keep their order.
   static absl::StatusOr<std::unique_ptr<SerpwowClient>> Create(
-      UpstreamOptions options, HttpLoop* loop, UpstreamObserver* observer = nullptr);
+      UpstreamOptions options, std::vector<HttpLoop*> loops, UpstreamObserver* observer = nullptr);
 
   // GET {base}/batches/{id} or GET {base}/batches/{id}/stop, with the key.
   // `batch_id` must already be valid (see logic/batch_id.h); it is
   // percent-encoded anyway. `timeout` is clamped to the configured cap.
-  // `done` runs once on the loop thread.
+  // `done` runs once on that batch's loop thread.
   TransferId Call(Endpoint endpoint, const std::string& batch_id, absl::Duration timeout,
                   HttpCallback done);
-  void Cancel(TransferId id) { loop_->Cancel(id); }
+  // Cancels a transfer on whichever loop it runs (the id names it).
+  void Cancel(TransferId id) { loops_[id % loops_.size()]->Cancel(id); }
+  // Runs `fn` after `delay` on a loop thread (retry backoff).
+  void RunAfter(absl::Duration delay, std::function<void()> fn) {
+    loops_.front()->RunAfter(delay, std::move(fn));
+  }
 
   const UpstreamOptions& options() const { return options_; }
-  HttpLoop* loop() const { return loop_; }
 
  private:
-  SerpwowClient(UpstreamOptions options, HttpLoop* loop, UpstreamObserver* observer,
+  SerpwowClient(UpstreamOptions options, std::vector<HttpLoop*> loops, UpstreamObserver* observer,
                 std::string key_query);
   const UpstreamOptions options_;
-  HttpLoop* const loop_;
+  const std::vector<HttpLoop*> loops_;
   UpstreamObserver* const observer_;
   const std::string key_query_;  // "?api_key=<escaped>"
 };

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "server/upstream/serpwow_client.h"
 #include "sim/simulator.h"
 
 namespace serpwow::upstream {
@@ -200,6 +202,81 @@ TEST_F(HttpLoopTest, ShutdownEndsEverythingInFlightAndRefusesLateWork) {
   EXPECT_EQ(ledger.done, 20);
   for (const auto& [id, r] : ledger.results) {
     EXPECT_EQ(r.error, TransportError::kCancelled) << "transfer " << id;
+  }
+}
+
+// Several loops behind one SerpwowClient (the gateway runs one per core):
+// every call for a batch runs on that batch's loop, ids name their loop, and
+// Cancel reaches the loop that owns the transfer.
+TEST_F(HttpLoopTest, ShardedLoopsKeepABatchOnOneLoopAndRouteCancels) {
+  std::vector<std::unique_ptr<HttpLoop>> loops;
+  std::vector<HttpLoop*> raw;
+  for (uint32_t i = 0; i < 3; ++i) {
+    HttpLoopOptions options;
+    options.id_shard = i;
+    options.id_shards = 3;
+    auto loop = HttpLoop::Create(options);
+    ASSERT_TRUE(loop.ok()) << loop.status();
+    raw.push_back(loop->get());
+    loops.push_back(std::move(*loop));
+  }
+  UpstreamOptions upstream;
+  upstream.base_url = sim_->base_url();
+  upstream.api_key = kKey;
+  auto client = SerpwowClient::Create(upstream, raw);
+  ASSERT_TRUE(client.ok()) << client.status();
+
+  absl::Mutex mu;
+  std::map<std::string, std::set<std::thread::id>> threads_by_batch;
+  std::map<TransferId, HttpResult> results;
+  int done = 0;
+  auto record = [&](const std::string& batch) {
+    return [&, batch](HttpResult r) {
+      absl::MutexLock lock(&mu);
+      threads_by_batch[batch].insert(std::this_thread::get_id());
+      results[r.transfer_id] = std::move(r);
+      ++done;
+    };
+  };
+  constexpr int kBatches = 12, kCallsEach = 6;
+  for (int b = 0; b < kBatches; ++b) {
+    const std::string id = absl::StrCat("S", b);
+    sim_->PutBatch(id, sim::BatchState::kQueued);
+    for (int i = 0; i < kCallsEach; ++i) {
+      (*client)->Call(i % 2 == 0 ? Endpoint::kGetBatch : Endpoint::kStopBatch, id, absl::Seconds(5),
+                      record(id));
+    }
+  }
+  {
+    absl::MutexLock lock(&mu);
+    auto all = [&] { return done == kBatches * kCallsEach; };
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(20)));
+    std::set<std::thread::id> loop_threads;
+    for (const auto& [batch, threads] : threads_by_batch) {
+      EXPECT_EQ(threads.size(), 1u) << "batch " << batch << " ran on several loops";
+      loop_threads.insert(threads.begin(), threads.end());
+    }
+    EXPECT_GT(loop_threads.size(), 1u) << "12 batches all hashed to one of 3 loops";
+    for (const auto& [id, r] : results) EXPECT_EQ(r.error, TransportError::kNone) << id;
+  }
+
+  // Cancel finds the owning loop from the id alone, whichever loop it is.
+  sim::Fault hang;
+  hang.action = sim::Fault::Action::kHang;
+  sim_->AddFault(hang);
+  std::map<TransferId, std::string> pending;
+  for (int b = 0; b < kBatches; ++b) {
+    const std::string id = absl::StrCat("S", b);
+    pending[(*client)->Call(Endpoint::kGetBatch, id, absl::Seconds(30), record(id))] = id;
+  }
+  absl::SleepFor(absl::Milliseconds(100));
+  for (const auto& [transfer, batch] : pending) (*client)->Cancel(transfer);
+  absl::MutexLock lock(&mu);
+  auto cancelled = [&] { return done == kBatches * (kCallsEach + 1); };
+  ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&cancelled), absl::Seconds(5)))
+      << "a cancel went to the wrong loop";
+  for (const auto& [transfer, batch] : pending) {
+    EXPECT_EQ(results[transfer].error, TransportError::kCancelled) << batch;
   }
 }
 

@@ -151,7 +151,7 @@ TEST_F(OperationsTest, ShutdownLetsQuickCallsFinishAndEndsTheRestUnavailable) {
                               });
   }
   absl::Time until = absl::Now() + absl::Seconds(5);
-  while (gateway_->loop().in_flight() < 2 && absl::Now() < until) {
+  while (gateway_->upstream_in_flight() < 2 && absl::Now() < until) {
     absl::SleepFor(absl::Milliseconds(5));
   }
   const absl::Time start = absl::Now();

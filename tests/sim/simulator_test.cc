@@ -834,6 +834,7 @@ TEST_F(SimulatorTest, RecordsRequestsWithoutTheKey) {
   c.Get(Url("/account", ""));
   c.Get(Url("/batches/Q1"), 5000, "DELETE");
   c.Get(Url(std::string("/batches/Q1&api_key=") + kKey, ""));  // "?" forgotten
+  ASSERT_TRUE(FlushLogs(absl::Seconds(5)));  // lines are written by a background thread
   std::string log = ::testing::internal::GetCapturedStderr();
   SetMinLogLevel(LogLevel::kInfo);
 

@@ -341,7 +341,7 @@ int main(int argc, char** argv) {
     }
     elapsed = absl::Now() - start;
     absl::SleepFor(absl::Milliseconds(200));
-    left_in_flight = (*gateway)->loop().in_flight();
+    left_in_flight = (*gateway)->upstream_in_flight();
     (*sim)->ResetRequests();
     rss_end = RssKb();
     heap_end = LiveHeapKb();

@@ -51,7 +51,7 @@ CallResult GatewayTest::Stop(const std::string& batch_id, absl::Duration timeout
 
 bool GatewayTest::WaitForNoUpstreamTransfers(absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
-  while (gateway_->loop().in_flight() != 0) {
+  while (gateway_->upstream_in_flight() != 0) {
     if (absl::Now() >= deadline) return false;
     absl::SleepFor(absl::Milliseconds(10));
   }
