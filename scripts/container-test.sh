@@ -286,7 +286,7 @@ start_container() {
     if [ "$("${podman[@]}" inspect --format '{{.State.Running}}' "$container")" != true ]; then
       return 1
     fi
-    if "${podman[@]}" logs "$container" 2>&1 | grep -q 'batch-server listening on'; then
+    if grep -q 'batch-server listening on' <<<"$("${podman[@]}" logs "$container" 2>&1)"; then
       return 0
     fi
     sleep 0.5
@@ -346,7 +346,9 @@ with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5
     print(r.read().decode("utf-8", "replace"))
 EOF
 ) || true
-if [ "$(echo "$body" | head -1)" = 200 ] && echo "$body" | grep -q '^# TYPE '; then
+# A here-string, not `echo | grep -q`: grep -q exits at the first match and,
+# under pipefail, echo's SIGPIPE on a long body would fail the test.
+if [ "$(head -1 <<<"$body")" = 200 ] && grep -q '^# TYPE ' <<<"$body"; then
   pass "GET /metrics on :$metrics_port: 200, Prometheus text"
 else
   fail "GET /metrics on :$metrics_port: $(echo "$body" | head -3 | tr '\n' ' ')"
