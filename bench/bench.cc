@@ -493,6 +493,14 @@ void Latency() {
   }
 }
 
+// The gateway's CPU time (from /proc) while `run` makes `calls` calls, per call.
+template <typename Run>
+double GatewayCpuPerCall(const GatewayProcess& gw, int64_t calls, Run run) {
+  const double before = gw.stats().cpu_seconds;
+  run();
+  return (gw.stats().cpu_seconds - before) * 1e6 / static_cast<double>(std::max<int64_t>(1, calls));
+}
+
 // 2. Throughput and CPU per RPC.
 void Throughput() {
   std::printf("\n2. Throughput and gateway CPU per RPC (%d calls per run)\n",
@@ -506,13 +514,12 @@ void Throughput() {
   RunLoad(gw.target(), sim.get(), 2000, 16, 4, absl::Seconds(10));  // warm up
   for (int concurrency : {1, 16, 256}) {
     const int calls = absl::GetFlag(FLAGS_throughput_calls);
-    const ProcStats before = gw.stats();
-    Stats s = RunLoad(gw.target(), sim.get(), calls, concurrency, std::min(concurrency, 8),
-                      absl::Seconds(30));
-    const ProcStats after = gw.stats();
+    Stats s;
+    const double cpu_us = GatewayCpuPerCall(gw, calls, [&] {
+      s = RunLoad(gw.target(), sim.get(), calls, concurrency, std::min(concurrency, 8),
+                  absl::Seconds(30));
+    });
     const double rps = static_cast<double>(s.ok) / absl::ToDoubleSeconds(s.wall);
-    const double cpu_us = (after.cpu_seconds - before.cpu_seconds) * 1e6 /
-                          static_cast<double>(std::max<int64_t>(1, s.ok + s.errors));
     Report(absl::StrCat("concurrency ", concurrency, ": RPC/s, p50, p99"),
            absl::StrCat(static_cast<int64_t>(rps), ", ", Us(Percentile(s.latencies_us, 50)), ", ",
                         Us(Percentile(s.latencies_us, 99))),
@@ -527,19 +534,17 @@ void Throughput() {
   // a warning log line), and gRPC's built-in health check (no code of ours).
   for (int concurrency : {1, 16}) {
     const int calls = absl::GetFlag(FLAGS_throughput_calls);
-    ProcStats before = gw.stats();
-    Stats s = RunLoad(gw.target(), sim.get(), calls, concurrency, std::min(concurrency, 8),
-                      absl::Seconds(30), /*invalid_ids=*/true);
-    ProcStats after = gw.stats();
-    double cpu_us = (after.cpu_seconds - before.cpu_seconds) * 1e6 /
-                    static_cast<double>(std::max<int64_t>(1, s.ok + s.errors));
+    Stats s;
+    double cpu_us = GatewayCpuPerCall(gw, calls, [&] {
+      s = RunLoad(gw.target(), sim.get(), calls, concurrency, std::min(concurrency, 8),
+                  absl::Seconds(30), /*invalid_ids=*/true);
+    });
     Report(absl::StrCat("concurrency ", concurrency, ": CPU per call, invalid id (no upstream)"),
            absl::StrCat(Us(cpu_us), s.errors == 0 ? "" : " (unexpected: " + s.first_error + ")"),
            "", true);
-    before = gw.stats();
-    const int64_t serving = HealthLoad(gw.target(), calls, concurrency);
-    after = gw.stats();
-    cpu_us = (after.cpu_seconds - before.cpu_seconds) * 1e6 / static_cast<double>(calls);
+    int64_t serving = 0;
+    cpu_us = GatewayCpuPerCall(gw, calls,
+                               [&] { serving = HealthLoad(gw.target(), calls, concurrency); });
     Report(absl::StrCat("concurrency ", concurrency, ": CPU per call, gRPC health check"),
            absl::StrCat(Us(cpu_us), serving == calls ? "" : " (some not SERVING)"), "", true);
   }
