@@ -17,7 +17,6 @@ const std::vector<double>& LatencyBounds() {
 }
 
 constexpr const char* kMethodNames[] = {"StopBatch"};
-constexpr const char* kEndpointNames[] = {"get_batch", "stop_batch"};
 constexpr const char* kClassNames[] = {"1xx",
                                        "2xx",
                                        "3xx",
@@ -149,11 +148,18 @@ std::string GatewayMetrics::Render(int64_t connections_opened, int64_t upstream_
       "# HELP serpwow_gateway_upstream_requests_total Upstream requests, by endpoint and "
       "HTTP status class or transport error.\n"
       "# TYPE serpwow_gateway_upstream_requests_total counter\n";
+  // An endpoint's series appear once it has been called: the table has a
+  // row for every SerpWow route, most of which a given workload never uses.
+  std::array<bool, kEndpoints> used{};
   for (int e = 0; e < kEndpoints; ++e) {
+    for (int s = 0; s < kStatusClasses; ++s) used[e] = used[e] || upstream_[e][s].load() > 0;
+  }
+  for (int e = 0; e < kEndpoints; ++e) {
+    if (!used[e]) continue;
+    const char* name = upstream::EndpointName(static_cast<upstream::Endpoint>(e));
     for (int s = 0; s < kStatusClasses; ++s) {
-      absl::StrAppend(&out, "serpwow_gateway_upstream_requests_total{endpoint=\"",
-                      kEndpointNames[e], "\",status_class=\"", kClassNames[s], "\"} ",
-                      upstream_[e][s].load(), "\n");
+      absl::StrAppend(&out, "serpwow_gateway_upstream_requests_total{endpoint=\"", name,
+                      "\",status_class=\"", kClassNames[s], "\"} ", upstream_[e][s].load(), "\n");
     }
   }
   out +=
@@ -161,8 +167,11 @@ std::string GatewayMetrics::Render(int64_t connections_opened, int64_t upstream_
       "endpoint.\n"
       "# TYPE serpwow_gateway_upstream_duration_seconds histogram\n";
   for (int e = 0; e < kEndpoints; ++e) {
-    upstream_latency_[e]->Render(out, "serpwow_gateway_upstream_duration_seconds",
-                                 absl::StrCat("endpoint=\"", kEndpointNames[e], "\""));
+    if (!used[e]) continue;
+    upstream_latency_[e]->Render(
+        out, "serpwow_gateway_upstream_duration_seconds",
+        absl::StrCat("endpoint=\"", upstream::EndpointName(static_cast<upstream::Endpoint>(e)),
+                     "\""));
   }
   out +=
       "# HELP serpwow_gateway_upstream_requests_in_flight Upstream requests in flight.\n"

@@ -3,8 +3,8 @@
 // Prometheus text format (version 0.0.4) on demand.
 //
 // Labels are bounded by construction: method (one per RPC), gRPC code (17),
-// upstream endpoint (2) and status class ("2xx".."5xx" or a transport error
-// name). Never a key, a batch id or any other caller-chosen value.
+// upstream endpoint (one per row of upstream/endpoints.h) and status class ("2xx".."5xx" or a
+// transport error name). Never a key, a batch id or any other caller-chosen value.
 #pragma once
 
 #include <array>
@@ -52,7 +52,7 @@ class GatewayMetrics : public upstream::UpstreamObserver {
  private:
   static constexpr int kMethods = static_cast<int>(RpcMethod::kCount);
   static constexpr int kCodes = 17;
-  static constexpr int kEndpoints = 2;
+  static constexpr int kEndpoints = static_cast<int>(upstream::kEndpointCount);
   static constexpr int kStatusClasses = 14;  // 1xx..5xx + transport errors + other
 
   std::array<std::array<std::atomic<uint64_t>, kCodes>, kMethods> rpcs_{};

@@ -1,7 +1,9 @@
 #include "server/logic/batch_id.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/logic/errors.h"
+#include "server/upstream/endpoints.h"
 
 namespace serpwow::logic {
 namespace {
@@ -11,28 +13,63 @@ bool AllowedChar(char c) {
          c == '-';
 }
 
-absl::Status Invalid(const std::string& description) {
+absl::Status Invalid(const std::string& field, const std::string& reason,
+                     const std::string& description) {
   return ErrorBuilder(absl::StatusCode::kInvalidArgument,
-                      absl::StrCat("invalid batch_id: ", description), reason::kInvalidBatchId)
-      .BadRequestField("batch_id", description);
+                      absl::StrCat("invalid ", field, ": ", description), reason)
+      .BadRequestField(field, description);
+}
+
+// Why `value` is not a safe id segment, or "" when it is one.
+std::string SegmentProblem(const std::string& value) {
+  if (value.empty()) return "it is empty; give the id of a SerpWow batch, e.g. 9E867FAA";
+  if (value.size() > kMaxBatchIdLength) {
+    return absl::StrCat("it is ", value.size(), " bytes long; at most ", kMaxBatchIdLength,
+                        " are allowed");
+  }
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (!AllowedChar(value[i])) {
+      return absl::StrCat("character ", i + 1,
+                          " is not allowed; only A-Z, a-z, 0-9, '_' and '-' are");
+    }
+  }
+  // Only safe characters from here on, so the value may be quoted.
+  if (upstream::IsRouteWord(value)) {
+    return absl::StrCat("\"", value,
+                        "\" is a fixed word of SerpWow's own routes, not an id (sending it "
+                        "would call another route, e.g. GET /batches/stopall stops every batch)");
+  }
+  return "";
 }
 
 }  // namespace
 
+absl::Status ValidateIdSegment(const std::string& value, const std::string& field,
+                               const std::string& reason) {
+  std::string problem = SegmentProblem(value);
+  if (problem.empty()) return absl::OkStatus();
+  return Invalid(field, reason, problem);
+}
+
 absl::Status ValidateBatchId(const std::string& batch_id) {
-  if (batch_id.empty())
-    return Invalid("it is empty; give the id of a SerpWow batch, e.g. 9E867FAA");
-  if (batch_id.size() > kMaxBatchIdLength) {
-    return Invalid(absl::StrCat("it is ", batch_id.size(), " bytes long; at most ",
-                                kMaxBatchIdLength, " are allowed"));
+  return ValidateIdSegment(batch_id, "batch_id", reason::kInvalidBatchId);
+}
+
+absl::StatusOr<std::string> ParseBatchName(const std::string& name, const std::string& field) {
+  constexpr absl::string_view kPrefix = "batches/";
+  if (!absl::StartsWith(name, kPrefix)) {
+    return Invalid(field, reason::kInvalidName,
+                   name.empty() ? "it is empty; give a batch name such as batches/9E867FAA"
+                                : "it must have the form batches/{batch_id}, e.g. "
+                                  "batches/9E867FAA");
   }
-  for (size_t i = 0; i < batch_id.size(); ++i) {
-    if (!AllowedChar(batch_id[i])) {
-      return Invalid(absl::StrCat("character ", i + 1,
-                                  " is not allowed; only A-Z, a-z, 0-9, '_' and '-' are"));
-    }
+  std::string id = name.substr(kPrefix.size());
+  std::string problem = SegmentProblem(id);
+  if (!problem.empty()) {
+    return Invalid(field, reason::kInvalidName,
+                   absl::StrCat("the batch id after \"batches/\" is not valid: ", problem));
   }
-  return absl::OkStatus();
+  return id;
 }
 
 }  // namespace serpwow::logic

@@ -1,18 +1,39 @@
-// The batch-id rule, checked before anything is sent upstream.
+// The rules for ids and resource names a caller gives, checked before any of
+// them becomes part of an upstream URL.
+//
+// An id segment (a batch id, a search id) is 1 to 64 characters, each an
+// ASCII letter, digit, '_' or '-', and is not a fixed word of SerpWow's own
+// routes in any letter case (upstream::IsRouteWord: "stopall", "clear",
+// "searches", "start", "stop", ...). SerpWow routes fixed words before ids,
+// so `GET /batches/stopall` is Stop All, not a read of batch "stopall": such
+// an id must never be sent.
+//
+// Messages never echo raw input (it may hold control characters or be huge);
+// only a value already known to consist of safe characters is quoted.
 #pragma once
 
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace serpwow::logic {
 
 inline constexpr size_t kMaxBatchIdLength = 64;
 
-// OK when `batch_id` is 1 to 64 characters, each an ASCII letter, digit, '_'
-// or '-'. Otherwise INVALID_ARGUMENT (reason INVALID_BATCH_ID, BadRequest on
-// field "batch_id"). The message never echoes the raw input (it may hold
-// control characters or be huge).
+// StopBatch's legacy `batch_id` field: OK when it is a valid id segment.
+// Otherwise INVALID_ARGUMENT (reason INVALID_BATCH_ID, BadRequest on field
+// "batch_id").
 absl::Status ValidateBatchId(const std::string& batch_id);
+
+// Any id segment, with the error's reason and BadRequest field chosen by the
+// caller (e.g. INVALID_NAME on "name").
+absl::Status ValidateIdSegment(const std::string& value, const std::string& field,
+                               const std::string& reason);
+
+// A batch resource name "batches/{id}" from field `field` (e.g. "name"):
+// the id, or INVALID_ARGUMENT (reason INVALID_NAME, BadRequest on `field`).
+// A bare id is refused with a message that shows the expected form.
+absl::StatusOr<std::string> ParseBatchName(const std::string& name, const std::string& field);
 
 }  // namespace serpwow::logic

@@ -41,6 +41,7 @@ inline constexpr char kShuttingDown[] = "SHUTTING_DOWN";
 inline constexpr char kCallerUnauthenticated[] = "CALLER_UNAUTHENTICATED";
 inline constexpr char kGatewayOverloaded[] = "GATEWAY_OVERLOADED";
 inline constexpr char kCircuitOpen[] = "CIRCUIT_OPEN";
+inline constexpr char kInvalidName[] = "INVALID_NAME";
 }  // namespace reason
 
 // Builds an error status with its google.rpc details.

@@ -106,16 +106,6 @@ absl::Status ValidateApiKey(const std::string& key) {
   return absl::OkStatus();
 }
 
-const char* EndpointName(Endpoint endpoint) {
-  switch (endpoint) {
-    case Endpoint::kGetBatch:
-      return "get_batch";
-    case Endpoint::kStopBatch:
-      return "stop_batch";
-  }
-  return "unknown";
-}
-
 absl::StatusOr<std::unique_ptr<SerpwowClient>> SerpwowClient::Create(UpstreamOptions options,
                                                                      std::vector<HttpLoop*> loops,
                                                                      UpstreamObserver* observer) {

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/upstream/endpoints.h"
 #include "server/upstream/http_loop.h"
 
 namespace serpwow::upstream {
@@ -39,8 +40,6 @@ absl::Status ValidateBaseUrl(const std::string& url);
 // repeats the key.
 absl::Status ValidateApiKey(const std::string& key);
 
-enum class Endpoint { kGetBatch, kStopBatch };
-const char* EndpointName(Endpoint endpoint);  // "get_batch", "stop_batch"
 
 // Sees every upstream result (metrics). Called on the loop thread; must not
 // block.

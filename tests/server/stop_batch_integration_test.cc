@@ -430,6 +430,27 @@ TEST_F(StopBatchTest, InvalidIdsSendNothingUpstream) {
   EXPECT_EQ(sim_->request_count(), 0);
 }
 
+// "stopall" is SerpWow's Stop All route (GET /batches/stopall), which the
+// pre-read would call: refused in every letter case, nothing sent, and the
+// account's queued and running batches are left alone.
+TEST_F(StopBatchTest, RouteWordsAsIdsSendNothingAndStopNothing) {
+  StartAll();
+  sim_->PutBatch("Q1", sim::BatchState::kQueued, 10);
+  sim_->PutBatch("R1", sim::BatchState::kRunning, 10);
+  for (const char* id : {"stopall", "STOPALL", "StopAll", "clear", "Searches", "start"}) {
+    CallResult r = Stop(id);
+    ExpectError(r, grpc::StatusCode::INVALID_ARGUMENT, "INVALID_BATCH_ID");
+    auto bad = r.Detail<google::rpc::BadRequest>();
+    ASSERT_TRUE(bad.has_value());
+    EXPECT_EQ(bad->field_violations(0).field(), "batch_id");
+  }
+  EXPECT_EQ(sim_->request_count(), 0);
+  EXPECT_EQ(sim_->GetBatch("Q1")->state, sim::BatchState::kQueued);
+  EXPECT_EQ(sim_->GetBatch("R1")->state, sim::BatchState::kRunning);
+  CallResult ok = Stop("Q1");
+  EXPECT_TRUE(ok.status.ok()) << ok.status.error_message();
+}
+
 TEST_F(StopBatchTest, ManyConcurrentCallsAllComplete) {
   StartAll();
   constexpr int kCalls = 200;
