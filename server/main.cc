@@ -56,7 +56,35 @@ ABSL_FLAG(absl::Duration, upstream_connect_timeout, absl::Seconds(3),
           "upper bound on connecting to the upstream [env BATCH_SERVER_UPSTREAM_CONNECT_TIMEOUT]");
 ABSL_FLAG(int, upstream_threads, 0,
           "upstream loop threads, each with its own connection pool (a batch's calls always use "
-          "the same one); 0: one per CPU core, at most 4");
+          "the same one); 0: one per CPU core, at most 4 [env BATCH_SERVER_UPSTREAM_THREADS]");
+ABSL_FLAG(int, upstream_attempts, 3,
+          "attempts per upstream request of a call (a read, a stop), the first included; retries "
+          "stay within the caller's deadline [env BATCH_SERVER_UPSTREAM_ATTEMPTS]");
+ABSL_FLAG(double, retry_budget_ratio, 0.1,
+          "retry budget: retries may be at most this share of the calls of the last 10 s, plus "
+          "--retry_budget_min [env BATCH_SERVER_RETRY_BUDGET_RATIO]");
+ABSL_FLAG(int, retry_budget_min, 10,
+          "retry budget: retries always allowed per 10 s, so that a quiet gateway can still retry "
+          "[env BATCH_SERVER_RETRY_BUDGET_MIN]");
+ABSL_FLAG(int, max_in_flight, 4096,
+          "calls in flight at once; beyond, calls fail fast with UNAVAILABLE GATEWAY_OVERLOADED "
+          "[env BATCH_SERVER_MAX_IN_FLIGHT]");
+ABSL_FLAG(absl::Duration, breaker_window, absl::Seconds(10),
+          "circuit breaker: calls are counted over this sliding window "
+          "[env BATCH_SERVER_BREAKER_WINDOW]");
+ABSL_FLAG(int, breaker_min_calls, 20,
+          "circuit breaker: it never opens on fewer calls than this in the window "
+          "[env BATCH_SERVER_BREAKER_MIN_CALLS]");
+ABSL_FLAG(double, breaker_failure_ratio, 0.5,
+          "circuit breaker: it opens when at least this share of the window's calls failed "
+          "(transport errors, HTTP 500/502/503/504, upstream timeouts) "
+          "[env BATCH_SERVER_BREAKER_FAILURE_RATIO]");
+ABSL_FLAG(absl::Duration, breaker_open_for, absl::Seconds(5),
+          "circuit breaker: calls fail fast with UNAVAILABLE CIRCUIT_OPEN this long before trial "
+          "calls go through; 0 disables the breaker [env BATCH_SERVER_BREAKER_OPEN_FOR]");
+ABSL_FLAG(int, breaker_half_open_trials, 3,
+          "circuit breaker: trial calls let through after the open time; all must succeed to "
+          "close it [env BATCH_SERVER_BREAKER_HALF_OPEN_TRIALS]");
 ABSL_FLAG(int, upstream_max_idle_connections, 1024,
           "idle upstream connections kept for reuse "
           "[env BATCH_SERVER_UPSTREAM_MAX_IDLE_CONNECTIONS]");
@@ -195,6 +223,35 @@ int main(int argc, char** argv) {
   }
   if (options.loop.max_idle_connections < 1) {
     Fail(kExitBadConfig, "--upstream_max_idle_connections must be at least 1");
+  }
+  {  // resilience
+    serpwow::logic::StopperOptions& o = options.stopper;
+    o.max_attempts = absl::GetFlag(FLAGS_upstream_attempts);
+    o.retry_budget_ratio = absl::GetFlag(FLAGS_retry_budget_ratio);
+    o.retry_budget_min = absl::GetFlag(FLAGS_retry_budget_min);
+    const int max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+    o.breaker.window = absl::GetFlag(FLAGS_breaker_window);
+    o.breaker.min_calls = absl::GetFlag(FLAGS_breaker_min_calls);
+    o.breaker.failure_ratio = absl::GetFlag(FLAGS_breaker_failure_ratio);
+    o.breaker.open_for = absl::GetFlag(FLAGS_breaker_open_for);
+    o.breaker.half_open_trials = absl::GetFlag(FLAGS_breaker_half_open_trials);
+    if (o.max_attempts < 1 || o.max_attempts > 10) {
+      Fail(kExitBadConfig, "--upstream_attempts must be between 1 and 10");
+    }
+    if (!(o.retry_budget_ratio >= 0 && o.retry_budget_ratio <= 1) || o.retry_budget_min < 0) {
+      Fail(kExitBadConfig,
+           "--retry_budget_ratio must be between 0 and 1 and --retry_budget_min not negative");
+    }
+    if (max_in_flight < 1) Fail(kExitBadConfig, "--max_in_flight must be at least 1");
+    o.max_in_flight = static_cast<size_t>(max_in_flight);
+    if (o.breaker.window < absl::Seconds(1) || o.breaker.min_calls < 1 ||
+        !(o.breaker.failure_ratio > 0 && o.breaker.failure_ratio <= 1) ||
+        o.breaker.open_for < absl::ZeroDuration() || o.breaker.half_open_trials < 1) {
+      Fail(kExitBadConfig,
+           "circuit breaker: --breaker_window must be at least 1s, --breaker_min_calls and "
+           "--breaker_half_open_trials at least 1, --breaker_failure_ratio in (0, 1], "
+           "--breaker_open_for not negative (0 disables the breaker)");
+    }
   }
   if (absl::GetFlag(FLAGS_shutdown_grace) < absl::ZeroDuration()) {
     Fail(kExitBadConfig, "--shutdown_grace must not be negative");

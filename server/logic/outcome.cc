@@ -184,41 +184,47 @@ std::string HttpMeta(const HttpResult& result) { return absl::StrCat(result.http
 
 absl::Status TransportFailure(const HttpResult& result, const ClassifyContext& ctx) {
   const std::string& id = ctx.batch_id;
-  auto unavailable = [&](const std::string& what) {
-    return ErrorBuilder(
-               absl::StatusCode::kUnavailable,
-               absl::StrCat(what, " while stopping batch ", id, "; the call is safe to retry"),
-               reason::kUpstreamUnavailable)
-        .Metadata("batch_id", id)
-        .Metadata("transport_error", upstream::TransportErrorName(result.error))
-        .Build();
-  };
-  switch (result.error) {
-    case TransportError::kResolve:
-      return unavailable("could not resolve the SerpWow host name");
-    case TransportError::kConnect:
-      return unavailable("could not connect to SerpWow");
-    case TransportError::kTls:
-      return unavailable("the TLS handshake with SerpWow failed");
-    case TransportError::kConnectionLost:
-      return unavailable("the connection to SerpWow was lost before a full reply");
-    case TransportError::kOther:
-      return unavailable(
-          absl::StrCat("the request to SerpWow failed (libcurl error ", result.curl_code, ")"));
-    case TransportError::kTimeout:
-      if (ctx.timeout_is_callers_deadline) {
-        return ErrorBuilder(absl::StatusCode::kDeadlineExceeded,
-                            absl::StrCat("the call's deadline passed while SerpWow was "
-                                         "handling batch ",
-                                         id, "; the stop may or may not have taken effect"),
-                            reason::kDeadlineExceeded)
-            .Metadata("batch_id", id);
-      }
+  if (JudgeResult(result, ctx.timeout_is_callers_deadline).unavailable) {
+    if (result.error == TransportError::kTimeout) {
       return ErrorBuilder(absl::StatusCode::kUnavailable,
                           absl::StrCat("SerpWow did not answer within the gateway's upstream "
                                        "timeout for batch ",
                                        id, "; the call is safe to retry"),
                           reason::kUpstreamTimeout)
+          .Metadata("batch_id", id);
+    }
+    std::string what;
+    switch (result.error) {
+      case TransportError::kResolve:
+        what = "could not resolve the SerpWow host name";
+        break;
+      case TransportError::kConnect:
+        what = "could not connect to SerpWow";
+        break;
+      case TransportError::kTls:
+        what = "the TLS handshake with SerpWow failed";
+        break;
+      case TransportError::kConnectionLost:
+        what = "the connection to SerpWow was lost before a full reply";
+        break;
+      default:
+        what = absl::StrCat("the request to SerpWow failed (libcurl error ", result.curl_code, ")");
+        break;
+    }
+    return ErrorBuilder(
+               absl::StatusCode::kUnavailable,
+               absl::StrCat(what, " while stopping batch ", id, "; the call is safe to retry"),
+               reason::kUpstreamUnavailable)
+        .Metadata("batch_id", id)
+        .Metadata("transport_error", upstream::TransportErrorName(result.error));
+  }
+  switch (result.error) {
+    case TransportError::kTimeout:  // the caller's own deadline
+      return ErrorBuilder(absl::StatusCode::kDeadlineExceeded,
+                          absl::StrCat("the call's deadline passed while SerpWow was "
+                                       "handling batch ",
+                                       id, "; the stop may or may not have taken effect"),
+                          reason::kDeadlineExceeded)
           .Metadata("batch_id", id);
     case TransportError::kBodyTooLarge:
       return ErrorBuilder(absl::StatusCode::kInternal,
@@ -234,7 +240,7 @@ absl::Status TransportFailure(const HttpResult& result, const ClassifyContext& c
       return ErrorBuilder(absl::StatusCode::kCancelled, "the call was cancelled",
                           reason::kCancelled)
           .Metadata("batch_id", id);
-    case TransportError::kNone:
+    default:
       break;
   }
   return absl::InternalError("unreachable");
@@ -302,20 +308,17 @@ absl::Status ClassifyFailure(const HttpResult& result, const Envelope& env,
           .Metadata("http_status", HttpMeta(result))
           .RetryAfter(delay);
     }
-    case 500:
-    case 502:
-    case 503:
-    case 504: {
-      ErrorBuilder error(
-          absl::StatusCode::kUnavailable,
-          absl::StrCat("SerpWow is failing (HTTP ", code, "); the call is safe to retry"),
-          reason::kUpstreamUnavailable);
-      error.Metadata("http_status", HttpMeta(result)).Metadata("batch_id", ctx.batch_id);
-      if (auto hint = RetryHint(result, env)) error.RetryAfter(*hint);
-      return error;
-    }
     default:
       break;
+  }
+  if (JudgeResult(result, ctx.timeout_is_callers_deadline).unavailable) {  // 500/502/503/504
+    ErrorBuilder error(
+        absl::StatusCode::kUnavailable,
+        absl::StrCat("SerpWow is failing (HTTP ", code, "); the call is safe to retry"),
+        reason::kUpstreamUnavailable);
+    error.Metadata("http_status", HttpMeta(result)).Metadata("batch_id", ctx.batch_id);
+    if (auto hint = RetryHint(result, env)) error.RetryAfter(*hint);
+    return error;
   }
 
   // The body's own words win over the remaining status codes.
@@ -366,6 +369,46 @@ absl::Status ClassifyFailure(const HttpResult& result, const Envelope& env,
 }
 
 }  // namespace
+
+Verdict JudgeResult(const HttpResult& r, bool timeout_is_callers_deadline) {
+  Verdict v;
+  switch (r.error) {
+    case TransportError::kNone: {
+      v.answered = true;
+      const long code = r.http_status;
+      v.rate_limited = code == 429;
+      v.unavailable = code == 500 || code == 502 || code == 503 || code == 504;
+      v.retryable = v.unavailable;
+      v.maybe_applied = v.unavailable;
+      break;
+    }
+    case TransportError::kResolve:
+    case TransportError::kTls:
+      v.unavailable = true;
+      break;
+    case TransportError::kConnect:
+      v.unavailable = v.retryable = true;
+      break;
+    case TransportError::kConnectionLost:
+      v.unavailable = v.retryable = v.maybe_applied = true;
+      break;
+    case TransportError::kTimeout:
+      // A timeout the caller's short deadline set says nothing about SerpWow.
+      v.unavailable = v.retryable = !timeout_is_callers_deadline;
+      v.maybe_applied = true;
+      break;
+    case TransportError::kOther:
+      v.unavailable = v.maybe_applied = true;
+      break;
+    case TransportError::kBodyTooLarge:
+    case TransportError::kBadReply:
+      v.answered = true;  // something came back: SerpWow is up, the reply is bad
+      break;
+    case TransportError::kCancelled:
+      break;
+  }
+  return v;
+}
 
 const char* BatchStatusName(BatchStatus status) {
   switch (status) {

@@ -42,6 +42,32 @@ namespace serpwow::logic {
 enum class BatchStatus { kUnknown, kIdle, kQueued, kRunning };
 const char* BatchStatusName(BatchStatus status);  // "unknown", "idle", ...
 
+// What one upstream result says about SerpWow and about the request, decided
+// once here for every consumer: the classifier's codes below, the retry
+// rules of each effect class and the circuit breaker all read this, so
+// "an upstream failure" has one definition.
+struct Verdict {
+  // SerpWow, or the way to it, is failing: a transport error other than a
+  // cancel, an oversized or non-HTTP reply, or a timeout set by the caller's
+  // own deadline; or HTTP 500/502/503/504. The classifier answers these
+  // UNAVAILABLE (UPSTREAM_UNAVAILABLE, or UPSTREAM_TIMEOUT for the gateway's
+  // own cap); the breaker counts them as failed calls.
+  bool unavailable = false;
+  // Unavailable and worth another attempt: connect failures, lost
+  // connections, the gateway's own timeout, 500/502/503/504. Not DNS or TLS
+  // failures (configuration, not load) nor other libcurl failures.
+  bool retryable = false;
+  // HTTP 429.
+  bool rate_limited = false;
+  // The request may have reached SerpWow and been carried out although no
+  // usable reply came back: lost connections, timeouts, 5xx, other failures.
+  // False when the name did not resolve, the connection or TLS never came up.
+  bool maybe_applied = false;
+  // SerpWow answered with an HTTP status (it is up, whatever it said).
+  bool answered = false;
+};
+Verdict JudgeResult(const upstream::HttpResult& result, bool timeout_is_callers_deadline);
+
 struct ClassifyContext {
   // Already validated; used in messages and details.
   std::string batch_id;

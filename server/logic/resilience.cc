@@ -40,46 +40,76 @@ bool RetryBudget::TryRetry(absl::Time now) {
   return true;
 }
 
-CircuitBreaker::CircuitBreaker(int threshold, absl::Duration open_for)
-    : threshold_(threshold), open_for_(open_for) {}
-
-absl::optional<absl::Duration> CircuitBreaker::Admit(absl::Time now) {
-  if (threshold_ <= 0) return absl::nullopt;
-  absl::MutexLock lock(&mu_);
-  switch (state_) {
-    case State::kClosed:
-      return absl::nullopt;
-    case State::kOpen:
-      if (now < open_until_) return open_until_ - now;
-      state_ = State::kHalfOpen;
-      trial_in_flight_ = true;
-      trial_started_ = now;
-      return absl::nullopt;  // this call is the trial
-    case State::kHalfOpen:
-      if (!trial_in_flight_ || now - trial_started_ >= open_for_) {
-        trial_in_flight_ = true;
-        trial_started_ = now;
-        return absl::nullopt;
-      }
-      return open_for_ / 10;  // a trial is under way; check back soon
-  }
-  return absl::nullopt;
+CircuitBreaker::CircuitBreaker(BreakerOptions options) : options_(options) {
+  const int64_t seconds = std::max<int64_t>(1, absl::ToInt64Seconds(options.window));
+  buckets_.resize(static_cast<size_t>(seconds));
 }
 
-void CircuitBreaker::Record(bool failure, absl::Time now) {
-  if (threshold_ <= 0) return;
+void CircuitBreaker::Open(absl::Time now) {
+  state_ = State::kOpen;
+  open_until_ = now + options_.open_for;
+  trials_admitted_ = 0;
+  trials_succeeded_ = 0;
+}
+
+absl::optional<absl::Duration> CircuitBreaker::Admit(absl::Time now, bool* trial) {
+  *trial = false;
+  if (options_.open_for <= absl::ZeroDuration()) return absl::nullopt;
   absl::MutexLock lock(&mu_);
-  if (!failure) {
-    consecutive_failures_ = 0;
-    state_ = State::kClosed;
-    trial_in_flight_ = false;
+  if (state_ == State::kClosed) return absl::nullopt;
+  if (state_ == State::kOpen) {
+    if (now < open_until_) return open_until_ - now;
+    state_ = State::kHalfOpen;
+    half_open_since_ = now;
+    trials_admitted_ = 0;
+    trials_succeeded_ = 0;
+  }
+  // Half-open. Trials that never reported free their slots after open_for.
+  if (now - half_open_since_ >= options_.open_for && trials_admitted_ > trials_succeeded_) {
+    half_open_since_ = now;
+    trials_admitted_ = trials_succeeded_;
+  }
+  if (trials_admitted_ < std::max(1, options_.half_open_trials)) {
+    ++trials_admitted_;
+    *trial = true;
+    return absl::nullopt;
+  }
+  return std::max(options_.open_for / 10, absl::Milliseconds(1));  // trials under way
+}
+
+void CircuitBreaker::Record(bool failure, bool trial, absl::Time now) {
+  if (options_.open_for <= absl::ZeroDuration()) return;
+  absl::MutexLock lock(&mu_);
+  if (state_ == State::kHalfOpen) {
+    if (!trial) return;  // admitted before the breaker opened: says nothing new
+    if (failure) {
+      Open(now);
+      return;
+    }
+    if (++trials_succeeded_ >= std::max(1, options_.half_open_trials)) {
+      state_ = State::kClosed;
+      for (Bucket& b : buckets_) b = Bucket{};
+    }
     return;
   }
-  ++consecutive_failures_;
-  if (state_ == State::kHalfOpen || consecutive_failures_ >= threshold_) {
-    state_ = State::kOpen;
-    open_until_ = now + open_for_;
-    trial_in_flight_ = false;
+  if (state_ == State::kOpen) return;  // a straggler from before it opened
+  const int64_t second = absl::ToUnixSeconds(now);
+  Bucket& current = buckets_[static_cast<size_t>(second) % buckets_.size()];
+  if (current.second != second) current = Bucket{second, 0, 0};
+  ++current.calls;
+  if (failure) ++current.failures;
+  const int64_t oldest = second - static_cast<int64_t>(buckets_.size()) + 1;
+  int64_t calls = 0, failures = 0;
+  for (const Bucket& b : buckets_) {
+    if (b.second >= oldest && b.second <= second) {
+      calls += b.calls;
+      failures += b.failures;
+    }
+  }
+  if (calls >= options_.min_calls &&
+      static_cast<double>(failures) >= options_.failure_ratio * static_cast<double>(calls) &&
+      failures > 0) {
+    Open(now);
   }
 }
 

@@ -39,36 +39,67 @@ class RetryBudget {
   std::vector<Bucket> buckets_ ABSL_GUARDED_BY(mu_);  // one per second of the window
 };
 
-// A circuit breaker on upstream failures (transport errors and 5xx; any
-// other HTTP reply is a success: the upstream is answering).
-//   closed:    calls go through; `threshold` consecutive failures -> open.
+struct BreakerOptions {
+  // Calls are counted over this sliding window (1 s granularity).
+  absl::Duration window = absl::Seconds(10);
+  // The breaker never opens on fewer calls than this in the window.
+  int min_calls = 20;
+  // ...and opens when at least this share of them failed.
+  double failure_ratio = 0.5;
+  // How long it stays open before trial calls go through; 0 disables the
+  // breaker.
+  absl::Duration open_for = absl::Seconds(5);
+  // Trial calls let through when half-open; all must succeed to close it.
+  int half_open_trials = 3;
+};
+
+// A circuit breaker over SerpWow as a whole, counting *calls* (one RPC's
+// upstream work, whatever its retries), in the manner of resilience4j's
+// count-in-window breaker with a minimum number of calls, so that one batch
+// whose requests keep failing cannot black out the gateway for the others.
+// A call is a failure when it ended in the unavailable class (transport
+// errors, 500/502/503/504, the gateway's own upstream timeout: see
+// outcome.h's Verdict); any other upstream answer is a success; a call that
+// never got an upstream answer for another reason (invalid input, cancelled,
+// the caller's own deadline) is not recorded at all.
+//   closed:    calls go through; when, over `window`, at least `min_calls`
+//              finished and at least `failure_ratio` of them failed -> open.
 //   open:      calls fail fast for `open_for`; then half-open.
-//   half-open: one trial call goes through, the others fail fast; its
-//              success closes the breaker, its failure opens it again.
-// threshold 0 disables the breaker.
+//   half-open: up to `half_open_trials` trial calls go through, the others
+//              fail fast; when every trial succeeded it closes (with an empty
+//              window), when one fails it opens again. Trials that never
+//              report (their call was cancelled) free their slot after
+//              `open_for`, so the breaker cannot stay half-open forever.
+// Time is passed in (a clock seam: tests need no sleeps). Thread-safe.
 class CircuitBreaker {
  public:
-  CircuitBreaker(int threshold, absl::Duration open_for);
+  explicit CircuitBreaker(BreakerOptions options);
 
-  // nullopt: go ahead (and, when half-open, this call is the trial). Else the
-  // time until the breaker may let a trial through (for RetryInfo).
-  absl::optional<absl::Duration> Admit(absl::Time now);
-  // The outcome of one upstream request. `trial` ends a half-open trial.
-  void Record(bool failure, absl::Time now);
+  // nullopt: go ahead; `*trial` says whether this call is a half-open trial
+  // (pass it back to Record). Otherwise the time until a trial may go through
+  // (for RetryInfo).
+  absl::optional<absl::Duration> Admit(absl::Time now, bool* trial);
+  // The outcome of one admitted call.
+  void Record(bool failure, bool trial, absl::Time now);
   bool open(absl::Time now);
 
  private:
   enum class State { kClosed, kOpen, kHalfOpen };
-  const int threshold_;
-  const absl::Duration open_for_;
+  struct Bucket {
+    int64_t second = 0;
+    int64_t calls = 0;
+    int64_t failures = 0;
+  };
+  void Open(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const BreakerOptions options_;
   absl::Mutex mu_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kClosed;
-  int consecutive_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<Bucket> buckets_ ABSL_GUARDED_BY(mu_);  // one per second of the window
   absl::Time open_until_ ABSL_GUARDED_BY(mu_);
-  bool trial_in_flight_ ABSL_GUARDED_BY(mu_) = false;
-  // A trial that never reports (its call was cancelled first) must not keep
-  // the breaker half-open forever: after `open_for` another trial may go.
-  absl::Time trial_started_ ABSL_GUARDED_BY(mu_);
+  int trials_admitted_ ABSL_GUARDED_BY(mu_) = 0;
+  int trials_succeeded_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time half_open_since_ ABSL_GUARDED_BY(mu_);
 };
 
 // Exponential backoff with full jitter: attempt n (1-based retry count) waits

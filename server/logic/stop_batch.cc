@@ -37,29 +37,11 @@ absl::Status ShuttingDown(const std::string& batch_id) {
       .Metadata("batch_id", batch_id);
 }
 
-bool ServerError(const HttpResult& r) {
-  return r.error == TransportError::kNone && (r.http_status == 500 || r.http_status == 502 ||
-                                              r.http_status == 503 || r.http_status == 504);
-}
-
-// The request surely never reached the upstream.
-bool NotSent(const HttpResult& r) { return r.error == TransportError::kConnect; }
-
-// The request may have reached the upstream and been carried out.
-bool Ambiguous(const HttpResult& r, bool deadline_binds) {
-  return r.error == TransportError::kConnectionLost ||
-         (r.error == TransportError::kTimeout && !deadline_binds) || ServerError(r);
-}
-
-bool RetryableRead(const HttpResult& r) {
-  return NotSent(r) || r.error == TransportError::kConnectionLost ||
-         r.error == TransportError::kTimeout || ServerError(r) ||
-         (r.error == TransportError::kNone && r.http_status == 429);
-}
-
-bool RetryableStop(const HttpResult& r, bool deadline_binds) {
-  return NotSent(r) || Ambiguous(r, deadline_binds);
-}
+// The retry rules of the two phases, from the classifier's one verdict.
+bool RetryableRead(const Verdict& v) { return v.retryable || v.rate_limited; }
+bool RetryableStop(const Verdict& v) { return v.retryable; }
+// The stop may have reached SerpWow and been carried out.
+bool Ambiguous(const Verdict& v) { return v.retryable && v.maybe_applied; }
 
 }  // namespace
 
@@ -70,7 +52,7 @@ BatchStopper::BatchStopper(upstream::SerpwowClient* client, StopperOptions optio
       options_(options),
       retry_budget_(options.retry_budget_ratio, options.retry_budget_min,
                     options.retry_budget_window),
-      breaker_(options.breaker_threshold, options.breaker_open_for),
+      breaker_(options.breaker),
       rng_(std::random_device{}()) {}
 
 std::shared_ptr<StopOperation> BatchStopper::Stop(const std::string& batch_id, absl::Time deadline,
@@ -95,7 +77,7 @@ std::shared_ptr<StopOperation> BatchStopper::Stop(const std::string& batch_id, a
                      .RetryAfter(absl::Milliseconds(100)));
     return op;
   }
-  if (absl::optional<absl::Duration> wait = breaker_.Admit(absl::Now())) {
+  if (absl::optional<absl::Duration> wait = breaker_.Admit(absl::Now(), &op->breaker_trial_)) {
     absl::Duration delay = absl::Ceil(*wait, absl::Milliseconds(1));
     op->Complete(ErrorBuilder(absl::StatusCode::kUnavailable,
                               absl::StrCat("SerpWow has been failing, so the gateway is not "
@@ -131,12 +113,11 @@ void BatchStopper::Unregister(StopOperation* op) {
   live_.erase(op);
 }
 
-void BatchStopper::RecordUpstream(const HttpResult& r, bool deadline_binds) {
-  if (r.error == TransportError::kCancelled) return;
-  // A timeout set by the caller's own short deadline says nothing about SerpWow.
-  if (r.error == TransportError::kTimeout && deadline_binds) return;
-  const bool failure = r.error != TransportError::kNone || r.http_status >= 500;
-  breaker_.Record(failure, absl::Now());
+void BatchStopper::RecordCall(const Verdict& last, bool trial) {
+  // Neither failing nor answering (cancelled, the caller's own deadline, no
+  // upstream request at all): the call says nothing about SerpWow.
+  if (!last.unavailable && !last.answered) return;
+  breaker_.Record(last.unavailable, trial, absl::Now());
 }
 
 absl::Duration BatchStopper::Jitter(int retry, absl::optional<absl::Duration> hint) {
@@ -161,9 +142,14 @@ bool StopOperation::Complete(absl::StatusOr<StopBatchResult> result) {
     done_ = nullptr;
     trace = trace_;
   }
+  owner_->RecordCall(last_verdict_, breaker_trial_);
   owner_->Unregister(this);
   done(std::move(result), trace);
   return true;
+}
+
+void StopOperation::Observe(const HttpResult& result, bool deadline_binds) {
+  last_verdict_ = JudgeResult(result, deadline_binds);
 }
 
 void StopOperation::Cancel(absl::Status status) {
@@ -274,7 +260,7 @@ void StopOperation::StartRead() {
   const bool deadline_binds = budget < owner_->options_.read_timeout_cap;
   Submit(Endpoint::kGetBatch, budget,
          [self = shared_from_this(), deadline_binds](HttpResult result) {
-           self->owner_->RecordUpstream(result, deadline_binds);
+           self->Observe(result, deadline_binds);
            self->OnRead(std::move(result));
          });
 }
@@ -298,7 +284,7 @@ void StopOperation::OnRead(HttpResult result) {
     StartStop();
     return;
   }
-  if (RetryableRead(result) &&
+  if (RetryableRead(last_verdict_) &&
       MaybeRetry(attempts, read_deadline_, RetryHintOf(result), &StopOperation::StartRead)) {
     return;
   }
@@ -324,7 +310,7 @@ void StopOperation::StartStop() {
   const bool deadline_binds = remaining <= owner_->client_->options().timeout_cap;
   Submit(Endpoint::kStopBatch, remaining,
          [self = shared_from_this(), deadline_binds](HttpResult result) {
-           self->owner_->RecordUpstream(result, deadline_binds);
+           self->Observe(result, deadline_binds);
            self->OnStop(std::move(result), deadline_binds);
          });
 }
@@ -354,8 +340,8 @@ void StopOperation::OnStop(HttpResult result, bool deadline_binds) {
     StartConfirm();
     return;
   }
-  if (RetryableStop(result, deadline_binds)) {
-    if (Ambiguous(result, deadline_binds)) ambiguous_stop_ = true;
+  if (RetryableStop(last_verdict_)) {
+    if (Ambiguous(last_verdict_)) ambiguous_stop_ = true;
     if (MaybeRetry(attempts, deadline_, RetryHintOf(result), &StopOperation::StartStop)) return;
   }
   Complete(reply.status());
@@ -376,7 +362,7 @@ void StopOperation::StartConfirm() {
   }
   const absl::Duration timeout = std::min(remaining, owner_->options_.read_timeout_cap);
   Submit(Endpoint::kGetBatch, timeout, [self = shared_from_this()](HttpResult result) {
-    self->owner_->RecordUpstream(result, /*deadline_binds=*/true);
+    self->Observe(result, /*deadline_binds=*/true);
     self->OnConfirm(std::move(result));
   });
 }

@@ -33,9 +33,10 @@
 //
 // Overload: at most `max_in_flight` operations at once; beyond that calls
 // fail fast with UNAVAILABLE (reason GATEWAY_OVERLOADED) instead of queueing.
-// A circuit breaker opens after `breaker_threshold` consecutive upstream
-// failures; while open, calls fail fast with UNAVAILABLE (reason
-// CIRCUIT_OPEN) and a RetryInfo until a trial call succeeds.
+// A circuit breaker (resilience.h) counts calls, not attempts: it opens only
+// when, over its window, enough calls ended in the unavailable class (see
+// outcome.h's Verdict); while open, calls fail fast with UNAVAILABLE (reason
+// CIRCUIT_OPEN) and a RetryInfo until its trial calls succeed.
 #pragma once
 
 #include <functional>
@@ -75,9 +76,8 @@ struct StopperOptions {
   double retry_budget_ratio = 0.1;
   int retry_budget_min = 10;
   absl::Duration retry_budget_window = absl::Seconds(10);
-  // 0 disables the breaker.
-  int breaker_threshold = 5;
-  absl::Duration breaker_open_for = absl::Seconds(5);
+  // breaker.open_for 0 disables the breaker.
+  BreakerOptions breaker;
   // Operations in flight at once; beyond, calls fail fast.
   size_t max_in_flight = 4096;
 };
@@ -123,6 +123,8 @@ class StopOperation : public std::enable_shared_from_this<StopOperation> {
   // ended meanwhile. The result may arrive (on the loop thread) before Call()
   // even returns here.
   void Submit(upstream::Endpoint endpoint, absl::Duration timeout, upstream::HttpCallback callback);
+  // Notes what an upstream result said (loop thread), for the breaker.
+  void Observe(const upstream::HttpResult& result, bool deadline_binds);
   // Records that `id` ended; false if the operation already ended.
   bool TransferEnded(upstream::TransferId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs `done` once; returns false if the operation had already ended.
@@ -139,6 +141,8 @@ class StopOperation : public std::enable_shared_from_this<StopOperation> {
   BatchStatus seen_ = BatchStatus::kUnknown;
   bool ambiguous_stop_ = false;  // an earlier stop attempt may have taken effect
   absl::Status refusal_;         // the "not stoppable" answer being confirmed
+  Verdict last_verdict_;         // of the newest upstream result: the call's outcome
+  bool breaker_trial_ = false;   // admitted as a half-open trial
 
   absl::Mutex mu_;
   StopDone done_ ABSL_GUARDED_BY(mu_);
@@ -173,8 +177,8 @@ class BatchStopper {
  private:
   friend class StopOperation;
   void Unregister(StopOperation* op);
-  // Feeds the breaker with one upstream result.
-  void RecordUpstream(const upstream::HttpResult& result, bool deadline_binds);
+  // Feeds the breaker with one call's outcome (its last upstream result).
+  void RecordCall(const Verdict& last, bool trial);
   absl::Duration Jitter(int retry, absl::optional<absl::Duration> hint);
 
   upstream::SerpwowClient* const client_;

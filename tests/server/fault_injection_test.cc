@@ -197,7 +197,7 @@ TEST_F(FaultTest, DefinitiveAnswersAreNotRetried) {
 TEST_F(FaultTest, RetryBudgetPreventsRetryStorms) {
   options_.stopper.retry_budget_ratio = 0.0;
   options_.stopper.retry_budget_min = 3;
-  options_.stopper.breaker_threshold = 0;
+  options_.stopper.breaker.open_for = absl::ZeroDuration();  // breaker off
   StartAll();
   for (int i = 0; i < 10; ++i) sim_->PutBatch(absl::StrCat("S", i), BatchState::kQueued, 1);
   sim_->AddFault(On("/stop", Fault::Action::kRespond, 503, ""));
@@ -363,28 +363,93 @@ TEST_F(FaultTest, BeyondTheInFlightBoundCallsFailFast) {
   ExpectStillServes();
 }
 
-TEST_F(FaultTest, CircuitBreakerOpensFailsFastAndRecovers) {
-  options_.stopper.breaker_threshold = 3;
-  options_.stopper.breaker_open_for = absl::Milliseconds(400);
+// The breaker counts calls, not attempts: five failing batches in a row
+// (each call making several attempts) do not black out the others.
+TEST_F(FaultTest, FiveFailingBatchesDoNotOpenTheBreaker) {
+  StartAll();
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = absl::StrCat("BAD", i);
+    sim_->PutBatch(id, BatchState::kQueued, 1);
+    sim_->AddFault(On("/" + id + "/stop", Fault::Action::kRespond, 500, "boom"));
+    EXPECT_EQ(Stop(id).status.error_code(), grpc::StatusCode::UNAVAILABLE) << id;
+  }
+  EXPECT_GE(Requests("/stop"), 10);  // retried: several attempts per call
+  sim_->PutBatch("GOOD", BatchState::kQueued, 1);
+  CallResult good = Stop("GOOD");
+  EXPECT_TRUE(good.status.ok()) << good.status.error_message();
+}
+
+TEST_F(FaultTest, SustainedFailureOpensTheBreakerWhichFailsFastAndRecovers) {
+  options_.stopper.breaker.open_for = absl::Milliseconds(400);
   options_.stopper.max_attempts = 1;
   StartAll();
-  for (int i = 0; i < 4; ++i) sim_->PutBatch(absl::StrCat("C", i), BatchState::kQueued, 1);
   sim_->AddFault(On("", Fault::Action::kRespond, 503, "down"));
-  EXPECT_EQ(Stop("C0").status.error_code(), grpc::StatusCode::UNAVAILABLE);  // 2 failures
-  EXPECT_EQ(Stop("C1").status.error_code(), grpc::StatusCode::UNAVAILABLE);  // opens it
+  const int min_calls = options_.stopper.breaker.min_calls;
+  for (int i = 0; i < min_calls; ++i) {
+    const std::string id = absl::StrCat("C", i);
+    sim_->PutBatch(id, BatchState::kQueued, 1);
+    ASSERT_EQ(Stop(id).status.error_code(), grpc::StatusCode::UNAVAILABLE) << i;
+  }
   const int64_t before = sim_->request_count();
-  CallResult fast = Stop("C2");
+  sim_->PutBatch("NEXT", BatchState::kQueued, 1);
+  CallResult fast = Stop("NEXT");
   Expect(fast, grpc::StatusCode::UNAVAILABLE, "CIRCUIT_OPEN", absl::Milliseconds(100));
   auto retry = fast.Detail<google::rpc::RetryInfo>();
   ASSERT_TRUE(retry.has_value());
+  EXPECT_GT(retry->retry_delay().seconds() * 1000 + retry->retry_delay().nanos() / 1000000, 0);
   EXPECT_LE(retry->retry_delay().seconds() * 1000 + retry->retry_delay().nanos() / 1000000, 400);
   EXPECT_EQ(sim_->request_count(), before);  // nothing sent while open
   sim_->ClearFaults();
   absl::SleepFor(absl::Milliseconds(450));
-  CallResult trial = Stop("C2");
-  EXPECT_TRUE(trial.status.ok()) << trial.status.error_message();
-  CallResult after = Stop("C3");
-  EXPECT_TRUE(after.status.ok()) << after.status.error_message();
+  // Half-open: the trial calls succeed and close it.
+  for (int i = 0; i < options_.stopper.breaker.half_open_trials + 2; ++i) {
+    const std::string id = absl::StrCat("T", i);
+    sim_->PutBatch(id, BatchState::kQueued, 1);
+    CallResult r = Stop(id);
+    EXPECT_TRUE(r.status.ok()) << i << ": " << r.status.error_message();
+  }
+}
+
+TEST_F(FaultTest, TwentyPercentOfBatchesFailingNeverOpenTheBreaker) {
+  StartAll();
+  int failed = 0;
+  for (int i = 0; i < 300; ++i) {
+    const std::string id = absl::StrCat("M", i);
+    sim_->PutBatch(id, BatchState::kQueued, 1);
+    const bool bad = i % 5 == 0;
+    if (bad) sim_->AddFault(On("/" + id + "/stop", Fault::Action::kRespond, 502, "bad gateway"));
+    CallResult r = Stop(id);
+    if (bad) {
+      ++failed;
+      EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE) << id;
+      EXPECT_EQ(r.Reason(), "UPSTREAM_UNAVAILABLE") << id;
+    } else {
+      ASSERT_TRUE(r.status.ok()) << id << ": " << r.Reason() << " " << r.status.error_message();
+    }
+  }
+  EXPECT_EQ(failed, 60);
+}
+
+TEST_F(FaultTest, NotImplementedRepliesNeverCountAsFailures) {
+  options_.stopper.breaker.min_calls = 5;
+  StartAll();
+  for (int i = 0; i < 25; ++i) {
+    const std::string id = absl::StrCat("N", i);
+    sim_->PutBatch(id, BatchState::kQueued, 1);
+    sim_->AddFault(On("/" + id + "/stop", Fault::Action::kRespond, 501, "not implemented"));
+    EXPECT_EQ(Stop(id).status.error_code(), grpc::StatusCode::INTERNAL) << id;
+  }
+  for (const int status : {505, 400, 404}) {
+    for (int i = 0; i < 10; ++i) {
+      const std::string id = absl::StrCat("X", status, "_", i);
+      sim_->PutBatch(id, BatchState::kQueued, 1);
+      sim_->AddFault(On("/" + id + "/stop", Fault::Action::kRespond, status, "no"));
+      EXPECT_NE(Stop(id).Reason(), "CIRCUIT_OPEN") << id;
+    }
+  }
+  sim_->PutBatch("GOOD", BatchState::kQueued, 1);
+  CallResult good = Stop("GOOD");
+  EXPECT_TRUE(good.status.ok()) << good.Reason() << " " << good.status.error_message();
 }
 
 // --- Bad input ------------------------------------------------------------------

@@ -304,5 +304,54 @@ TEST(RetryAfter, SecondsAndDates) {
   EXPECT_EQ(ParseRetryAfter("Tue, 14 Nov 2023 22:00:00 GMT", now), absl::ZeroDuration());
 }
 
+// "What counts as an upstream failure" is one function; the classifier's
+// UNAVAILABLE answers agree with it for every status and transport error.
+TEST(Verdict, OneDefinitionOfFailureAgreesWithTheClassifier) {
+  ClassifyContext ctx;
+  ctx.batch_id = "B1";
+  for (long code : {200L, 204L, 301L, 400L, 401L, 402L, 404L, 409L, 429L, 500L, 501L, 502L, 503L,
+                    504L, 505L, 599L}) {
+    upstream::HttpResult r;
+    r.http_status = code;
+    r.body = R"({"request_info":{"success":false,"message":"x"}})";
+    const Verdict v = JudgeResult(r, false);
+    const bool five = code == 500 || code == 502 || code == 503 || code == 504;
+    EXPECT_EQ(v.unavailable, five) << code;
+    EXPECT_EQ(v.retryable, five) << code;
+    EXPECT_EQ(v.rate_limited, code == 429) << code;
+    EXPECT_TRUE(v.answered) << code;
+    absl::StatusOr<BatchStatus> read = ClassifyBatchRead(r, ctx);
+    EXPECT_EQ(!read.ok() && read.status().code() == absl::StatusCode::kUnavailable, five) << code;
+  }
+  struct Case {
+    upstream::TransportError error;
+    bool callers_deadline;
+    bool unavailable, retryable, maybe_applied;
+  };
+  using TE = upstream::TransportError;
+  for (const Case& c :
+       {Case{TE::kResolve, false, true, false, false}, Case{TE::kConnect, false, true, true, false},
+        Case{TE::kTls, false, true, false, false},
+        Case{TE::kConnectionLost, false, true, true, true},
+        Case{TE::kTimeout, false, true, true, true}, Case{TE::kTimeout, true, false, false, true},
+        Case{TE::kBodyTooLarge, false, false, false, false},
+        Case{TE::kBadReply, false, false, false, false},
+        Case{TE::kCancelled, false, false, false, false},
+        Case{TE::kOther, false, true, false, true}}) {
+    upstream::HttpResult r;
+    r.error = c.error;
+    const Verdict v = JudgeResult(r, c.callers_deadline);
+    const char* name = upstream::TransportErrorName(c.error);
+    EXPECT_EQ(v.unavailable, c.unavailable) << name;
+    EXPECT_EQ(v.retryable, c.retryable) << name;
+    EXPECT_EQ(v.maybe_applied, c.maybe_applied) << name;
+    EXPECT_FALSE(v.rate_limited) << name;
+    ctx.timeout_is_callers_deadline = c.callers_deadline;
+    absl::StatusOr<BatchStatus> read = ClassifyBatchRead(r, ctx);
+    ASSERT_FALSE(read.ok());
+    EXPECT_EQ(read.status().code() == absl::StatusCode::kUnavailable, c.unavailable) << name;
+  }
+}
+
 }  // namespace
 }  // namespace serpwow::logic

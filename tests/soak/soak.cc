@@ -275,10 +275,11 @@ int main(int argc, char** argv) {
     options.upstream.base_url = (*sim)->base_url();
     options.upstream.api_key = "soak-key";
     options.upstream.timeout_cap = absl::Milliseconds(500);
-    // A short open period makes the breaker cycle (open, trial, close) many
-    // times during the run instead of failing everything fast for seconds.
-    options.stopper.breaker_threshold = 20;
-    options.stopper.breaker_open_for = absl::Milliseconds(100);
+    // A low failure ratio and a short open period make the breaker cycle
+    // (open, trials, close) many times during the run instead of never
+    // opening on 15% faults, or failing everything fast for seconds.
+    options.stopper.breaker.failure_ratio = 0.1;
+    options.stopper.breaker.open_for = absl::Milliseconds(100);
     auto gateway = serpwow::Gateway::Start(options);
     if (!gateway.ok()) {
       std::fprintf(stderr, "soak: gateway: %s\n", std::string(gateway.status().message()).c_str());
