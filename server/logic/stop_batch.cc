@@ -344,6 +344,17 @@ void StopOperation::OnStop(HttpResult result, bool deadline_binds) {
     if (Ambiguous(last_verdict_)) ambiguous_stop_ = true;
     if (MaybeRetry(attempts, deadline_, RetryHintOf(result), &StopOperation::StartStop)) return;
   }
+  if (ambiguous_stop_ && Ambiguous(last_verdict_) &&
+      (seen_ == BatchStatus::kQueued || seen_ == BatchStatus::kRunning) &&
+      deadline_ - absl::Now() >= kMinAttemptTime) {
+    // Out of attempts, and every reply may have been lost after SerpWow
+    // carried the stop out: one read tells. Idle now, after the pre-read saw
+    // the batch queued or running, means a stop took effect.
+    refusal_ = reply.status();
+    confirm_lost_reply_ = true;
+    StartConfirm();
+    return;
+  }
   Complete(reply.status());
 }
 
@@ -378,6 +389,16 @@ void StopOperation::OnConfirm(HttpResult result) {
     return;
   }
   absl::StatusOr<BatchStatus> now = ClassifyBatchRead(result, Context(false));
+  if (confirm_lost_reply_) {
+    // Only a batch seen idle proves the stop; anything else keeps the answer.
+    if (now.ok() && *now == BatchStatus::kIdle) {
+      Complete(
+          Stopped("Batch stopped (confirmed by a read after the reply was lost)", absl::nullopt));
+    } else {
+      Complete(refusal_);
+    }
+    return;
+  }
   if (now.ok() && (*now == BatchStatus::kQueued || *now == BatchStatus::kRunning)) {
     Complete(refusal_);  // it runs again: our stop did not end this run
     return;

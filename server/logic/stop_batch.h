@@ -29,7 +29,11 @@
 // running" after an ambiguous attempt, an earlier attempt probably did stop
 // the batch. The stopper then re-reads it: idle (or unreadable) -> OK with
 // the status first seen and its refund; queued or running again -> the
-// refusal (FAILED_PRECONDITION) stands.
+// refusal (FAILED_PRECONDITION) stands. And when the attempts run out with
+// the last one ambiguous too (every reply lost, timed out or 5xx after
+// sending), while time remains and the pre-read saw the batch queued or
+// running, one more read decides: idle -> OK with the status first seen and
+// its refund (logged as reconciled); anything else -> the failure stands.
 //
 // Overload: at most `max_in_flight` operations at once; beyond that calls
 // fail fast with UNAVAILABLE (reason GATEWAY_OVERLOADED) instead of queueing.
@@ -140,9 +144,13 @@ class StopOperation : public std::enable_shared_from_this<StopOperation> {
   // Loop-thread state (one callback at a time touches these).
   BatchStatus seen_ = BatchStatus::kUnknown;
   bool ambiguous_stop_ = false;  // an earlier stop attempt may have taken effect
-  absl::Status refusal_;         // the "not stoppable" answer being confirmed
-  Verdict last_verdict_;         // of the newest upstream result: the call's outcome
-  bool breaker_trial_ = false;   // admitted as a half-open trial
+  // The answer being confirmed by a read: the "not stoppable" refusal of a
+  // retried stop, or (confirm_lost_reply_) the failure of a stop whose every
+  // attempt may have been carried out with its reply lost.
+  absl::Status refusal_;
+  bool confirm_lost_reply_ = false;
+  Verdict last_verdict_;        // of the newest upstream result: the call's outcome
+  bool breaker_trial_ = false;  // admitted as a half-open trial
 
   absl::Mutex mu_;
   StopDone done_ ABSL_GUARDED_BY(mu_);

@@ -326,6 +326,38 @@ TEST_F(FaultTest, RedirectToAnotherHostIsNeverFollowed) {
   ExpectStillServes();
 }
 
+// SerpWow carries out every stop but every reply is lost (the connection is
+// reset mid-body, after the stop was applied): the retries hear nothing
+// either, and a read afterwards finds the batch idle: the stop worked.
+TEST_F(FaultTest, EveryStopReplyLostIsReconciledByARead) {
+  StartAll();
+  sim_->PutBatch("L1", BatchState::kQueued, 7);
+  sim_->AddFault(On("/L1/stop", Fault::Action::kResetMidBody));  // status 0: applied, then cut
+  CallResult r = Stop("L1");
+  ASSERT_TRUE(r.status.ok()) << r.Reason() << " " << r.status.error_message();
+  EXPECT_EQ(r.response.previous_status(), v1::BATCH_STATUS_QUEUED);
+  EXPECT_TRUE(r.response.credits_refunded());
+  EXPECT_EQ(r.response.refund_basis(), v1::REFUND_BASIS_PRE_READ);
+  EXPECT_EQ(Requests("/L1/stop"), options_.stopper.max_attempts);
+  EXPECT_EQ(Requests("/batches/L1"), 2);  // the pre-read and the confirming read
+  EXPECT_EQ(sim_->GetBatch("L1")->state, BatchState::kIdle);
+  ExpectStillServes();
+}
+
+// The same lost replies, but SerpWow never carried the stop out: the read
+// finds the batch still queued, and the answer stays "safe to retry".
+TEST_F(FaultTest, LostStopRepliesOfAStopThatNeverHappenedStayUnavailable) {
+  StartAll();
+  sim_->PutBatch("L2", BatchState::kQueued, 7);
+  sim_->AddFault(On("/L2/stop", Fault::Action::kDropConnection));  // never carried out
+  CallResult r = Stop("L2");
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE) << r.status.error_message();
+  EXPECT_EQ(r.Reason(), "UPSTREAM_UNAVAILABLE");
+  EXPECT_EQ(Requests("/batches/L2"), 2);
+  EXPECT_EQ(sim_->GetBatch("L2")->state, BatchState::kQueued);
+  ExpectStillServes();
+}
+
 // --- Overload and the circuit breaker -------------------------------------------
 
 TEST_F(FaultTest, BeyondTheInFlightBoundCallsFailFast) {
