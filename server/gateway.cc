@@ -112,13 +112,18 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
     loops.push_back(loop->get());
     gw->loops_.push_back(std::move(*loop));
   }
+  gw->pool_ = std::make_unique<upstream::LoopPool>(std::move(loops));
   absl::StatusOr<std::unique_ptr<upstream::SerpwowClient>> client =
-      upstream::SerpwowClient::Create(options.upstream, std::move(loops), gw->metrics_.get());
+      upstream::SerpwowClient::Create(options.upstream, gw->pool_.get(), gw->metrics_.get());
   if (!client.ok()) return client.status();
   gw->client_ = std::move(*client);
-  gw->stopper_ = std::make_unique<logic::BatchStopper>(gw->client_.get(), options.stopper);
-  gw->service_ = std::make_unique<rpc::BatchServiceImpl>(gw->stopper_.get(), gw->metrics_.get(),
-                                                         gw->auth_.get());
+  gw->caller_ = std::make_unique<logic::UpstreamCaller>(gw->client_.get(), options.calls);
+  rpc::RpcDeps deps;
+  deps.caller = gw->caller_.get();
+  deps.stop_batch = options.stop_batch;
+  deps.metrics = gw->metrics_.get();
+  deps.auth = gw->auth_.get();
+  gw->service_ = std::make_unique<rpc::BatchServiceImpl>(deps);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -175,9 +180,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
 Gateway::~Gateway() { Shutdown(absl::ZeroDuration()); }
 
 std::string Gateway::RenderMetrics() const {
-  int64_t connections_opened = 0;
-  for (const auto& loop : loops_) connections_opened += loop->connections_opened();
-  return metrics_->Render(connections_opened, upstream_in_flight());
+  return metrics_->Render(pool_->connections_opened(), pool_->in_flight());
 }
 
 void Gateway::SetHealth(const std::string& service, bool serving) {
@@ -201,14 +204,14 @@ void Gateway::Shutdown(absl::Duration grace) {
     // is set past ours, so that we end the stragglers with UNAVAILABLE.
     std::thread shutdown(
         [this, grace_end] { server_->Shutdown(absl::ToChronoTime(grace_end + absl::Seconds(5))); });
-    while (stopper_->in_flight() > 0 && absl::Now() < grace_end) {
+    while (caller_->in_flight() > 0 && absl::Now() < grace_end) {
       absl::SleepFor(absl::Milliseconds(5));
     }
-    if (size_t left = stopper_->in_flight(); left > 0) {
+    if (size_t left = caller_->in_flight(); left > 0) {
       SERPWOW_LOG(kWarning, "shutdown grace over; ending ", left, " call(s) with UNAVAILABLE");
-      stopper_->CancelAll(logic::ErrorBuilder(absl::StatusCode::kUnavailable,
-                                              "the server is shutting down; retry the call",
-                                              logic::reason::kShuttingDown));
+      caller_->CancelAll(logic::ErrorBuilder(absl::StatusCode::kUnavailable,
+                                             "the server is shutting down; retry the call",
+                                             logic::reason::kShuttingDown));
     }
     shutdown.join();
     server_->Wait();
@@ -221,12 +224,9 @@ void Gateway::Shutdown(absl::Duration grace) {
   metrics_server_.reset();
   // Every RPC has ended; now the loops can go (they cancel what is left).
   loops_.clear();
+  pool_.reset();
 }
 
-int64_t Gateway::upstream_in_flight() const {
-  int64_t n = 0;
-  for (const auto& loop : loops_) n += loop->in_flight();
-  return n;
-}
+int64_t Gateway::upstream_in_flight() const { return pool_ != nullptr ? pool_->in_flight() : 0; }
 
 }  // namespace serpwow

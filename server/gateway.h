@@ -1,6 +1,6 @@
-// Gateway: the assembled service (upstream loop, SerpWow client, stopper,
-// gRPC server with health and reflection, metrics endpoint) behind one
-// Start(). batch-server's main and the service tests use it the same way.
+// Gateway: the assembled service (upstream loops, SerpWow client, the
+// upstream caller, gRPC server with health and reflection, metrics endpoint)
+// behind one Start(). batch-server's main and the service tests use it the same way.
 //
 // Health (grpc.health.v1.Health): "" (overall), "readiness" and
 // "serpwow.batches.v1.BatchService" are SERVING while the gateway accepts
@@ -17,11 +17,13 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/logic/stop_batch.h"
+#include "server/logic/upstream_caller.h"
 #include "server/metrics.h"
 #include "server/metrics_server.h"
 #include "server/rpc/batch_service.h"
 #include "server/rpc/caller_auth.h"
 #include "server/upstream/http_loop.h"
+#include "server/upstream/loop_pool.h"
 #include "server/upstream/serpwow_client.h"
 
 namespace serpwow {
@@ -52,7 +54,11 @@ struct GatewayOptions {
   // connection pool); a batch's calls always use the same one. 0: one per
   // CPU core, at most 4.
   int upstream_threads = 0;
-  logic::StopperOptions stopper;
+  // The upstream caller's resilience (attempts, backoff, retry budget,
+  // breaker, in-flight bound), shared by every RPC.
+  logic::CallerOptions calls;
+  // StopBatch's own (the pre-read's share of the deadline).
+  logic::StopBatchOptions stop_batch;
   TlsOptions tls;
   // Bearer tokens file for callers; empty disables caller authentication.
   std::string auth_tokens_file;
@@ -102,8 +108,9 @@ class Gateway {
   Gateway() = default;
   std::unique_ptr<GatewayMetrics> metrics_;
   std::vector<std::unique_ptr<upstream::HttpLoop>> loops_;
+  std::unique_ptr<upstream::LoopPool> pool_;
   std::unique_ptr<upstream::SerpwowClient> client_;
-  std::unique_ptr<logic::BatchStopper> stopper_;
+  std::unique_ptr<logic::UpstreamCaller> caller_;
   std::unique_ptr<rpc::CallerAuth> auth_;
   std::unique_ptr<rpc::BatchServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;

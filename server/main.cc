@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
     Fail(kExitBadConfig, "--upstream_max_idle_connections must be at least 1");
   }
   {  // resilience
-    serpwow::logic::StopperOptions& o = options.stopper;
+    serpwow::logic::CallerOptions& o = options.calls;
     o.max_attempts = absl::GetFlag(FLAGS_upstream_attempts);
     o.retry_budget_ratio = absl::GetFlag(FLAGS_retry_budget_ratio);
     o.retry_budget_min = absl::GetFlag(FLAGS_retry_budget_min);

@@ -16,7 +16,6 @@ const std::vector<double>& LatencyBounds() {
   return bounds;
 }
 
-constexpr const char* kMethodNames[] = {"StopBatch"};
 constexpr const char* kClassNames[] = {"1xx",
                                        "2xx",
                                        "3xx",
@@ -97,6 +96,18 @@ void Histogram::Render(std::string& out, const std::string& name, const std::str
   absl::StrAppend(&out, name, "_count", braces, " ", count_.load(), "\n");
 }
 
+const char* RpcMethodName(RpcMethod method) {
+  switch (method) {
+    case RpcMethod::kStopBatch:
+      return "StopBatch";
+    case RpcMethod::kGetBatch:
+      return "GetBatch";
+    case RpcMethod::kCount:
+      break;
+  }
+  return "unknown";
+}
+
 GatewayMetrics::GatewayMetrics() {
   for (int m = 0; m < kMethods; ++m)
     rpc_latency_.push_back(std::make_unique<Histogram>(LatencyBounds()));
@@ -128,7 +139,8 @@ std::string GatewayMetrics::Render(int64_t connections_opened, int64_t upstream_
       "# TYPE serpwow_gateway_rpcs_total counter\n";
   for (int m = 0; m < kMethods; ++m) {
     for (int c = 0; c < kCodes; ++c) {
-      absl::StrAppend(&out, "serpwow_gateway_rpcs_total{method=\"", kMethodNames[m], "\",code=\"",
+      absl::StrAppend(&out, "serpwow_gateway_rpcs_total{method=\"",
+                      RpcMethodName(static_cast<RpcMethod>(m)), "\",code=\"",
                       absl::StatusCodeToString(static_cast<absl::StatusCode>(c)), "\"} ",
                       rpcs_[m][c].load(), "\n");
     }
@@ -137,8 +149,9 @@ std::string GatewayMetrics::Render(int64_t connections_opened, int64_t upstream_
       "# HELP serpwow_gateway_rpc_duration_seconds RPC latency in the gateway, by method.\n"
       "# TYPE serpwow_gateway_rpc_duration_seconds histogram\n";
   for (int m = 0; m < kMethods; ++m) {
-    rpc_latency_[m]->Render(out, "serpwow_gateway_rpc_duration_seconds",
-                            absl::StrCat("method=\"", kMethodNames[m], "\""));
+    rpc_latency_[m]->Render(
+        out, "serpwow_gateway_rpc_duration_seconds",
+        absl::StrCat("method=\"", RpcMethodName(static_cast<RpcMethod>(m)), "\""));
   }
   out +=
       "# HELP serpwow_gateway_rpcs_in_flight RPCs started and not yet finished.\n"

@@ -8,11 +8,6 @@
 namespace serpwow::logic {
 namespace {
 
-bool AllowedChar(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-';
-}
-
 absl::Status Invalid(const std::string& field, const std::string& reason,
                      const std::string& description) {
   return ErrorBuilder(absl::StatusCode::kInvalidArgument,
@@ -23,12 +18,12 @@ absl::Status Invalid(const std::string& field, const std::string& reason,
 // Why `value` is not a safe id segment, or "" when it is one.
 std::string SegmentProblem(const std::string& value) {
   if (value.empty()) return "it is empty; give the id of a SerpWow batch, e.g. 9E867FAA";
-  if (value.size() > kMaxBatchIdLength) {
-    return absl::StrCat("it is ", value.size(), " bytes long; at most ", kMaxBatchIdLength,
-                        " are allowed");
+  if (value.size() > upstream::kMaxIdSegmentLength) {
+    return absl::StrCat("it is ", value.size(), " bytes long; at most ",
+                        upstream::kMaxIdSegmentLength, " are allowed");
   }
   for (size_t i = 0; i < value.size(); ++i) {
-    if (!AllowedChar(value[i])) {
+    if (!upstream::IsAllowedIdChar(value[i])) {
       return absl::StrCat("character ", i + 1,
                           " is not allowed; only A-Z, a-z, 0-9, '_' and '-' are");
     }

@@ -16,10 +16,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "server/upstream/endpoints.h"
 
 namespace serpwow::logic {
 
-inline constexpr size_t kMaxBatchIdLength = 64;
+inline constexpr size_t kMaxBatchIdLength = upstream::kMaxIdSegmentLength;
 
 // StopBatch's legacy `batch_id` field: OK when it is a valid id segment.
 // Otherwise INVALID_ARGUMENT (reason INVALID_BATCH_ID, BadRequest on field

@@ -22,15 +22,6 @@ using Json = nlohmann::json;
 constexpr absl::Duration kMaxRetryDelay = absl::Hours(1);
 constexpr size_t kMaxMessageBytes = 256;
 
-// The parts of the SerpWow envelope the classifier looks at.
-struct Envelope {
-  bool is_json = false;      // the body parsed as JSON
-  bool has_success = false;  // ...with request_info.success a bool
-  bool success = false;
-  std::string message;  // request_info.message, if a string
-  Json json;
-};
-
 // SerpWow's replies nest a few levels deep. A body nested deeper is refused
 // without parsing: it cannot be a reply we understand, and parsing deeply
 // nested input costs far more than this linear scan (a 1 MiB body of '['
@@ -114,9 +105,8 @@ bool UnsafeCodePoint(uint32_t cp) {
          cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
-// Upstream text is shown to people, never trusted: keeps well-formed UTF-8
-// without unsafe characters (see UnsafeCodePoint), drops everything else,
-// and cuts to kMaxMessageBytes, never inside a character.
+}  // namespace
+
 std::string CleanText(const std::string& text) {
   std::string out;
   out.reserve(std::min(text.size(), kMaxMessageBytes));
@@ -135,6 +125,8 @@ std::string CleanText(const std::string& text) {
   }
   return out;
 }
+
+namespace {
 
 bool MessageSaysNotFound(const std::string& lower) {
   return absl::StrContains(lower, "not found") || absl::StrContains(lower, "does not exist") ||
@@ -182,7 +174,8 @@ absl::optional<absl::Duration> RetryHint(const HttpResult& result, const Envelop
 
 std::string HttpMeta(const HttpResult& result) { return absl::StrCat(result.http_status); }
 
-absl::Status TransportFailure(const HttpResult& result, const ClassifyContext& ctx) {
+absl::Status TransportFailure(const HttpResult& result, const ClassifyContext& ctx,
+                              const ReplyRules& rules) {
   const std::string& id = ctx.batch_id;
   if (JudgeResult(result, ctx.timeout_is_callers_deadline).unavailable) {
     if (result.error == TransportError::kTimeout) {
@@ -213,7 +206,7 @@ absl::Status TransportFailure(const HttpResult& result, const ClassifyContext& c
     }
     return ErrorBuilder(
                absl::StatusCode::kUnavailable,
-               absl::StrCat(what, " while stopping batch ", id, "; the call is safe to retry"),
+               absl::StrCat(what, " while ", rules.doing, " ", id, "; the call is safe to retry"),
                reason::kUpstreamUnavailable)
         .Metadata("batch_id", id)
         .Metadata("transport_error", upstream::TransportErrorName(result.error));
@@ -223,7 +216,11 @@ absl::Status TransportFailure(const HttpResult& result, const ClassifyContext& c
       return ErrorBuilder(absl::StatusCode::kDeadlineExceeded,
                           absl::StrCat("the call's deadline passed while SerpWow was "
                                        "handling batch ",
-                                       id, "; the stop may or may not have taken effect"),
+                                       id,
+                                       rules.effect != nullptr
+                                           ? absl::StrCat("; ", rules.effect,
+                                                          " may or may not have taken effect")
+                                           : std::string()),
                           reason::kDeadlineExceeded)
           .Metadata("batch_id", id);
     case TransportError::kBodyTooLarge:
@@ -267,6 +264,8 @@ absl::Status NotStoppable(const ClassifyContext& ctx, const HttpResult& result) 
                     "only a queued or running batch can be stopped");
 }
 
+}  // namespace
+
 absl::Status BadResponse(const ClassifyContext& ctx, const HttpResult& result,
                          const std::string& what) {
   return ErrorBuilder(absl::StatusCode::kInternal,
@@ -277,10 +276,11 @@ absl::Status BadResponse(const ClassifyContext& ctx, const HttpResult& result,
       .Metadata("http_status", HttpMeta(result));
 }
 
-// Everything that is not a 2xx with success:true, for either call. `stop`
-// enables the stop-only meanings; `seen_before` is the pre-read's status.
+namespace {
+
+// Everything that is not a 2xx with success:true, for any operation.
 absl::Status ClassifyFailure(const HttpResult& result, const Envelope& env,
-                             const ClassifyContext& ctx, bool stop, BatchStatus seen_before) {
+                             const ClassifyContext& ctx, const ReplyRules& rules) {
   const long code = result.http_status;
   const std::string lower = absl::AsciiStrToLower(env.message);
   const bool refused = env.has_success && !env.success;
@@ -323,7 +323,9 @@ absl::Status ClassifyFailure(const HttpResult& result, const Envelope& env,
 
   // The body's own words win over the remaining status codes.
   if (refused && MessageSaysNotFound(lower)) return NotFound(ctx, result);
-  if (stop && refused && MessageSaysNotStoppable(lower)) return NotStoppable(ctx, result);
+  if (rules.refusal != nullptr) {
+    if (absl::optional<absl::Status> own = rules.refusal(result, env, ctx)) return *own;
+  }
 
   if (code == 404) {
     // SerpWow documents 404 for "invalid URL or wrong verb" too. A reply in
@@ -337,12 +339,6 @@ absl::Status ClassifyFailure(const HttpResult& result, const Envelope& env,
                         "Value SERP do not)",
                         reason::kUpstreamRouteNotFound)
         .Metadata("http_status", HttpMeta(result));
-  }
-  if (stop && refused && seen_before == BatchStatus::kIdle &&
-      (code == 400 || code == 409 || code == 422)) {
-    // An unrecognised refusal of a batch we just saw idle: the documented
-    // "not queued or running" case with wording we do not know yet.
-    return NotStoppable(ctx, result);
   }
   if (code >= 300 && code < 400) {
     return ErrorBuilder(absl::StatusCode::kInternal,
@@ -448,16 +444,44 @@ absl::optional<absl::Duration> RetryHintOf(const HttpResult& result) {
   return RetryHint(result, ParseEnvelope(result.body));
 }
 
-absl::StatusOr<BatchStatus> ClassifyBatchRead(const HttpResult& result,
-                                              const ClassifyContext& context) {
-  if (result.error != TransportError::kNone) return TransportFailure(result, context);
+absl::StatusOr<Envelope> ClassifyReply(const HttpResult& result, const ClassifyContext& context,
+                                       const ReplyRules& rules) {
+  if (result.error != TransportError::kNone) return TransportFailure(result, context, rules);
   Envelope env = ParseEnvelope(result.body);
   const bool two_xx = result.http_status >= 200 && result.http_status < 300;
   if (!two_xx || !env.has_success || !env.success) {
-    return ClassifyFailure(result, env, context, /*stop=*/false, BatchStatus::kUnknown);
+    return ClassifyFailure(result, env, context, rules);
   }
-  auto batch = env.json.find("batch");
-  if (batch == env.json.end() || !batch->is_object()) {
+  return env;
+}
+
+namespace {
+
+// The stop's own refusals: "not queued or running" in any known wording, or
+// an unrecognised 400/409/422 refusal of a batch a read just saw idle (the
+// documented case with wording we do not know yet).
+absl::optional<absl::Status> StopRefusal(const HttpResult& result, const Envelope& env,
+                                         const ClassifyContext& ctx) {
+  if (!env.has_success || env.success) return absl::nullopt;
+  const long code = result.http_status;
+  if (MessageSaysNotStoppable(absl::AsciiStrToLower(env.message)) ||
+      (ctx.seen_before == BatchStatus::kIdle && (code == 400 || code == 409 || code == 422))) {
+    return NotStoppable(ctx, result);
+  }
+  return absl::nullopt;
+}
+
+constexpr ReplyRules kReadBatchRules{"reading batch", nullptr, nullptr};
+constexpr ReplyRules kStopBatchRules{"stopping batch", "the stop", &StopRefusal};
+
+}  // namespace
+
+absl::StatusOr<BatchStatus> ClassifyBatchRead(const HttpResult& result,
+                                              const ClassifyContext& context) {
+  absl::StatusOr<Envelope> env = ClassifyReply(result, context, kReadBatchRules);
+  if (!env.ok()) return env.status();
+  auto batch = env->json.find("batch");
+  if (batch == env->json.end() || !batch->is_object()) {
     return BadResponse(context, result, "no batch object");
   }
   auto status = batch->find("status");
@@ -474,14 +498,12 @@ absl::StatusOr<BatchStatus> ClassifyBatchRead(const HttpResult& result,
 absl::StatusOr<StopReply> ClassifyStopReply(const HttpResult& result,
                                             const ClassifyContext& context,
                                             BatchStatus seen_before) {
-  if (result.error != TransportError::kNone) return TransportFailure(result, context);
-  Envelope env = ParseEnvelope(result.body);
-  const bool two_xx = result.http_status >= 200 && result.http_status < 300;
-  if (!two_xx || !env.has_success || !env.success) {
-    return ClassifyFailure(result, env, context, /*stop=*/true, seen_before);
-  }
+  ClassifyContext with_read = context;
+  with_read.seen_before = seen_before;
+  absl::StatusOr<Envelope> env = ClassifyReply(result, with_read, kStopBatchRules);
+  if (!env.ok()) return env.status();
   StopReply reply;
-  reply.message = CleanText(env.message);
+  reply.message = CleanText(env->message);
   // An explicit refund statement in the reply (undocumented, but if SerpWow
   // ever sends one it is better evidence than our pre-read).
   auto refund_flag = [](const Json& object) -> absl::optional<bool> {
@@ -493,10 +515,10 @@ absl::StatusOr<StopReply> ClassifyStopReply(const HttpResult& result,
     }
     return absl::nullopt;
   };
-  reply.credits_refunded = refund_flag(env.json);
+  reply.credits_refunded = refund_flag(env->json);
   if (!reply.credits_refunded) {
-    // ParseEnvelope found request_info (success is true), so this never inserts.
-    reply.credits_refunded = refund_flag(env.json.at("request_info"));
+    // ClassifyReply found request_info (success is true), so this never inserts.
+    reply.credits_refunded = refund_flag(env->json.at("request_info"));
   }
   return reply;
 }

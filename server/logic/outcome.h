@@ -2,11 +2,14 @@
 // (transport error, HTTP status, body, headers) to a domain value or an error
 // status with google.rpc details (see errors.h). No I/O, no gRPC types.
 //
-// Order of evidence, as the upstream docs suggest (§10 of the API notes):
-// transport error, then HTTP status, then whether the body is the JSON
-// envelope, then request_info.success, then the message text.
+// Order of evidence, as SerpWow's docs suggest (its official clients key on
+// the envelope, not the status): transport error, then HTTP status, then
+// whether the body is the JSON envelope, then request_info.success, then the
+// message text.
 //
-// The contract (code, reason) for both calls:
+// The generic rows are written once (ClassifyReply); an operation adds only
+// its own refusals and its words (ReplyRules), so that no generic message
+// speaks of the wrong operation. The contract (code, reason):
 //   transport: connect/DNS/TLS/reset          UNAVAILABLE         UPSTREAM_UNAVAILABLE
 //              timeout, caller's deadline     DEADLINE_EXCEEDED   DEADLINE_EXCEEDED
 //              timeout, gateway's own cap     UNAVAILABLE         UPSTREAM_TIMEOUT
@@ -16,7 +19,8 @@
 //   any status, "not found" message           NOT_FOUND           BATCH_NOT_FOUND
 //   404 with the JSON envelope or no body     NOT_FOUND           BATCH_NOT_FOUND
 //   404 with another body (a wrong route)     INTERNAL            UPSTREAM_ROUTE_NOT_FOUND
-//   stop: "not queued or running" message,
+//   the operation's own refusals (ReplyRules::refusal), e.g. for the stop:
+//         a "not queued or running" message,
 //         or 400/409/422 success:false after
 //         a read that saw the batch idle      FAILED_PRECONDITION BATCH_NOT_STOPPABLE
 //   401                                       INTERNAL            UPSTREAM_AUTH_FAILED
@@ -30,12 +34,13 @@
 //   success:false with no known meaning       INTERNAL            UPSTREAM_BAD_RESPONSE
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
-#include "server/upstream/http_loop.h"
+#include "server/upstream/http_types.h"
 
 namespace serpwow::logic {
 
@@ -71,12 +76,53 @@ Verdict JudgeResult(const upstream::HttpResult& result, bool timeout_is_callers_
 struct ClassifyContext {
   // Already validated; used in messages and details.
   std::string batch_id;
+  // What a read just before saw (kUnknown when it failed or none was made);
+  // it only sharpens an otherwise ambiguous refusal.
+  BatchStatus seen_before = BatchStatus::kUnknown;
   // True when the transfer's timeout was the caller's remaining deadline (so a
   // timeout means DEADLINE_EXCEEDED); false when it was the gateway's own cap.
   bool timeout_is_callers_deadline = false;
   // RetryInfo delay for a 429 that gives no hint.
   absl::Duration default_rate_limit_delay = absl::Seconds(1);
 };
+
+// The parts of SerpWow's JSON envelope the classifier looks at.
+struct Envelope {
+  bool is_json = false;      // the body parsed as JSON
+  bool has_success = false;  // ...with request_info.success a bool
+  bool success = false;
+  std::string message;  // request_info.message, if a string (raw: clean it before use)
+  nlohmann::json json;  // the whole body (discarded when not JSON)
+};
+
+// What is particular to one operation.
+struct ReplyRules {
+  // Its words in generic messages: "... while <doing> <batch_id>".
+  const char* doing = "calling SerpWow for batch";
+  // When it changes state: what a deadline passing mid-request may or may
+  // not have done ("the stop"); nullptr for reads.
+  const char* effect = nullptr;
+  // Its own refusals: consulted for a reply that is not a success, after the
+  // rows that depend on the status alone (401, 402, 429, 5xx) and after
+  // "not found"; nullopt lets the generic rows go on.
+  absl::optional<absl::Status> (*refusal)(const upstream::HttpResult& result, const Envelope& env,
+                                          const ClassifyContext& context) = nullptr;
+};
+
+// Every generic row for any endpoint: the envelope of a 2xx reply with
+// request_info.success true, or the error.
+absl::StatusOr<Envelope> ClassifyReply(const upstream::HttpResult& result,
+                                       const ClassifyContext& context, const ReplyRules& rules);
+
+// The error for a 2xx success reply whose content the gateway cannot use
+// (`what`: "no batch object", ...): INTERNAL UPSTREAM_BAD_RESPONSE.
+absl::Status BadResponse(const ClassifyContext& context, const upstream::HttpResult& result,
+                         const std::string& what);
+
+// Upstream text is shown to people, never trusted: keeps well-formed UTF-8
+// without control, bidi or separator characters, cut to 256 bytes at a
+// character boundary.
+std::string CleanText(const std::string& text);
 
 // GET /batches/{id}: the batch's status, or the error.
 absl::StatusOr<BatchStatus> ClassifyBatchRead(const upstream::HttpResult& result,
@@ -92,7 +138,7 @@ struct StopReply {
 };
 
 // GET /batches/{id}/stop. `seen_before` is what a read just before saw
-// (kUnknown when it failed); it only sharpens an otherwise ambiguous refusal.
+// (kUnknown when it failed); it overrides context.seen_before.
 absl::StatusOr<StopReply> ClassifyStopReply(const upstream::HttpResult& result,
                                             const ClassifyContext& context,
                                             BatchStatus seen_before);

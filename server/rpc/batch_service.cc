@@ -1,17 +1,12 @@
 #include "server/rpc/batch_service.h"
 
-#include <chrono>
 #include <memory>
 #include <random>
 #include <string>
-#include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
-#include "common/log.h"
 #include "server/logic/batch_id.h"
-#include "server/logic/errors.h"
-#include "server/rpc/grpc_status.h"
+#include "server/logic/stop_batch.h"
 
 namespace serpwow::rpc {
 namespace {
@@ -44,114 +39,39 @@ v1::RefundBasis ToProto(logic::RefundBasis basis) {
   return v1::REFUND_BASIS_UNSPECIFIED;
 }
 
-absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
-  auto deadline = context->deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
-  return absl::FromChrono(deadline);
-}
-
 bool RequestIdChar(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
          c == '_' || c == ':' || c == '-';
 }
 
-class StopBatchReactor final : public grpc::ServerUnaryReactor {
- public:
-  StopBatchReactor(grpc::CallbackServerContext* context, const v1::StopBatchRequest* request,
-                   v1::StopBatchResponse* response, logic::BatchStopper* stopper,
-                   GatewayMetrics* metrics, const CallerAuth* auth)
-      : response_(response),
-        metrics_(metrics),
-        deadline_(DeadlineOf(context)),
-        start_(absl::Now()),
-        request_id_(RequestIdFrom(context->client_metadata())) {
-    metrics_->RpcStarted();
-    context->AddInitialMetadata(kRequestIdKey, request_id_);
-    // Only a valid id is ever logged: raw input may hold control characters.
-    log_id_ = logic::ValidateBatchId(request->batch_id()).ok() ? request->batch_id() : "";
-    if (auth != nullptr) {
-      if (absl::Status allowed = auth->Check(context->client_metadata()); !allowed.ok()) {
-        OnResult(allowed, logic::StopTrace{});
-        return;
-      }
-    }
-    operation_ = stopper->Stop(
-        request->batch_id(), deadline_,
-        [this](absl::StatusOr<logic::StopBatchResult> result, const logic::StopTrace& trace) {
-          OnResult(std::move(result), trace);
-        });
+// Only a valid id is ever logged: raw input may hold control characters.
+std::string Loggable(const std::string& batch_id) {
+  return logic::ValidateBatchId(batch_id).ok() ? batch_id : "";
+}
+
+struct StopBatchRpc {
+  using Request = v1::StopBatchRequest;
+  using Response = v1::StopBatchResponse;
+  using Op = logic::StopBatchOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kStopBatch;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, deps.stop_batch, request.batch_id(), deadline);
   }
-
-  void OnCancel() override {
-    if (operation_ == nullptr) return;  // already finished (auth)
-    const bool expired = absl::Now() >= deadline_;
-    absl::Status status =
-        expired ? logic::ErrorBuilder(absl::StatusCode::kDeadlineExceeded,
-                                      "the call's deadline passed while stopping the batch",
-                                      logic::reason::kDeadlineExceeded)
-                      .Build()
-                : logic::ErrorBuilder(absl::StatusCode::kCancelled, "the call was cancelled",
-                                      logic::reason::kCancelled)
-                      .Build();
-    operation_->Cancel(std::move(status));
+  static std::string LogId(const Request& request) { return Loggable(request.batch_id()); }
+  static void Fill(const Op& op, Response* response) {
+    const logic::StopBatchResult& r = op.result();
+    response->set_batch_id(r.batch_id);
+    response->set_credits_refunded(r.credits_refunded);
+    response->set_previous_status(ToProto(r.previous_status));
+    response->set_message(r.message);
+    response->set_refund_basis(ToProto(r.refund_basis));
   }
-
-  void OnDone() override { delete this; }
-
-  // Lets gRPC run OnDone and OnCancel on the thread that triggers them
-  // instead of handing each to its executor thread (one thread wake-up per
-  // call saved). Both are short and never block: OnDone frees the reactor;
-  // OnCancel enqueues a cancel to the upstream loop and, when the operation
-  // has not finished, calls Finish, which gRPC allows from any reaction. No
-  // lock of ours is held when we call into gRPC, so running them inline
-  // cannot deadlock. (gRPC marks this hook "for internal use"; it exists in
-  // 1.51 and later and is checked by the tests through the cancel paths.)
-  bool InternalInlineable() override { return true; }
-
- private:
-  // Runs exactly once (StopOperation guarantees it): on the upstream loop
-  // thread, inline for an invalid id or a refused caller, or in OnCancel.
-  void OnResult(absl::StatusOr<logic::StopBatchResult> result, const logic::StopTrace& trace) {
-    const absl::Status& status = result.status();
-    const absl::Duration elapsed = absl::Now() - start_;
-    if (result.ok()) {
-      response_->set_batch_id(result->batch_id);
-      response_->set_credits_refunded(result->credits_refunded);
-      response_->set_previous_status(ToProto(result->previous_status));
-      response_->set_message(result->message);
-      response_->set_refund_basis(ToProto(result->refund_basis));
-    }
-    metrics_->RpcFinished(RpcMethod::kStopBatch, status.code(), elapsed);
-    LogRecord record(status.ok() ? LogLevel::kInfo : LogLevel::kWarning, "rpc");
-    record.Str("method", "StopBatch")
-        .Str("code", absl::StatusCodeToString(status.code()))
-        .Double("duration_ms", absl::ToDoubleMilliseconds(elapsed))
-        .Str("request_id", request_id_)
-        .Str("batch_id", log_id_)
-        .Int("upstream_read_status", trace.read_http_status)
-        .Int("upstream_stop_status", trace.stop_http_status)
-        .Double("upstream_ms", absl::ToDoubleMilliseconds(trace.upstream_time));
-    if (trace.read_attempts > 1 || trace.stop_attempts > 1) {
-      record.Int("read_attempts", trace.read_attempts).Int("stop_attempts", trace.stop_attempts);
-    }
-    if (trace.reconciled) record.Bool("reconciled", true);
-    if (result.ok()) {
-      record.Str("previous_status", logic::BatchStatusName(result->previous_status))
-          .Bool("credits_refunded", result->credits_refunded);
-    } else {
-      record.Str("reason", logic::ReasonOf(status));
-    }
-    record.Emit();
-    Finish(ToGrpcStatus(status));
+  static void Log(const Op& op, LogRecord& record) {
+    record.Str("previous_status", logic::BatchStatusName(op.result().previous_status))
+        .Bool("credits_refunded", op.result().credits_refunded);
   }
-
-  v1::StopBatchResponse* const response_;
-  GatewayMetrics* const metrics_;
-  const absl::Time deadline_;
-  const absl::Time start_;
-  const std::string request_id_;
-  std::string log_id_;
-  std::shared_ptr<logic::StopOperation> operation_;
 };
 
 }  // namespace
@@ -171,7 +91,7 @@ std::string RequestIdFrom(const std::multimap<grpc::string_ref, grpc::string_ref
 grpc::ServerUnaryReactor* BatchServiceImpl::StopBatch(grpc::CallbackServerContext* context,
                                                       const v1::StopBatchRequest* request,
                                                       v1::StopBatchResponse* response) {
-  return new StopBatchReactor(context, request, response, stopper_, metrics_, auth_);
+  return new UnaryReactor<StopBatchRpc>(context, request, response, deps_);
 }
 
 }  // namespace serpwow::rpc

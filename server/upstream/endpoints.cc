@@ -1,6 +1,7 @@
 #include "server/upstream/endpoints.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
@@ -83,20 +84,6 @@ std::vector<std::string> BuildRouteWords() {
 
 }  // namespace
 
-const char* HttpMethodName(HttpMethod method) {
-  switch (method) {
-    case HttpMethod::kGet:
-      return "GET";
-    case HttpMethod::kPost:
-      return "POST";
-    case HttpMethod::kPut:
-      return "PUT";
-    case HttpMethod::kDelete:
-      return "DELETE";
-  }
-  return "GET";
-}
-
 const char* EffectClassName(EffectClass effect) {
   switch (effect) {
     case EffectClass::kRead:
@@ -129,6 +116,24 @@ bool IsRouteWord(const std::string& segment) {
     if (absl::EqualsIgnoreCase(segment, word)) return true;
   }
   return false;
+}
+
+bool IsSafeIdSegment(const std::string& segment) {
+  if (segment.empty() || segment.size() > kMaxIdSegmentLength) return false;
+  for (char c : segment) {
+    if (!IsAllowedIdChar(c)) return false;
+  }
+  return !IsRouteWord(segment);
+}
+
+bool IsCanonicalPositiveInt(const std::string& segment) {
+  if (segment.empty() || segment.size() > 10 || segment[0] == '0') return false;
+  int64_t value = 0;
+  for (char c : segment) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + (c - '0');
+  }
+  return value <= INT32_MAX;
 }
 
 std::vector<std::string> PlaceholdersOf(Endpoint endpoint) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/types/span.h"
+#include "server/upstream/http_types.h"
 
 namespace serpwow::upstream {
 
@@ -50,9 +51,6 @@ enum class Endpoint {
   kCount,  // not an endpoint: the number of rows
 };
 inline constexpr size_t kEndpointCount = static_cast<size_t>(Endpoint::kCount);
-
-enum class HttpMethod { kGet, kPost, kPut, kDelete };
-const char* HttpMethodName(HttpMethod method);  // "GET", ...
 
 // What sending a request again may do (the retry classes of the gateway's
 // fault model, README "Faults and retries"):
@@ -97,6 +95,19 @@ const std::vector<std::string>& RouteWords();
 
 // True when `segment` equals a fixed route word in any letter case.
 bool IsRouteWord(const std::string& segment);
+
+// An id a path may carry ({batch}, {search}): 1 to 64 of [A-Za-z0-9_-] and
+// not a route word. The logic layer checks callers' ids against the same
+// rule first (with messages); the client refuses anything else anyway.
+inline constexpr size_t kMaxIdSegmentLength = 64;
+inline bool IsAllowedIdChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+bool IsSafeIdSegment(const std::string& segment);
+// {result_set}, {page}: a positive int32 in canonical decimal (no sign, no
+// leading zero).
+bool IsCanonicalPositiveInt(const std::string& segment);
 
 // The placeholders ("batch", "search", ...) `endpoint`'s template uses.
 std::vector<std::string> PlaceholdersOf(Endpoint endpoint);

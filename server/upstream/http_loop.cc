@@ -27,34 +27,9 @@ struct HttpLoop::Transfer {
   size_t max_body = 0;
   bool too_large = false;
   absl::Time submitted;
+  CurlSlist headers;  // for a request with a body: Accept, Content-Type, Expect
   char error_buffer[CURL_ERROR_SIZE] = {};
 };
-
-const char* TransportErrorName(TransportError error) {
-  switch (error) {
-    case TransportError::kNone:
-      return "none";
-    case TransportError::kResolve:
-      return "resolve";
-    case TransportError::kConnect:
-      return "connect";
-    case TransportError::kTls:
-      return "tls";
-    case TransportError::kConnectionLost:
-      return "connection_lost";
-    case TransportError::kTimeout:
-      return "timeout";
-    case TransportError::kBodyTooLarge:
-      return "body_too_large";
-    case TransportError::kBadReply:
-      return "bad_reply";
-    case TransportError::kCancelled:
-      return "cancelled";
-    case TransportError::kOther:
-      return "other";
-  }
-  return "other";
-}
 
 namespace {
 
@@ -107,6 +82,9 @@ TransportError ClassifyCurlCode(CURLcode code, bool too_large) {
   }
 }
 
+// The header list of a request without a body (libcurl never writes to it).
+curl_slist kAcceptJson = {const_cast<char*>("Accept: application/json"), nullptr};
+
 long ClampMillis(absl::Duration d) {
   int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1)));
   if (ms < 1) ms = 1;
@@ -145,9 +123,10 @@ absl::StatusOr<std::unique_ptr<HttpLoop>> HttpLoop::Create(HttpLoopOptions optio
   curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, &HttpLoop::TimerCallback);
   curl_multi_setopt(m, CURLMOPT_TIMERDATA, loop.get());
   curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, loop->options_.max_idle_connections);
-  // One share handle for TLS sessions and DNS, used only from the loop
-  // thread (so no lock callbacks): a new connection to the same upstream
-  // resumes the TLS session instead of a full handshake.
+  // One share handle for TLS sessions and DNS, used only by this loop's
+  // handles and so only under curl_mu_ (hence no lock callbacks): a new
+  // connection to the same upstream resumes the TLS session instead of a
+  // full handshake.
   loop->share_ = curl_share_init();
   if (loop->share_ != nullptr) {
     curl_share_setopt(loop->share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
@@ -378,11 +357,9 @@ CurlEasy HttpLoop::NewConfiguredEasy() {
   // Options that are the same for every transfer, set once per handle: the
   // handle is reused without curl_easy_reset, and StartTransfer sets every
   // per-transfer option each time.
-  static const curl_slist kAcceptJson = {const_cast<char*>("Accept: application/json"), nullptr};
   CURL* e = easy.get();
   bool ok = true;
   auto set = [&ok](CURLcode c) { ok = ok && c == CURLE_OK; };
-  set(curl_easy_setopt(e, CURLOPT_HTTPGET, 1L));
   set(curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L));
   set(curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpLoop::WriteCallback));
   // Redirects are never followed: the key must not travel to another host.
@@ -393,7 +370,6 @@ CurlEasy HttpLoop::NewConfiguredEasy() {
   if (!options_.ca_file.empty()) set(curl_easy_setopt(e, CURLOPT_CAINFO, options_.ca_file.c_str()));
   // Loopback (the simulator) never goes through an environment proxy.
   set(curl_easy_setopt(e, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1"));
-  set(curl_easy_setopt(e, CURLOPT_HTTPHEADER, &kAcceptJson));
   set(curl_easy_setopt(e, CURLOPT_USERAGENT, "serpwow-batches-gateway/0.1"));
   set(curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""));
   set(curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L));
@@ -423,6 +399,29 @@ void HttpLoop::StartTransfer(std::unique_ptr<Transfer> transfer) {
   bool ok = true;
   auto set = [&ok](CURLcode c) { ok = ok && c == CURLE_OK; };
   set(curl_easy_setopt(e, CURLOPT_URL, t->request.url.c_str()));
+  // The verb and the body are set for every transfer: the handle is reused,
+  // and a previous POST's body or custom method must never leak into this
+  // request. HTTPGET turns off any POST mode; CUSTOMREQUEST nullptr goes
+  // back to libcurl's method for the mode.
+  const HttpRequest& rq = t->request;
+  const bool has_body = !rq.body.empty();
+  if (has_body) {
+    set(curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(rq.body.size())));
+    set(curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq.body.data()));
+    // "Expect:" turns off the 100-continue round trip libcurl adds to larger
+    // bodies; Accept as on every request (the list replaces the default one).
+    bool listed = t->headers.Append("Accept: application/json") &&
+                  t->headers.Append(absl::StrCat("Content-Type: ", rq.content_type).c_str()) &&
+                  t->headers.Append("Expect:");
+    set(listed ? CURLE_OK : CURLE_OUT_OF_MEMORY);
+    set(curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers.get()));
+  } else {
+    set(curl_easy_setopt(e, CURLOPT_HTTPGET, 1L));
+    set(curl_easy_setopt(e, CURLOPT_HTTPHEADER, &kAcceptJson));
+  }
+  const bool custom = rq.method == HttpMethod::kPut || rq.method == HttpMethod::kDelete ||
+                      (rq.method == HttpMethod::kPost && !has_body);
+  set(curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, custom ? HttpMethodName(rq.method) : nullptr));
   set(curl_easy_setopt(e, CURLOPT_PRIVATE, t));
   set(curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error_buffer));
   set(curl_easy_setopt(e, CURLOPT_WRITEDATA, t));
@@ -506,6 +505,8 @@ void HttpLoop::Finish(Transfer* t, HttpResult result) {
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, nullptr);
     curl_easy_setopt(e, CURLOPT_PRIVATE, nullptr);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, nullptr);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, &kAcceptJson);  // t->headers dies with *t
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);               // forgets t's POSTFIELDS
     idle_easy_.push_back(std::move(t->easy));
   }
   transfers_.erase(t->id);  // destroys *t

@@ -37,58 +37,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/upstream/curl_handles.h"
+#include "server/upstream/http_types.h"
 
 namespace serpwow::upstream {
-
-// Why a transfer produced no HTTP response. kNone means it did.
-enum class TransportError {
-  kNone,
-  kResolve,         // DNS lookup failed
-  kConnect,         // TCP connect refused or unreachable
-  kTls,             // TLS handshake or certificate verification failed
-  kConnectionLost,  // reset, closed early, nothing received, truncated body
-  kTimeout,         // the transfer's own timeout elapsed
-  kBodyTooLarge,    // the reply body exceeded HttpRequest::max_body_bytes
-  kBadReply,        // not HTTP, or a content encoding that failed to decode
-  kCancelled,       // Cancel() or loop shutdown
-  kOther,           // anything else (e.g. out of memory, bad URL)
-};
-
-// "resolve", "connect", ...: stable names for logs and metrics.
-const char* TransportErrorName(TransportError error);
-
-struct HttpRequest {
-  // Full URL, secrets included. Never logged by the loop.
-  std::string url;
-  // Total time allowed; must be positive.
-  absl::Duration timeout = absl::Seconds(10);
-  absl::Duration connect_timeout = absl::Seconds(3);
-  // Reply bodies larger than this fail with kBodyTooLarge.
-  size_t max_body_bytes = 1 << 20;
-};
-
-using TransferId = uint64_t;
-
-struct HttpResult {
-  // Which transfer this is the result of (per loop, ids increase with
-  // submission order).
-  TransferId transfer_id = 0;
-  TransportError error = TransportError::kNone;
-  // libcurl's code, for diagnostics (never its error text: it may carry a URL).
-  int curl_code = 0;
-  // HTTP status; 0 when error != kNone.
-  long http_status = 0;
-  std::string body;
-  // Raw header values, empty when absent.
-  std::string retry_after;
-  std::string content_type;
-  // Time from submission to completion.
-  absl::Duration elapsed;
-  // True when this transfer had to open a new connection.
-  bool opened_connection = false;
-};
-
-using HttpCallback = std::function<void(HttpResult)>;
 
 struct HttpLoopOptions {
   // Idle connections kept for reuse (CURLMOPT_MAXCONNECTS).
@@ -115,7 +66,7 @@ class HttpLoop {
   HttpLoop(const HttpLoop&) = delete;
   HttpLoop& operator=(const HttpLoop&) = delete;
 
-  // Starts a GET. `done` runs exactly once on the loop thread. Thread-safe.
+  // Starts a request. `done` runs exactly once on the loop thread. Thread-safe.
   TransferId Submit(HttpRequest request, HttpCallback done);
 
   // Aborts a transfer if it is still pending; its callback then runs with

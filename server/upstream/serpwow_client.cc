@@ -107,9 +107,9 @@ absl::Status ValidateApiKey(const std::string& key) {
 }
 
 absl::StatusOr<std::unique_ptr<SerpwowClient>> SerpwowClient::Create(UpstreamOptions options,
-                                                                     std::vector<HttpLoop*> loops,
+                                                                     const LoopPool* loops,
                                                                      UpstreamObserver* observer) {
-  if (loops.empty()) return absl::InvalidArgumentError("no upstream loop");
+  if (loops == nullptr || loops->size() == 0) return absl::InvalidArgumentError("no upstream loop");
   if (absl::Status s = ValidateBaseUrl(options.base_url); !s.ok()) return s;
   if (absl::Status s = ValidateApiKey(options.api_key); !s.ok()) return s;
   if (options.timeout_cap <= absl::ZeroDuration()) {
@@ -121,31 +121,73 @@ absl::StatusOr<std::unique_ptr<SerpwowClient>> SerpwowClient::Create(UpstreamOpt
   while (absl::EndsWith(options.base_url, "/")) options.base_url.pop_back();
   std::string key_query = absl::StrCat("?api_key=", Escape(options.api_key));
   return std::unique_ptr<SerpwowClient>(
-      new SerpwowClient(std::move(options), std::move(loops), observer, std::move(key_query)));
+      new SerpwowClient(std::move(options), loops, observer, std::move(key_query)));
 }
 
-SerpwowClient::SerpwowClient(UpstreamOptions options, std::vector<HttpLoop*> loops,
+SerpwowClient::SerpwowClient(UpstreamOptions options, const LoopPool* loops,
                              UpstreamObserver* observer, std::string key_query)
     : options_(std::move(options)),
-      loops_(std::move(loops)),
+      loops_(loops),
       observer_(observer),
       key_query_(std::move(key_query)) {}
 
-TransferId SerpwowClient::Call(Endpoint endpoint, const std::string& batch_id,
-                               absl::Duration timeout, HttpCallback done) {
-  HttpRequest request;
-  request.url = absl::StrCat(options_.base_url, "/batches/", Escape(batch_id),
-                             endpoint == Endpoint::kStopBatch ? "/stop" : "", key_query_);
-  request.timeout = std::min(timeout, options_.timeout_cap);
-  request.connect_timeout = options_.connect_timeout;
-  request.max_body_bytes = options_.max_body_bytes;
-  HttpLoop* loop = loops_[std::hash<std::string>{}(batch_id) % loops_.size()];
-  if (observer_ == nullptr) return loop->Submit(std::move(request), std::move(done));
-  return loop->Submit(std::move(request),
-                      [observer = observer_, endpoint, done = std::move(done)](HttpResult r) {
-                        observer->OnUpstreamResult(endpoint, r);
-                        done(std::move(r));
-                      });
+absl::StatusOr<std::string> SerpwowClient::UrlFor(const UpstreamRequest& request) const {
+  const EndpointInfo& info = InfoOf(request.endpoint);
+  std::string url = options_.base_url;
+  for (absl::string_view segment : absl::StrSplit(info.path, '/', absl::SkipEmpty())) {
+    url.push_back('/');
+    if (segment.front() != '{') {
+      absl::StrAppend(&url, segment);
+      continue;
+    }
+    const std::string* value = nullptr;
+    bool is_id = true;
+    if (segment == "{batch}") {
+      value = &request.args.batch;
+    } else if (segment == "{search}") {
+      value = &request.args.search;
+    } else if (segment == "{result_set}") {
+      value = &request.args.result_set, is_id = false;
+    } else if (segment == "{page}") {
+      value = &request.args.page, is_id = false;
+    }
+    // The value itself is never quoted: it may be anything.
+    if (value == nullptr || (is_id ? !IsSafeIdSegment(*value) : !IsCanonicalPositiveInt(*value))) {
+      return absl::InvalidArgumentError(absl::StrCat("refused to call ", info.name,
+                                                     ": the value for ", segment,
+                                                     " is missing or not allowed there"));
+    }
+    absl::StrAppend(&url, Escape(*value));
+  }
+  url += key_query_;
+  for (const auto& [name, value] : request.query) {
+    if (name.empty() || absl::EqualsIgnoreCase(name, "api_key")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("refused to call ", info.name, ": a query parameter name is not allowed"));
+    }
+    absl::StrAppend(&url, "&", Escape(name), "=", Escape(value));
+  }
+  return url;
+}
+
+absl::StatusOr<TransferId> SerpwowClient::Call(const UpstreamRequest& request,
+                                               absl::Duration timeout, HttpCallback done) {
+  absl::StatusOr<std::string> url = UrlFor(request);
+  if (!url.ok()) return url.status();
+  HttpRequest http;
+  http.method = InfoOf(request.endpoint).method;
+  http.url = std::move(*url);
+  http.body = request.body;
+  http.timeout = std::min(timeout, options_.timeout_cap);
+  http.connect_timeout = options_.connect_timeout;
+  http.max_body_bytes = options_.max_body_bytes;
+  HttpLoop& loop = loops_->For(request.ShardKey());
+  if (observer_ == nullptr) return loop.Submit(std::move(http), std::move(done));
+  return loop.Submit(std::move(http), [observer = observer_, endpoint = request.endpoint,
+                                       done = std::move(done)](HttpResult r) {
+    observer->OnUpstreamResult(endpoint, r);
+    done(std::move(r));
+  });
 }
 
 }  // namespace serpwow::upstream

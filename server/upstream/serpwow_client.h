@@ -1,12 +1,14 @@
 // SerpwowClient: the SerpWow Batches REST calls the gateway makes, on top of
-// an HttpLoop. It owns the URLs (and so the API key): nothing above this
-// layer ever sees a URL that carries the key.
+// the upstream loops. It owns the URLs (and so the API key): nothing above
+// this layer ever sees a URL that carries the key. URLs are built from the
+// endpoint table (endpoints.h) and nowhere else.
 #pragma once
 
 #include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -14,6 +16,7 @@
 #include "absl/time/time.h"
 #include "server/upstream/endpoints.h"
 #include "server/upstream/http_loop.h"
+#include "server/upstream/loop_pool.h"
 
 namespace serpwow::upstream {
 
@@ -40,6 +43,19 @@ absl::Status ValidateBaseUrl(const std::string& url);
 // repeats the key.
 absl::Status ValidateApiKey(const std::string& key);
 
+// One request to SerpWow, as the layers above see it: a row of the endpoint
+// table and the values for its path, never a URL.
+struct UpstreamRequest {
+  Endpoint endpoint = Endpoint::kGetBatch;
+  PathArgs args;
+  // Query parameters besides the key, in order; names and values are
+  // percent-encoded here. A parameter named api_key is refused.
+  std::vector<std::pair<std::string, std::string>> query;
+  // A JSON body (sent as application/json), or empty for none.
+  std::string body;
+  // Which loop runs it: the batch, or "account" for account-wide calls.
+  std::string ShardKey() const { return args.batch.empty() ? "account" : args.batch; }
+};
 
 // Sees every upstream result (metrics). Called on the loop thread; must not
 // block.
@@ -51,33 +67,37 @@ class UpstreamObserver {
 
 class SerpwowClient {
  public:
-  // Validates the options. `loops` (at least one; loop i created with
-  // id_shard i of id_shards loops.size()) and `observer`, if any, must
-  // outlive the client. Every call for one batch id goes through the same
-  // loop, so one operation's transfer ids keep their order.
+  // Validates the options. `loops` and `observer`, if any, must outlive the
+  // client.
   static absl::StatusOr<std::unique_ptr<SerpwowClient>> Create(
-      UpstreamOptions options, std::vector<HttpLoop*> loops, UpstreamObserver* observer = nullptr);
+      UpstreamOptions options, const LoopPool* loops, UpstreamObserver* observer = nullptr);
 
-  // GET {base}/batches/{id} or GET {base}/batches/{id}/stop, with the key.
-  // `batch_id` must already be valid (see logic/batch_id.h); it is
-  // percent-encoded anyway. `timeout` is clamped to the configured cap.
-  // `done` runs once on that batch's loop thread.
-  TransferId Call(Endpoint endpoint, const std::string& batch_id, absl::Duration timeout,
-                  HttpCallback done);
+  // Sends `request` with the key, on the loop of its shard key. Every path
+  // value must fit its placeholder ({batch} and {search}: IsSafeIdSegment;
+  // {result_set} and {page}: IsCanonicalPositiveInt) and every placeholder
+  // must be filled, else INVALID_ARGUMENT and nothing is sent (the layers
+  // above check callers' values first; this is the last guard against
+  // reaching a route the caller did not mean). `timeout` is clamped to the
+  // configured cap. `done` runs once on that loop's thread, possibly before
+  // Call returns.
+  absl::StatusOr<TransferId> Call(const UpstreamRequest& request, absl::Duration timeout,
+                                  HttpCallback done);
   // Cancels a transfer on whichever loop it runs (the id names it).
-  void Cancel(TransferId id) { loops_[id % loops_.size()]->Cancel(id); }
-  // Runs `fn` after `delay` on a loop thread (retry backoff).
-  void RunAfter(absl::Duration delay, std::function<void()> fn) {
-    loops_.front()->RunAfter(delay, std::move(fn));
+  void Cancel(TransferId id) { loops_->Cancel(id); }
+  // Runs `fn` after `delay` on the loop of `shard_key` (retry backoff).
+  void RunAfter(const std::string& shard_key, absl::Duration delay, std::function<void()> fn) {
+    loops_->RunAfter(shard_key, delay, std::move(fn));
   }
 
   const UpstreamOptions& options() const { return options_; }
 
  private:
-  SerpwowClient(UpstreamOptions options, std::vector<HttpLoop*> loops, UpstreamObserver* observer,
+  SerpwowClient(UpstreamOptions options, const LoopPool* loops, UpstreamObserver* observer,
                 std::string key_query);
+  absl::StatusOr<std::string> UrlFor(const UpstreamRequest& request) const;
+
   const UpstreamOptions options_;
-  const std::vector<HttpLoop*> loops_;
+  const LoopPool* const loops_;
   UpstreamObserver* const observer_;
   const std::string key_query_;  // "?api_key=<escaped>"
 };

@@ -21,8 +21,8 @@ class FaultTest : public GatewayTest {
  protected:
   void SetUp() override {
     // Fast retries keep the tests quick; the rules are the production ones.
-    options_.stopper.backoff_base = absl::Milliseconds(10);
-    options_.stopper.backoff_cap = absl::Milliseconds(50);
+    options_.calls.backoff_base = absl::Milliseconds(10);
+    options_.calls.backoff_cap = absl::Milliseconds(50);
   }
 
   int Requests(const std::string& suffix) {
@@ -195,9 +195,9 @@ TEST_F(FaultTest, DefinitiveAnswersAreNotRetried) {
 }
 
 TEST_F(FaultTest, RetryBudgetPreventsRetryStorms) {
-  options_.stopper.retry_budget_ratio = 0.0;
-  options_.stopper.retry_budget_min = 3;
-  options_.stopper.breaker.open_for = absl::ZeroDuration();  // breaker off
+  options_.calls.retry_budget_ratio = 0.0;
+  options_.calls.retry_budget_min = 3;
+  options_.calls.breaker.open_for = absl::ZeroDuration();  // breaker off
   StartAll();
   for (int i = 0; i < 10; ++i) sim_->PutBatch(absl::StrCat("S", i), BatchState::kQueued, 1);
   sim_->AddFault(On("/stop", Fault::Action::kRespond, 503, ""));
@@ -338,7 +338,7 @@ TEST_F(FaultTest, EveryStopReplyLostIsReconciledByARead) {
   EXPECT_EQ(r.response.previous_status(), v1::BATCH_STATUS_QUEUED);
   EXPECT_TRUE(r.response.credits_refunded());
   EXPECT_EQ(r.response.refund_basis(), v1::REFUND_BASIS_PRE_READ);
-  EXPECT_EQ(Requests("/L1/stop"), options_.stopper.max_attempts);
+  EXPECT_EQ(Requests("/L1/stop"), options_.calls.max_attempts);
   EXPECT_EQ(Requests("/batches/L1"), 2);  // the pre-read and the confirming read
   EXPECT_EQ(sim_->GetBatch("L1")->state, BatchState::kIdle);
   ExpectStillServes();
@@ -361,7 +361,7 @@ TEST_F(FaultTest, LostStopRepliesOfAStopThatNeverHappenedStayUnavailable) {
 // --- Overload and the circuit breaker -------------------------------------------
 
 TEST_F(FaultTest, BeyondTheInFlightBoundCallsFailFast) {
-  options_.stopper.max_in_flight = 3;
+  options_.calls.max_in_flight = 3;
   StartAll();
   sim_->AddFault(On("/stop", Fault::Action::kHang));
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
@@ -412,11 +412,11 @@ TEST_F(FaultTest, FiveFailingBatchesDoNotOpenTheBreaker) {
 }
 
 TEST_F(FaultTest, SustainedFailureOpensTheBreakerWhichFailsFastAndRecovers) {
-  options_.stopper.breaker.open_for = absl::Milliseconds(400);
-  options_.stopper.max_attempts = 1;
+  options_.calls.breaker.open_for = absl::Milliseconds(400);
+  options_.calls.max_attempts = 1;
   StartAll();
   sim_->AddFault(On("", Fault::Action::kRespond, 503, "down"));
-  const int min_calls = options_.stopper.breaker.min_calls;
+  const int min_calls = options_.calls.breaker.min_calls;
   for (int i = 0; i < min_calls; ++i) {
     const std::string id = absl::StrCat("C", i);
     sim_->PutBatch(id, BatchState::kQueued, 1);
@@ -434,7 +434,7 @@ TEST_F(FaultTest, SustainedFailureOpensTheBreakerWhichFailsFastAndRecovers) {
   sim_->ClearFaults();
   absl::SleepFor(absl::Milliseconds(450));
   // Half-open: the trial calls succeed and close it.
-  for (int i = 0; i < options_.stopper.breaker.half_open_trials + 2; ++i) {
+  for (int i = 0; i < options_.calls.breaker.half_open_trials + 2; ++i) {
     const std::string id = absl::StrCat("T", i);
     sim_->PutBatch(id, BatchState::kQueued, 1);
     CallResult r = Stop(id);
@@ -463,7 +463,7 @@ TEST_F(FaultTest, TwentyPercentOfBatchesFailingNeverOpenTheBreaker) {
 }
 
 TEST_F(FaultTest, NotImplementedRepliesNeverCountAsFailures) {
-  options_.stopper.breaker.min_calls = 5;
+  options_.calls.breaker.min_calls = 5;
   StartAll();
   for (int i = 0; i < 25; ++i) {
     const std::string id = absl::StrCat("N", i);

@@ -223,7 +223,8 @@ TEST_F(HttpLoopTest, ShardedLoopsKeepABatchOnOneLoopAndRouteCancels) {
   UpstreamOptions upstream;
   upstream.base_url = sim_->base_url();
   upstream.api_key = kKey;
-  auto client = SerpwowClient::Create(upstream, raw);
+  LoopPool pool(raw);
+  auto client = SerpwowClient::Create(upstream, &pool);
   ASSERT_TRUE(client.ok()) << client.status();
 
   absl::Mutex mu;
@@ -243,8 +244,10 @@ TEST_F(HttpLoopTest, ShardedLoopsKeepABatchOnOneLoopAndRouteCancels) {
     const std::string id = absl::StrCat("S", b);
     sim_->PutBatch(id, sim::BatchState::kQueued);
     for (int i = 0; i < kCallsEach; ++i) {
-      (*client)->Call(i % 2 == 0 ? Endpoint::kGetBatch : Endpoint::kStopBatch, id, absl::Seconds(5),
-                      record(id));
+      UpstreamRequest request;
+      request.endpoint = i % 2 == 0 ? Endpoint::kGetBatch : Endpoint::kStopBatch;
+      request.args.batch = id;
+      ASSERT_TRUE((*client)->Call(request, absl::Seconds(5), record(id)).ok());
     }
   }
   {
@@ -267,7 +270,11 @@ TEST_F(HttpLoopTest, ShardedLoopsKeepABatchOnOneLoopAndRouteCancels) {
   std::map<TransferId, std::string> pending;
   for (int b = 0; b < kBatches; ++b) {
     const std::string id = absl::StrCat("S", b);
-    pending[(*client)->Call(Endpoint::kGetBatch, id, absl::Seconds(30), record(id))] = id;
+    UpstreamRequest request;
+    request.args.batch = id;
+    absl::StatusOr<TransferId> transfer = (*client)->Call(request, absl::Seconds(30), record(id));
+    ASSERT_TRUE(transfer.ok()) << transfer.status();
+    pending[*transfer] = id;
   }
   absl::SleepFor(absl::Milliseconds(100));
   for (const auto& [transfer, batch] : pending) (*client)->Cancel(transfer);

@@ -210,7 +210,7 @@ TEST_F(StopBatchTest, RateLimitedWithRetryAfter) {
 }
 
 TEST_F(StopBatchTest, RateLimitedWithoutRetryAfterGetsTheDefault) {
-  options_.stopper.default_rate_limit_delay = absl::Seconds(3);
+  options_.calls.default_rate_limit_delay = absl::Seconds(3);
   StartAll();
   sim_->PutBatch("Q7", BatchState::kQueued, 10);
   sim_->AddFault(Respond("/stop", 429, "Too Many Requests"));

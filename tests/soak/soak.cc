@@ -278,8 +278,8 @@ int main(int argc, char** argv) {
     // A low failure ratio and a short open period make the breaker cycle
     // (open, trials, close) many times during the run instead of never
     // opening on 15% faults, or failing everything fast for seconds.
-    options.stopper.breaker.failure_ratio = 0.1;
-    options.stopper.breaker.open_for = absl::Milliseconds(100);
+    options.calls.breaker.failure_ratio = 0.1;
+    options.calls.breaker.open_for = absl::Milliseconds(100);
     auto gateway = serpwow::Gateway::Start(options);
     if (!gateway.ok()) {
       std::fprintf(stderr, "soak: gateway: %s\n", std::string(gateway.status().message()).c_str());

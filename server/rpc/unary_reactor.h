@@ -1,0 +1,149 @@
+// The one unary reactor every RPC uses (gRPC callback API). It does what
+// every call needs, once: the caller's bearer token (when auth is on) before
+// anything else; the request id from `x-request-id` (or a new one), sent
+// back in the initial metadata; the caller's deadline; cancellation (which
+// aborts the upstream transfer); the RPC metrics; one JSON log line; and
+// Finish(ToGrpcStatus(...)) at the handler edge. It never blocks a gRPC
+// thread: the upstream work runs on the loop threads (logic/upstream_caller.h)
+// and the reactor is finished from there, from OnCancel, or at shutdown.
+//
+// Each RPC supplies a small traits type `Rpc` with:
+//   using Request, Response, Op (a logic::Operation subclass);
+//   static constexpr RpcMethod kMethod;  (its name: RpcMethodName)
+//   static std::shared_ptr<Op> Make(const Request&, absl::Time deadline,
+//                                   const RpcDeps&);
+//   static std::string LogId(const Request&);  // a batch id safe to log, or ""
+//   static void Fill(const Op&, Response*);    // on OK only
+//   static void Log(const Op&, LogRecord&);    // its own fields, on OK only
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "server/logic/errors.h"
+#include "server/logic/stop_batch.h"
+#include "server/logic/upstream_caller.h"
+#include "server/metrics.h"
+#include "server/rpc/caller_auth.h"
+#include "server/rpc/grpc_status.h"
+
+namespace serpwow::rpc {
+
+inline constexpr char kRequestIdKey[] = "x-request-id";
+
+// The caller's request id if it is 1-128 chars of [A-Za-z0-9._:-], else a new
+// random one (32 hex digits).
+std::string RequestIdFrom(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
+
+// What the RPCs are built from; everything must outlive the service.
+struct RpcDeps {
+  logic::UpstreamCaller* caller = nullptr;
+  logic::StopBatchOptions stop_batch;
+  GatewayMetrics* metrics = nullptr;
+  const CallerAuth* auth = nullptr;  // null: no caller authentication
+};
+
+template <typename Rpc>
+class UnaryReactor final : public grpc::ServerUnaryReactor {
+ public:
+  UnaryReactor(grpc::CallbackServerContext* context, const typename Rpc::Request* request,
+               typename Rpc::Response* response, const RpcDeps& deps)
+      : response_(response),
+        metrics_(deps.metrics),
+        deadline_(DeadlineOf(context)),
+        start_(absl::Now()),
+        request_id_(RequestIdFrom(context->client_metadata())),
+        log_id_(Rpc::LogId(*request)) {
+    metrics_->RpcStarted();
+    context->AddInitialMetadata(kRequestIdKey, request_id_);
+    if (deps.auth != nullptr) {
+      if (absl::Status allowed = deps.auth->Check(context->client_metadata()); !allowed.ok()) {
+        OnEnded(allowed, logic::CallTrace{});
+        return;
+      }
+    }
+    op_ = Rpc::Make(*request, deadline_, deps);
+    logic::Operation::Start(op_, [this](absl::Status status, const logic::CallTrace& trace) {
+      OnEnded(std::move(status), trace);
+    });
+  }
+
+  void OnCancel() override {
+    if (op_ == nullptr) return;  // already finished (auth)
+    const bool expired = absl::Now() >= deadline_;
+    op_->Cancel(expired ? logic::ErrorBuilder(absl::StatusCode::kDeadlineExceeded,
+                                              absl::StrCat("the call's deadline passed (",
+                                                           RpcMethodName(Rpc::kMethod), ")"),
+                                              logic::reason::kDeadlineExceeded)
+                              .Build()
+                        : logic::ErrorBuilder(absl::StatusCode::kCancelled,
+                                              "the call was cancelled", logic::reason::kCancelled)
+                              .Build());
+  }
+
+  void OnDone() override { delete this; }
+
+  // Lets gRPC run OnDone and OnCancel on the thread that triggers them
+  // instead of handing each to its executor thread (one thread wake-up per
+  // call saved). Both are short and never block: OnDone frees the reactor;
+  // OnCancel enqueues a cancel to the upstream loop and, when the call has
+  // not ended, calls Finish, which gRPC allows from any reaction. No lock of
+  // ours is held when we call into gRPC, so running them inline cannot
+  // deadlock. (gRPC marks this hook "for internal use"; it exists in 1.51
+  // and later and is checked by the tests through the cancel paths.)
+  bool InternalInlineable() override { return true; }
+
+ private:
+  static absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
+    auto deadline = context->deadline();
+    if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+    return absl::FromChrono(deadline);
+  }
+
+  // Runs exactly once (Operation guarantees it): on the upstream loop
+  // thread, inline for invalid input or a refused caller, or in OnCancel.
+  void OnEnded(absl::Status status, const logic::CallTrace& trace) {
+    const absl::Duration elapsed = absl::Now() - start_;
+    if (status.ok()) Rpc::Fill(*op_, response_);
+    metrics_->RpcFinished(Rpc::kMethod, status.code(), elapsed);
+    LogRecord record(status.ok() ? LogLevel::kInfo : LogLevel::kWarning, "rpc");
+    record.Str("method", RpcMethodName(Rpc::kMethod))
+        .Str("code", absl::StatusCodeToString(status.code()))
+        .Double("duration_ms", absl::ToDoubleMilliseconds(elapsed))
+        .Str("request_id", request_id_)
+        .Str("batch_id", log_id_);
+    for (const logic::PhaseTrace& phase : trace.phases) {
+      record.Int(absl::StrCat("upstream_", phase.label, "_status").c_str(), phase.http_status);
+      if (phase.attempts > 1) {
+        record.Int(absl::StrCat(phase.label, "_attempts").c_str(), phase.attempts);
+      }
+    }
+    record.Double("upstream_ms", absl::ToDoubleMilliseconds(trace.upstream_time));
+    if (trace.reconciled) record.Bool("reconciled", true);
+    if (status.ok()) {
+      Rpc::Log(*op_, record);
+    } else {
+      record.Str("reason", logic::ReasonOf(status));
+    }
+    record.Emit();
+    Finish(ToGrpcStatus(status));
+  }
+
+  typename Rpc::Response* const response_;
+  GatewayMetrics* const metrics_;
+  const absl::Time deadline_;
+  const absl::Time start_;
+  const std::string request_id_;
+  const std::string log_id_;
+  std::shared_ptr<typename Rpc::Op> op_;
+};
+
+}  // namespace serpwow::rpc
