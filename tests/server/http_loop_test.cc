@@ -6,7 +6,12 @@
 // loop slept; cancel and shutdown end what is in flight.
 #include "server/upstream/http_loop.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <map>
@@ -16,6 +21,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -202,6 +210,155 @@ TEST_F(HttpLoopTest, ShutdownEndsEverythingInFlightAndRefusesLateWork) {
   EXPECT_EQ(ledger.done, 20);
   for (const auto& [id, r] : ledger.results) {
     EXPECT_EQ(r.error, TransportError::kCancelled) << "transfer " << id;
+  }
+}
+
+// A bare HTTP/1.1 server on 127.0.0.1:0 that records each request exactly
+// as it arrived (request line, headers, body) and answers 200 "{}" with
+// keep-alive: what a reused libcurl handle really put on the wire.
+class RecordingServer {
+ public:
+  struct Seen {
+    std::string request_line;
+    std::string headers;  // lower case
+    std::string body;
+    int connection = 0;
+  };
+
+  RecordingServer() {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        listen(listen_fd_, 16) != 0 ||
+        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~RecordingServer() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    close(listen_fd_);
+  }
+  int port() const { return port_; }
+  std::vector<Seen> seen() {
+    absl::MutexLock lock(&mu_);
+    return seen_;
+  }
+
+ private:
+  void Serve() {
+    int connections = 0;
+    std::vector<std::pair<int, std::string>> conns;  // fd, unread bytes
+    while (!stop_) {
+      std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}};
+      for (auto& c : conns) fds.push_back({c.first, POLLIN, 0});
+      if (poll(fds.data(), fds.size(), 20) <= 0) continue;
+      if (fds[0].revents & POLLIN) {
+        int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) conns.emplace_back(fd, "");
+        ++connections;
+      }
+      for (size_t i = 1; i < fds.size(); ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
+        auto& [fd, buffer] = conns[i - 1];
+        char chunk[4096];
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n <= 0) continue;
+        buffer.append(chunk, static_cast<size_t>(n));
+        for (;;) {
+          size_t end = buffer.find("\r\n\r\n");
+          if (end == std::string::npos) break;
+          Seen s;
+          std::string head = buffer.substr(0, end);
+          s.request_line = head.substr(0, head.find("\r\n"));
+          s.headers = absl::AsciiStrToLower(head.substr(s.request_line.size()));
+          size_t length = 0;
+          size_t at = s.headers.find("content-length:");
+          if (at != std::string::npos) {
+            std::string value = s.headers.substr(at + 15, s.headers.find("\r\n", at) - at - 15);
+            if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(value), &length)) length = 0;
+          }
+          if (buffer.size() < end + 4 + length) break;
+          s.body = buffer.substr(end + 4, length);
+          s.connection = connections;
+          buffer.erase(0, end + 4 + length);
+          {
+            absl::MutexLock lock(&mu_);
+            seen_.push_back(std::move(s));
+          }
+          const char kReply[] =
+              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+          [[maybe_unused]] ssize_t w = write(fd, kReply, sizeof(kReply) - 1);
+        }
+      }
+    }
+    for (auto& c : conns) close(c.first);
+  }
+
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  absl::Mutex mu_;
+  std::vector<Seen> seen_ ABSL_GUARDED_BY(mu_);
+};
+
+// cpr's lesson: a reused handle must never carry the previous request's verb
+// or body. One loop, one connection, one easy handle reused for a POST with
+// a body, then a GET, a PUT, a DELETE without a body, a DELETE with one,
+// and a GET again: each goes out exactly as asked.
+TEST_F(HttpLoopTest, AReusedHandleSendsEachRequestsOwnVerbAndBodyOnly) {
+  RecordingServer server;
+  ASSERT_NE(server.port(), 0);
+  const std::string base = absl::StrCat("http://127.0.0.1:", server.port());
+  struct Step {
+    HttpMethod method;
+    std::string path;
+    std::string body;
+  };
+  const std::string big(3000, 'x');  // large enough for libcurl's Expect: 100-continue
+  const std::vector<Step> steps = {
+      {HttpMethod::kPost, "/batches", R"({"name":"n"})"},
+      {HttpMethod::kGet, "/batches/A", ""},
+      {HttpMethod::kPut, "/batches/A", absl::StrCat(R"({"searches":")", big, R"("})")},
+      {HttpMethod::kDelete, "/batches/A/S1", ""},
+      {HttpMethod::kDelete, "/batches/A/searches", R"(["S1","S2"])"},
+      {HttpMethod::kGet, "/batches/A/stop", ""},
+  };
+  for (const Step& step : steps) {
+    HttpRequest request;
+    request.method = step.method;
+    request.url = base + step.path;
+    request.body = step.body;
+    Ledger ledger;
+    loop_->Submit(std::move(request), ledger.Record());
+    ASSERT_TRUE(ledger.WaitFor(1, absl::Seconds(10)));
+    absl::MutexLock lock(&ledger.mu);
+    const HttpResult& r = ledger.results.begin()->second;
+    ASSERT_EQ(r.error, TransportError::kNone) << step.path << " curl " << r.curl_code;
+    EXPECT_EQ(r.http_status, 200);
+  }
+  const std::vector<RecordingServer::Seen> seen = server.seen();
+  ASSERT_EQ(seen.size(), steps.size());
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const Step& step = steps[i];
+    EXPECT_EQ(seen[i].request_line,
+              absl::StrCat(HttpMethodName(step.method), " ", step.path, " HTTP/1.1"));
+    EXPECT_EQ(seen[i].body, step.body) << seen[i].request_line;
+    const bool has_body = !step.body.empty();
+    EXPECT_EQ(absl::StrContains(seen[i].headers, "content-type: application/json"), has_body)
+        << seen[i].request_line;
+    EXPECT_EQ(absl::StrContains(seen[i].headers, "content-length:"), has_body)
+        << seen[i].request_line;
+    EXPECT_FALSE(absl::StrContains(seen[i].headers, "expect:")) << seen[i].request_line;
+    EXPECT_TRUE(absl::StrContains(seen[i].headers, "accept: application/json"))
+        << seen[i].request_line;
+    EXPECT_EQ(seen[i].connection, 1) << "the connection was not reused";
   }
 }
 
