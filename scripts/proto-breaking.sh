@@ -4,10 +4,11 @@
 #
 #   scripts/proto-breaking.sh [REV]     # REV: an argument, else $SERPWOW_PROTO_AGAINST, else HEAD~1
 #
-# Builds a descriptor image (protoc --include_imports; google/api from
-# golang-github-gogo-googleapis-dev, google/protobuf from protoc) of each side
-# and runs `buf breaking NEW --against OLD` with proto/buf.yaml (rules PACKAGE
-# and WIRE_JSON). buf is the version pinned in tools/package-lock.json,
+# Builds a descriptor image of each side (protoc --include_imports
+# --include_source_info, so buf can name lines; google/api from
+# golang-github-gogo-googleapis-dev, google/protobuf from protoc) and runs
+# `buf breaking NEW --against OLD` with proto/buf.yaml (rules PACKAGE and
+# WIRE_JSON). buf is the version pinned in tools/package-lock.json,
 # installed into tools/node_modules with `npm ci` when missing (offline from
 # the npm registry; the package carries its own Linux binary).
 #
@@ -54,8 +55,8 @@ image() {
   local dir=$1 out=$2
   local files
   mapfile -t files < <(cd "$dir" && find . -name '*.proto' -printf '%P\n' | LC_ALL=C sort)
-  (cd "$dir" && protoc -I . -I "$googleapis" --include_imports --descriptor_set_out="$out" \
-     "${files[@]}") || fail "protoc failed on the protos in $dir"
+  (cd "$dir" && protoc -I . -I "$googleapis" --include_imports --include_source_info \
+     --descriptor_set_out="$out" "${files[@]}") || fail "protoc failed on the protos in $dir"
 }
 
 mkdir -p "$tmp/old"
