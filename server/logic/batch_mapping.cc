@@ -180,7 +180,9 @@ absl::optional<int64_t> ParseDecimal(absl::string_view text, int64_t max) {
   for (char c : text) {
     if (c < '0' || c > '9') return absl::nullopt;
     const int digit = c - '0';
-    if (value > (max - digit) / 10) return absl::nullopt;
+    // value * 10 + digit <= max, without overflow (and for digits above a
+    // one-digit max too).
+    if (value > max / 10 || (value == max / 10 && digit > max % 10)) return absl::nullopt;
     value = value * 10 + digit;
   }
   return value;

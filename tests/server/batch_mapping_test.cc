@@ -152,7 +152,8 @@ TEST(MapBatchTest, Booleans) {
     ASSERT_TRUE(batch.has_enabled()) << no;
     EXPECT_FALSE(batch.enabled()) << no;
   }
-  for (const char* bad : {"2", "-1", "1.0", "\"yes\"", "\"\"", "[]", "{}", "\" true\""}) {
+  for (const char* bad :
+       {"2", "-1", "1.0", "\"yes\"", "\"\"", "[]", "{}", "\" true\"", "\"2\"", "\"9\"", "\"10\""}) {
     const v1::Batch batch = Map(absl::StrCat(R"({"enabled": )", bad, "}"));
     EXPECT_FALSE(batch.has_enabled()) << bad;
     EXPECT_EQ(Other(batch, "enabled"), Json::parse(bad).dump()) << bad;
@@ -210,14 +211,28 @@ TEST(MapBatchTest, ScheduleLists) {
 
   // One bad value sends the whole list to other_fields.
   const std::vector<std::pair<std::string, std::string>> bad = {
-      {"schedule_hours", "[9,24]"},         {"schedule_hours", "[-1]"},
-      {"schedule_hours", "\"9,,17\""},      {"schedule_hours", "\"9;17\""},
-      {"schedule_hours", "[9.5]"},          {"schedule_hours", "[[9]]"},
-      {"schedule_hours", "[true]"},         {"schedule_hours", "{\"a\":9}"},
-      {"schedule_hours", "\"nine\""},       {"schedule_hours", "99999999999999999999"},
-      {"schedule_days_of_week", "[0,7]"},   {"schedule_days_of_week", "\"-1\""},
-      {"schedule_days_of_month", "[0]"},    {"schedule_days_of_month", "[1,32]"},
-      {"schedule_days_of_month", "\"31,\""}};
+      {"schedule_hours", "[9,24]"},
+      {"schedule_hours", "[-1]"},
+      {"schedule_hours", "\"9,,17\""},
+      {"schedule_hours", "\"9;17\""},
+      {"schedule_hours", "[9.5]"},
+      {"schedule_hours", "[[9]]"},
+      {"schedule_hours", "[true]"},
+      {"schedule_hours", "{\"a\":9}"},
+      {"schedule_hours", "\"nine\""},
+      {"schedule_hours", "99999999999999999999"},
+      {"schedule_days_of_week", "[0,7]"},
+      {"schedule_days_of_week", "\"-1\""},
+      {"schedule_days_of_month", "[0]"},
+      {"schedule_days_of_month", "[1,32]"},
+      {"schedule_days_of_month", "\"31,\""},
+      // Decimal strings above the range, including one digit above a
+      // one-digit maximum.
+      {"schedule_hours", "\"24\""},
+      {"schedule_hours", "[\"99\"]"},
+      {"schedule_days_of_week", "\"7\""},
+      {"schedule_days_of_week", "[\"9\"]"},
+      {"schedule_days_of_month", "\"32\""}};
   for (const auto& [key, value] : bad) {
     const v1::Batch batch = Map(absl::StrCat("{\"", key, "\": ", value, "}"));
     EXPECT_THAT(batch.schedule_hours(), IsEmpty()) << key << " " << value;
@@ -243,7 +258,8 @@ TEST(MapBatchTest, Priority) {
     ASSERT_TRUE(batch.has_priority()) << value;
     EXPECT_EQ(batch.priority(), want) << value;
   }
-  for (const char* bad : {"0", "6", "-3", "\"urgent\"", "\"\"", "true", "2.5"}) {
+  for (const char* bad :
+       {"0", "6", "-3", "\"urgent\"", "\"\"", "true", "2.5", "\"6\"", "\"9\"", "\"0\""}) {
     const v1::Batch batch = Map(absl::StrCat(R"({"priority": )", bad, "}"));
     EXPECT_FALSE(batch.has_priority()) << bad;
     EXPECT_EQ(Other(batch, "priority"), Json::parse(bad).dump()) << bad;
@@ -376,6 +392,8 @@ TEST(MapBatchTest, Counts) {
       {"searches_total_count", "2147483648"},
       {"searches_page_count", "\"12abc\""},
       {"searches_page_count", "\"-2\""},
+      {"searches_page_count", "\"2147483648\""},
+      {"searches_page_count", "\"2147483650\""},
       {"credits_required", "18446744073709551615"},
       {"credits_required", "\"9223372036854775808\""},
       {"credits_required", "1e300"},
