@@ -21,7 +21,7 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
   exit 64
 fi
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
-targets=(fuzz_classify_reply fuzz_parse_retry_after fuzz_batch_id)
+targets=(fuzz_classify_reply fuzz_parse_retry_after fuzz_batch_id fuzz_map_batch)
 build="build-fuzz"
 
 # --- Tools -------------------------------------------------------------------
@@ -107,6 +107,8 @@ for t in "${targets[@]}"; do
     # mutating inputs that size runs several times slower for no new coverage.
     fuzz_classify_reply) extra=(-dict=fuzz/dict/json.dict -max_len=4096) ;;
     fuzz_parse_retry_after) extra=(-dict=fuzz/dict/retry_after.dict) ;;
+    # -max_len: as above; the deep_nesting seed is 6 KB.
+    fuzz_map_batch) extra=(-dict=fuzz/dict/batch.dict -max_len=4096) ;;
   esac
   t0=$(date +%s)
   set +e

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # One command to test it: installs what is needed, builds, and runs every
 # test suite the project has, in order:
-#   1. unit, integration, process and soak tests (ctest), normal build
-#   2. the same under AddressSanitizer + UBSan + LSan (build-asan/)
-#   3. libFuzzer targets: replay of the corpus and regressions, then fuzzing
-#   4. Kubernetes manifests: every overlay rendered and schema-checked, and
+#   1. proto breaking-change check: proto/ against HEAD~1 (or
+#      $SERPWOW_PROTO_AGAINST) with buf's PACKAGE and WIRE_JSON rules
+#   2. unit, integration, process and soak tests (ctest), normal build
+#   3. the same under AddressSanitizer + UBSan + LSan (build-asan/)
+#   4. libFuzzer targets: replay of the corpus and regressions, then fuzzing
+#   5. Kubernetes manifests: every overlay rendered and schema-checked, and
 #      the validator's self-test
-#   5. the container image: built with podman and called from the host
+#   6. the container image: built with podman and called from the host
 # Ends with "test.sh: N passed, M failed" (one per stage); exit 1 if any failed.
 # Quicker local runs: SERPWOW_SKIP_ASAN=1, SERPWOW_SKIP_FUZZ=1,
 # SERPWOW_SKIP_CONTAINER=1; SERPWOW_FUZZ_SECONDS (default 30 per target).
@@ -45,6 +47,7 @@ ctest_asan() {
 }
 manifests() { scripts/validate-manifests.sh && scripts/validate-manifests.sh --self-test; }
 
+stage "proto breaking-change check" scripts/proto-breaking.sh
 stage "tests (release build)" ctest_release
 [ "${SERPWOW_SKIP_ASAN:-0}" = 1 ] || stage "tests (ASan+UBSan build)" ctest_asan
 [ "${SERPWOW_SKIP_FUZZ:-0}" = 1 ] || stage "fuzzing" scripts/fuzz.sh "${SERPWOW_FUZZ_SECONDS:-30}"

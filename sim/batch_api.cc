@@ -179,28 +179,49 @@ void BatchApi::SetCredits(int64_t credits) {
   credits_ = credits;
 }
 
-namespace {
-
-json BatchJson(const std::string& id, const std::string& name, BatchState state,
-               int64_t credits_required, absl::Time created_at, int64_t next_result_set_id,
-               int64_t results_count, const absl::optional<absl::Time>& last_run) {
-  json j = {{"id", id},
-            {"name", name},
-            {"status", BatchStateName(state)},
-            {"enabled", true},
-            {"schedule_type", "manual"},
-            {"priority", "normal"},
-            {"searches_total_count", credits_required},
-            {"searches_page_count", (credits_required + kSearchesPerPage - 1) / kSearchesPerPage},
-            {"credits_required", credits_required},
-            {"created_at", Iso(created_at)},
-            {"next_result_set_id", next_result_set_id},
-            {"results_count", results_count}};
-  if (last_run) j["last_run"] = Iso(*last_run);
-  return j;
+absl::Status BatchApi::SetBatchFields(const std::string& id, const std::string& json_object) {
+  json patch = json::parse(json_object, nullptr, /*allow_exceptions=*/false);
+  if (!patch.is_object()) {
+    return absl::InvalidArgumentError("SetBatchFields needs a JSON object");
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return absl::NotFoundError("SetBatchFields: no such batch");
+  it->second.field_patch = std::move(patch);
+  return absl::OkStatus();
 }
 
-}  // namespace
+json BatchApi::BatchJson(const Batch& b) const {
+  const int64_t searches = b.credits_required;  // one credit per search
+  const int64_t pages = (searches + kSearchesPerPage - 1) / kSearchesPerPage;
+  json j = {
+      {"id", b.id},
+      {"name", b.name},
+      {"status", BatchStateName(b.state)},
+      {"enabled", true},
+      {"schedule_type", "manual"},
+      {"schedule_hours", json::array()},
+      {"schedule_days_of_week", json::array()},
+      {"schedule_days_of_month", json::array()},
+      {"priority", "normal"},
+      {"destination_ids", json::array()},
+      {"notification_email", ""},
+      {"notification_webhook", ""},
+      {"notification_as_json", false},
+      {"notification_as_jsonlines", false},
+      {"notification_as_csv", false},
+      {options_.singular_count_fields ? "search_total_count" : "searches_total_count", searches},
+      {options_.singular_count_fields ? "search_page_count" : "searches_page_count", pages},
+      {"credits_required", b.credits_required},
+      {"searches_type", "mixed"},
+      {"searches_type_locked", false},
+      {"created_at", Iso(b.created_at)},
+      {"next_result_set_id", b.next_result_set_id},
+      {"results_count", b.results_count}};
+  if (b.last_run) j["last_run"] = Iso(*b.last_run);
+  if (b.field_patch.is_object()) j.merge_patch(b.field_patch);
+  return j;
+}
 
 http::Response BatchApi::Handle(const ApiRequest& request) {
   try {
@@ -277,10 +298,7 @@ http::Response BatchApi::GetOne(const std::string& id) {
   if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
   Batch& b = it->second;
   Advance(b, absl::Now());
-  return JsonResponse(200,
-                      {{"request_info", {{"success", true}}},
-                       {"batch", BatchJson(b.id, b.name, b.state, b.credits_required, b.created_at,
-                                           b.next_result_set_id, b.results_count, b.last_run)}});
+  return JsonResponse(200, {{"request_info", {{"success", true}}}, {"batch", BatchJson(b)}});
 }
 
 http::Response BatchApi::Start(const std::string& id) {
@@ -301,10 +319,8 @@ http::Response BatchApi::Start(const std::string& id) {
   b.state = BatchState::kQueued;
   b.state_since = now;
   b.follows_timers = true;
-  return JsonResponse(200,
-                      {{"request_info", {{"success", true}, {"message", "Batch started"}}},
-                       {"batch", BatchJson(b.id, b.name, b.state, b.credits_required, b.created_at,
-                                           b.next_result_set_id, b.results_count, b.last_run)}});
+  return JsonResponse(200, {{"request_info", {{"success", true}, {"message", "Batch started"}}},
+                            {"batch", BatchJson(b)}});
 }
 
 http::Response BatchApi::Stop(const std::string& id) {
@@ -388,8 +404,7 @@ http::Response BatchApi::List(const ApiRequest& request) {
     int64_t last = std::min(total, first + page_size);
     for (int64_t i = first; i < last; ++i) {
       const Batch& b = *matching[static_cast<size_t>(i)];
-      list.push_back(BatchJson(b.id, b.name, b.state, b.credits_required, b.created_at,
-                               b.next_result_set_id, b.results_count, b.last_run));
+      list.push_back(BatchJson(b));
     }
   }
   return JsonResponse(200, {{"request_info", {{"success", true}}},

@@ -26,9 +26,11 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "nlohmann/json.hpp"
 #include "sim/http.h"
 #include "sim/simulator.h"
 
@@ -59,6 +61,8 @@ class BatchApi {
 
   void PutBatch(const std::string& id, BatchState state, int64_t credits_required,
                 const std::string& name, bool follows_timers);
+  // See Simulator::SetBatchFields.
+  absl::Status SetBatchFields(const std::string& id, const std::string& json_object);
   absl::optional<BatchSnapshot> GetBatch(const std::string& id);
   void RemoveBatch(const std::string& id);
   int64_t credits();
@@ -77,7 +81,13 @@ class BatchApi {
     int64_t results_count = 0;
     int64_t next_result_set_id = 1;
     absl::optional<absl::Time> last_run;
+    // SetBatchFields(): a merge patch applied to this batch's JSON (null: none).
+    nlohmann::json field_patch;
   };
+
+  // The batch object as replies carry it (every documented field, then the
+  // batch's field_patch).
+  nlohmann::json BatchJson(const Batch& batch) const;
 
   // Applies the queue/run timers up to `now`.
   void Advance(Batch& batch, absl::Time now) const;

@@ -44,6 +44,9 @@ ABSL_FLAG(bool, seed_demo, true, "Seed demo batches in every state (listed at st
 ABSL_FLAG(bool, stop_reply_reports_refund, false,
           "Add \"credits_refunded\" and \"previous_status\" to the stop reply (not in the real "
           "API).");
+ABSL_FLAG(bool, singular_count_fields, false,
+          "Spell the search counts of batch objects search_total_count and search_page_count, "
+          "as SerpWow's Get Batch example does (default: searches_..., as every other page).");
 ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM server certificate (optionally followed by its chain). With --tls_key_file, "
           "serve HTTPS only (TLS 1.2/1.3, session resumption on); without both, plain HTTP.");
@@ -119,6 +122,7 @@ int main(int argc, char** argv) {
   options.run_duration = absl::GetFlag(FLAGS_run_duration);
   options.initial_credits = absl::GetFlag(FLAGS_credits);
   options.stop_reply_reports_refund = absl::GetFlag(FLAGS_stop_reply_reports_refund);
+  options.singular_count_fields = absl::GetFlag(FLAGS_singular_count_fields);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   if (options.initial_credits < 0) return Fail("--credits must not be negative");

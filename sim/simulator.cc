@@ -1102,6 +1102,9 @@ void Simulator::PutBatch(const std::string& id, BatchState state, int64_t credit
                          const std::string& name) {
   impl_->api().PutBatch(id, state, credits_required, name, /*follows_timers=*/true);
 }
+absl::Status Simulator::SetBatchFields(const std::string& id, const std::string& json_object) {
+  return impl_->api().SetBatchFields(id, json_object);
+}
 absl::optional<BatchSnapshot> Simulator::GetBatch(const std::string& id) const {
   return impl_->api().GetBatch(id);
 }

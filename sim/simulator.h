@@ -9,6 +9,18 @@
 // thousands of slow requests cost no threads. Every public method is
 // thread-safe.
 //
+// Batch objects (get, list, start) carry every field SerpWow documents for a
+// batch, with the defaults a new batch has: id, name, status, enabled true,
+// schedule_type "manual", schedule_hours / schedule_days_of_week /
+// schedule_days_of_month [], priority "normal", destination_ids [],
+// notification_email and notification_webhook "", notification_as_json /
+// _jsonlines / _csv false, searches_total_count (= credits_required: one
+// credit per search) and searches_page_count (pages of 1000),
+// credits_required, next_result_set_id, results_count, searches_type
+// "mixed", searches_type_locked false, created_at, and last_run (when the
+// last completed run started) only after a run. SetBatchFields() changes any
+// of them for a test.
+//
 // Choices the docs leave open, as implemented (see batch_api.h for the state
 // machine):
 //  * Routing comes first: a wrong path or verb (anything but GET on a known
@@ -50,6 +62,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
@@ -96,6 +109,10 @@ struct SimulatorOptions {
   // "previous_status" beside request_info (the real API documents no such
   // fields; this lets tests exercise "the stop reply wins").
   bool stop_reply_reports_refund = false;
+  // When true, batch objects spell the search counts as SerpWow's Get Batch
+  // example does, "search_total_count" and "search_page_count", instead of
+  // the plural "searches_..." every other page uses.
+  bool singular_count_fields = false;
 };
 
 // One batch as the simulator holds it.
@@ -184,6 +201,16 @@ class Simulator {
   // id. Replacing or removing a batch never changes the account's credits.
   void PutBatch(const std::string& id, BatchState state, int64_t credits_required = 100,
                 const std::string& name = "");
+  // Overrides what the batch object of `id` looks like in every reply that
+  // carries it (get, list, start): `json_object` (a JSON object's text) is
+  // applied to the emitted object as an RFC 7396 merge patch, so its keys
+  // replace or add fields (unknown keys, odd types, the singular count
+  // spellings...) and a null removes one. Only the JSON changes: the state
+  // machine, credits and the route's id keep using the real values. A later
+  // call replaces the previous patch; PutBatch() of the same id drops it.
+  // InvalidArgument when `json_object` is not a JSON object, NotFound when
+  // there is no batch `id`.
+  absl::Status SetBatchFields(const std::string& id, const std::string& json_object);
   absl::optional<BatchSnapshot> GetBatch(const std::string& id) const;
   void RemoveBatch(const std::string& id);
   // Seeds a demo account: batches in every state (idle, queued, running),

@@ -236,6 +236,104 @@ TEST_F(SimulatorTest, GetBatchReturnsTheDocumentedShape) {
               ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{3}Z"));
 }
 
+TEST_F(SimulatorTest, BatchObjectsCarryEveryDocumentedField) {
+  sim_->PutBatch("B1", BatchState::kIdle, 2500, "Big");
+  const json b = Get("/batches/B1").Json()["batch"];
+  const json want_defaults = {{"enabled", true},
+                              {"schedule_type", "manual"},
+                              {"schedule_hours", json::array()},
+                              {"schedule_days_of_week", json::array()},
+                              {"schedule_days_of_month", json::array()},
+                              {"priority", "normal"},
+                              {"destination_ids", json::array()},
+                              {"notification_email", ""},
+                              {"notification_webhook", ""},
+                              {"notification_as_json", false},
+                              {"notification_as_jsonlines", false},
+                              {"notification_as_csv", false},
+                              {"searches_total_count", 2500},
+                              {"searches_page_count", 3},
+                              {"credits_required", 2500},
+                              {"next_result_set_id", 1},
+                              {"results_count", 0},
+                              {"searches_type", "mixed"},
+                              {"searches_type_locked", false}};
+  for (const auto& [key, value] : want_defaults.items()) {
+    ASSERT_TRUE(b.contains(key)) << key << " missing from " << b.dump();
+    EXPECT_EQ(b[key], value) << key;
+  }
+  EXPECT_EQ(b["id"], "B1");
+  EXPECT_EQ(b["name"], "Big");
+  EXPECT_EQ(b["status"], "idle");
+  EXPECT_TRUE(b["created_at"].is_string());
+  EXPECT_FALSE(b.contains("last_run")) << "no run yet";
+  EXPECT_FALSE(b.contains("search_total_count"));
+  // The same object in the list and in the start reply.
+  json listed = Get("/batches").Json()["batches"][0];
+  EXPECT_EQ(listed, b);
+  json started = Get("/batches/B1/start").Json()["batch"];
+  EXPECT_EQ(started["status"], "queued");
+  started["status"] = "idle";
+  EXPECT_EQ(started, b);
+}
+
+TEST_F(SimulatorTest, SetBatchFieldsPatchesEveryReplyButNotTheState) {
+  sim_->PutBatch("B1", BatchState::kIdle, 300);
+  ASSERT_TRUE(sim_->SetBatchFields("B1", R"({"schedule_type": "weekly",
+                                            "schedule_hours": [9, 17], "priority": "HIGH",
+                                            "searches_total_count": null,
+                                            "search_total_count": "300",
+                                            "status": "paused", "schedule_minutes": [0, 30]})")
+                  .ok());
+  auto check = [](const json& b, const char* where) {
+    EXPECT_EQ(b["id"], "B1") << where;
+    EXPECT_EQ(b["schedule_type"], "weekly") << where;
+    EXPECT_EQ(b["schedule_hours"], json::parse("[9,17]")) << where;
+    EXPECT_EQ(b["priority"], "HIGH") << where;
+    EXPECT_FALSE(b.contains("searches_total_count")) << where;
+    EXPECT_EQ(b["search_total_count"], "300") << where;
+    EXPECT_EQ(b["status"], "paused") << where;
+    EXPECT_EQ(b["schedule_minutes"], json::parse("[0,30]")) << where;
+    EXPECT_EQ(b["credits_required"], 300) << where;  // untouched fields stay
+  };
+  check(Get("/batches/B1").Json()["batch"], "get");
+  check(Get("/batches").Json()["batches"][0], "list");
+  const int64_t before = sim_->credits();
+  check(Get("/batches/B1/start").Json()["batch"], "start");
+  // The state machine still uses the real state and credits.
+  EXPECT_EQ(sim_->GetBatch("B1")->state, BatchState::kQueued);
+  EXPECT_EQ(sim_->credits(), before - 300);
+  Client c;
+  EXPECT_EQ(
+      c.Get(Url("/batches", std::string("status=queued&api_key=") + kKey)).Json()["total_count"],
+      1);
+
+  // A new patch replaces the old one; PutBatch drops it.
+  ASSERT_TRUE(sim_->SetBatchFields("B1", R"({"name": "renamed"})").ok());
+  json b = Get("/batches/B1").Json()["batch"];
+  EXPECT_EQ(b["name"], "renamed");
+  EXPECT_EQ(b["status"], "queued");
+  EXPECT_EQ(b["schedule_type"], "manual");
+  sim_->PutBatch("B1", BatchState::kIdle, 300, "fresh");
+  EXPECT_EQ(Get("/batches/B1").Json()["batch"]["name"], "fresh");
+
+  EXPECT_EQ(sim_->SetBatchFields("B1", "[1]").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(sim_->SetBatchFields("B1", "{not json").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(sim_->SetBatchFields("NOPE", "{}").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SimulatorTest, SingularCountFieldsOptionUsesTheGetExampleSpelling) {
+  SimulatorOptions options;
+  options.singular_count_fields = true;
+  StartSim(options);
+  sim_->PutBatch("B1", BatchState::kIdle, 1001);
+  const json b = Get("/batches/B1").Json()["batch"];
+  EXPECT_EQ(b["search_total_count"], 1001);
+  EXPECT_EQ(b["search_page_count"], 2);
+  EXPECT_FALSE(b.contains("searches_total_count"));
+  EXPECT_FALSE(b.contains("searches_page_count"));
+}
+
 TEST_F(SimulatorTest, BatchIdsArePercentDecodedAndEscapedInJson) {
   sim_->PutBatch("A B/\"C\"", BatchState::kIdle, 1);
   Reply r = Get("/batches/A%20B%2F%22C%22");
