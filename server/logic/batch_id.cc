@@ -55,7 +55,7 @@ absl::StatusOr<std::string> ParseBatchName(const std::string& name, const std::s
   if (!absl::StartsWith(name, kPrefix)) {
     return Invalid(field, reason::kInvalidName,
                    name.empty() ? "it is empty; give a batch name such as batches/9E867FAA"
-                                : "it must have the form batches/{batch_id}, e.g. "
+                                : "it must have the form batches/ID, e.g. "
                                   "batches/9E867FAA");
   }
   std::string id = name.substr(kPrefix.size());

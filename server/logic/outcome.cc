@@ -471,7 +471,6 @@ absl::optional<absl::Status> StopRefusal(const HttpResult& result, const Envelop
   return absl::nullopt;
 }
 
-constexpr ReplyRules kReadBatchRules{"reading batch", nullptr, nullptr};
 constexpr ReplyRules kStopBatchRules{"stopping batch", "the stop", &StopRefusal};
 
 }  // namespace

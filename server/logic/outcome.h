@@ -109,6 +109,10 @@ struct ReplyRules {
                                           const ClassifyContext& context) = nullptr;
 };
 
+// The rules of a read of one batch (GetBatch, StopBatch's pre-read): no
+// refusals of its own.
+inline constexpr ReplyRules kReadBatchRules{"reading batch", nullptr, nullptr};
+
 // Every generic row for any endpoint: the envelope of a 2xx reply with
 // request_info.success true, or the error.
 absl::StatusOr<Envelope> ClassifyReply(const upstream::HttpResult& result,

@@ -29,11 +29,35 @@ bool Ambiguous(const Verdict& v) { return v.retryable && v.maybe_applied; }
 
 }  // namespace
 
-StopBatchOperation::StopBatchOperation(UpstreamCaller* caller, StopBatchOptions options,
-                                       std::string batch_id, absl::Time deadline)
-    : Operation(caller, deadline), options_(options), batch_id_(std::move(batch_id)) {}
+absl::StatusOr<std::string> StopBatchTarget(const std::string& batch_id, const std::string& name) {
+  if (name.empty()) {
+    if (absl::Status valid = ValidateBatchId(batch_id); !valid.ok()) return valid;
+    return batch_id;
+  }
+  absl::StatusOr<std::string> from_name = ParseBatchName(name, "name");
+  if (!from_name.ok()) return from_name.status();
+  if (!batch_id.empty() && batch_id != *from_name) {
+    return ErrorBuilder(absl::StatusCode::kInvalidArgument,
+                        "batch_id and name name different batches; set only one of them",
+                        reason::kInvalidName)
+        .BadRequestField("name", "names another batch than batch_id");
+  }
+  return from_name;
+}
 
-absl::Status StopBatchOperation::Validate() { return ValidateBatchId(batch_id_); }
+StopBatchOperation::StopBatchOperation(UpstreamCaller* caller, StopBatchOptions options,
+                                       std::string batch_id, std::string name, absl::Time deadline)
+    : Operation(caller, deadline),
+      options_(options),
+      requested_id_(std::move(batch_id)),
+      requested_name_(std::move(name)) {}
+
+absl::Status StopBatchOperation::Validate() {
+  absl::StatusOr<std::string> id = StopBatchTarget(requested_id_, requested_name_);
+  if (!id.ok()) return id.status();
+  batch_id_ = std::move(*id);
+  return absl::OkStatus();
+}
 
 upstream::UpstreamRequest StopBatchOperation::Request(Endpoint endpoint) const {
   upstream::UpstreamRequest request;

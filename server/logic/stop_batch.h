@@ -59,13 +59,19 @@ struct StopBatchOptions {
   absl::Duration read_timeout_cap = absl::Seconds(3);
 };
 
+// The batch a StopBatch names: `batch_id` (the legacy field, reason
+// INVALID_BATCH_ID when invalid) or `name` ("batches/{id}", reason
+// INVALID_NAME); both set and naming different batches is INVALID_ARGUMENT.
+absl::StatusOr<std::string> StopBatchTarget(const std::string& batch_id, const std::string& name);
+
 // One StopBatch. Start it with Operation::Start; result() is set when it
 // ends OK.
 class StopBatchOperation final : public Operation {
  public:
-  // `batch_id` is the caller's value, validated by Validate().
+  // `batch_id` and `name` are the caller's values, validated by Validate()
+  // (see StopBatchTarget).
   StopBatchOperation(UpstreamCaller* caller, StopBatchOptions options, std::string batch_id,
-                     absl::Time deadline);
+                     std::string name, absl::Time deadline);
   const StopBatchResult& result() const { return result_; }
 
  private:
@@ -82,7 +88,9 @@ class StopBatchOperation final : public Operation {
   upstream::UpstreamRequest Request(upstream::Endpoint endpoint) const;
 
   const StopBatchOptions options_;
-  const std::string batch_id_;
+  const std::string requested_id_;
+  const std::string requested_name_;
+  std::string batch_id_;  // once validated
   absl::Time read_deadline_;
 
   // Loop-thread state (one phase callback at a time).

@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/logic/batch_id.h"
+#include "server/logic/errors.h"
+#include "server/logic/get_batch.h"
 #include "server/logic/stop_batch.h"
 
 namespace serpwow::rpc {
@@ -45,10 +47,6 @@ bool RequestIdChar(char c) {
 }
 
 // Only a valid id is ever logged: raw input may hold control characters.
-std::string Loggable(const std::string& batch_id) {
-  return logic::ValidateBatchId(batch_id).ok() ? batch_id : "";
-}
-
 struct StopBatchRpc {
   using Request = v1::StopBatchRequest;
   using Response = v1::StopBatchResponse;
@@ -57,9 +55,13 @@ struct StopBatchRpc {
 
   static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
                                   const RpcDeps& deps) {
-    return std::make_shared<Op>(deps.caller, deps.stop_batch, request.batch_id(), deadline);
+    return std::make_shared<Op>(deps.caller, deps.stop_batch, request.batch_id(), request.name(),
+                                deadline);
   }
-  static std::string LogId(const Request& request) { return Loggable(request.batch_id()); }
+  static std::string LogId(const Request& request) {
+    absl::StatusOr<std::string> id = logic::StopBatchTarget(request.batch_id(), request.name());
+    return id.ok() ? *id : "";
+  }
   static void Fill(const Op& op, Response* response) {
     const logic::StopBatchResult& r = op.result();
     response->set_batch_id(r.batch_id);
@@ -71,6 +73,39 @@ struct StopBatchRpc {
   static void Log(const Op& op, LogRecord& record) {
     record.Str("previous_status", logic::BatchStatusName(op.result().previous_status))
         .Bool("credits_refunded", op.result().credits_refunded);
+  }
+};
+
+// Only a valid id is ever logged: raw input may hold control characters.
+struct GetBatchRpc {
+  using Request = v1::GetBatchRequest;
+  using Response = v1::Batch;
+  using Op = logic::GetBatchOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kGetBatch;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, request.name(), deadline);
+  }
+  static std::string LogId(const Request& request) {
+    absl::StatusOr<std::string> id = logic::ParseBatchName(request.name(), "name");
+    return id.ok() ? *id : "";
+  }
+  static void Fill(const Op& op, Response* response) { *response = op.result(); }
+  static void Log(const Op& op, LogRecord& record) {
+    record.Str("status", logic::BatchStatusName(FromProto(op.result().status())));
+  }
+  static logic::BatchStatus FromProto(v1::BatchStatus status) {
+    switch (status) {
+      case v1::BATCH_STATUS_IDLE:
+        return logic::BatchStatus::kIdle;
+      case v1::BATCH_STATUS_QUEUED:
+        return logic::BatchStatus::kQueued;
+      case v1::BATCH_STATUS_RUNNING:
+        return logic::BatchStatus::kRunning;
+      default:
+        return logic::BatchStatus::kUnknown;
+    }
   }
 };
 
@@ -92,6 +127,12 @@ grpc::ServerUnaryReactor* BatchServiceImpl::StopBatch(grpc::CallbackServerContex
                                                       const v1::StopBatchRequest* request,
                                                       v1::StopBatchResponse* response) {
   return new UnaryReactor<StopBatchRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::GetBatch(grpc::CallbackServerContext* context,
+                                                     const v1::GetBatchRequest* request,
+                                                     v1::Batch* response) {
+  return new UnaryReactor<GetBatchRpc>(context, request, response, deps_);
 }
 
 }  // namespace serpwow::rpc

@@ -17,6 +17,9 @@ class BatchServiceImpl final : public serpwow::batches::v1::BatchService::Callba
   grpc::ServerUnaryReactor* StopBatch(grpc::CallbackServerContext* context,
                                       const serpwow::batches::v1::StopBatchRequest* request,
                                       serpwow::batches::v1::StopBatchResponse* response) override;
+  grpc::ServerUnaryReactor* GetBatch(grpc::CallbackServerContext* context,
+                                     const serpwow::batches::v1::GetBatchRequest* request,
+                                     serpwow::batches::v1::Batch* response) override;
 
  private:
   const RpcDeps deps_;

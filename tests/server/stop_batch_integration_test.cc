@@ -451,6 +451,39 @@ TEST_F(StopBatchTest, RouteWordsAsIdsSendNothingAndStopNothing) {
   EXPECT_TRUE(ok.status.ok()) << ok.status.error_message();
 }
 
+// The resource-name form (design: StopBatchRequest.name = "batches/{id}"):
+// accepted alone or with the same batch_id; refused before anything is sent
+// when invalid or naming another batch than batch_id.
+TEST_F(StopBatchTest, TheNameFieldNamesTheBatchToo) {
+  StartAll();
+  sim_->PutBatch("N1", sim::BatchState::kQueued, 10);
+  sim_->PutBatch("N2", sim::BatchState::kQueued, 10);
+  v1::StopBatchRequest by_name;
+  by_name.set_name("batches/N1");
+  CallResult r = Call(&v1::BatchService::Stub::StopBatch, by_name);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.response.batch_id(), "N1");
+  EXPECT_TRUE(r.response.credits_refunded());
+  const int64_t before = sim_->request_count();
+  for (const auto& [batch_id, name] : std::vector<std::pair<std::string, std::string>>{
+           {"N1", "batches/N2"}, {"", "N2"}, {"", "batches/stopall"}, {"N2", "batches/"}}) {
+    v1::StopBatchRequest bad;
+    bad.set_batch_id(batch_id);
+    bad.set_name(name);
+    CallResult refused = Call(&v1::BatchService::Stub::StopBatch, bad);
+    ExpectError(refused, grpc::StatusCode::INVALID_ARGUMENT, "INVALID_NAME");
+    auto violation = refused.Detail<google::rpc::BadRequest>();
+    ASSERT_TRUE(violation.has_value());
+    EXPECT_EQ(violation->field_violations(0).field(), "name");
+  }
+  EXPECT_EQ(sim_->request_count(), before);
+  EXPECT_EQ(sim_->GetBatch("N2")->state, sim::BatchState::kQueued);
+  v1::StopBatchRequest both;
+  both.set_batch_id("N2");
+  both.set_name("batches/N2");
+  EXPECT_TRUE(Call(&v1::BatchService::Stub::StopBatch, both).status.ok());
+}
+
 TEST_F(StopBatchTest, ManyConcurrentCallsAllComplete) {
   StartAll();
   constexpr int kCalls = 200;

@@ -4,14 +4,6 @@
 
 namespace serpwow::testing {
 
-int CallResult::ErrorInfoCount() const {
-  google::rpc::Status proto;
-  if (!proto.ParseFromString(status.error_details())) return 0;
-  int n = 0;
-  for (const auto& any : proto.details()) n += any.Is<google::rpc::ErrorInfo>() ? 1 : 0;
-  return n;
-}
-
 void GatewayTest::StartAll(sim::SimulatorOptions sim_options) {
   if (sim_options.api_key == sim::SimulatorOptions().api_key) sim_options.api_key = kTestKey;
   auto sim = sim::Simulator::Start(sim_options);
@@ -38,15 +30,9 @@ void GatewayTest::TearDown() {
 }
 
 CallResult GatewayTest::Stop(const std::string& batch_id, absl::Duration timeout) {
-  CallResult result;
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   v1::StopBatchRequest request;
   request.set_batch_id(batch_id);
-  absl::Time start = absl::Now();
-  result.status = stub_->StopBatch(&context, request, &result.response);
-  result.elapsed = absl::Now() - start;
-  return result;
+  return Call(&v1::BatchService::Stub::StopBatch, request, timeout);
 }
 
 bool GatewayTest::WaitForNoUpstreamTransfers(absl::Duration timeout) {

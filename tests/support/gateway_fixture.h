@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "google/rpc/error_details.pb.h"
@@ -22,9 +23,11 @@ namespace v1 = serpwow::batches::v1;
 
 inline constexpr char kTestKey[] = "test-key-0123456789";
 
-struct CallResult {
+// The outcome of one call, for any RPC: its status, response and time.
+template <typename Response>
+struct RpcResult {
   grpc::Status status;
-  v1::StopBatchResponse response;
+  Response response;
   absl::Duration elapsed;
 
   // The google.rpc detail of type T in the status, if any.
@@ -43,8 +46,16 @@ struct CallResult {
     return info ? info->reason() : "";
   }
   // Number of google.rpc.ErrorInfo details (the contract says exactly one).
-  int ErrorInfoCount() const;
+  int ErrorInfoCount() const {
+    google::rpc::Status proto;
+    if (!proto.ParseFromString(status.error_details())) return 0;
+    int n = 0;
+    for (const auto& any : proto.details()) n += any.Is<google::rpc::ErrorInfo>() ? 1 : 0;
+    return n;
+  }
 };
+
+using CallResult = RpcResult<v1::StopBatchResponse>;
 
 class GatewayTest : public ::testing::Test {
  protected:
@@ -56,6 +67,20 @@ class GatewayTest : public ::testing::Test {
   void TearDown() override;
 
   CallResult Stop(const std::string& batch_id, absl::Duration timeout = absl::Seconds(10));
+  // Any unary RPC through the stub, e.g. Call(&v1::BatchService::Stub::GetBatch, request).
+  template <typename Request, typename Response>
+  RpcResult<Response> Call(grpc::Status (v1::BatchService::Stub::*method)(grpc::ClientContext*,
+                                                                          const Request&,
+                                                                          Response*),
+                           const Request& request, absl::Duration timeout = absl::Seconds(10)) {
+    RpcResult<Response> result;
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    const absl::Time start = absl::Now();
+    result.status = ((*stub_).*method)(&context, request, &result.response);
+    result.elapsed = absl::Now() - start;
+    return result;
+  }
   // Waits (bounded) until the gateway has no upstream transfer in flight.
   bool WaitForNoUpstreamTransfers(absl::Duration timeout);
 

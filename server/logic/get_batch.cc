@@ -1,0 +1,65 @@
+#include "server/logic/get_batch.h"
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/logic/batch_id.h"
+#include "server/logic/batch_mapping.h"
+#include "server/logic/errors.h"
+#include "server/logic/outcome.h"
+
+namespace serpwow::logic {
+
+GetBatchOperation::GetBatchOperation(UpstreamCaller* caller, std::string name, absl::Time deadline)
+    : Operation(caller, deadline), name_(std::move(name)) {}
+
+absl::Status GetBatchOperation::Validate() {
+  absl::StatusOr<std::string> id = ParseBatchName(name_, "name");
+  if (!id.ok()) return id.status();
+  batch_id_ = std::move(*id);
+  return absl::OkStatus();
+}
+
+void GetBatchOperation::Begin() {
+  upstream::UpstreamRequest request;
+  request.endpoint = upstream::Endpoint::kGetBatch;
+  request.args.batch = batch_id_;
+  Send("read", std::move(request), deadline(), upstream_options().timeout_cap,
+       [self = std::static_pointer_cast<GetBatchOperation>(shared_from_this())](
+           PhaseOutcome outcome) { self->OnRead(std::move(outcome)); });
+}
+
+void GetBatchOperation::OnRead(PhaseOutcome outcome) {
+  if (outcome.attempts == 0 || outcome.out_of_time) {
+    End(ErrorBuilder(
+            absl::StatusCode::kDeadlineExceeded,
+            absl::StrCat("the call's deadline passed before batch ", batch_id_, " could be read"),
+            reason::kDeadlineExceeded)
+            .Metadata("batch_id", batch_id_));
+    return;
+  }
+  const ClassifyContext context = Context(batch_id_, outcome.deadline_binds);
+  absl::StatusOr<Envelope> env = ClassifyReply(outcome.result, context, kReadBatchRules);
+  if (!env.ok()) {
+    End(env.status());
+    return;
+  }
+  auto batch = env->json.find("batch");
+  if (batch == env->json.end() || !batch->is_object()) {
+    End(BadResponse(context, outcome.result, "no batch object"));
+    return;
+  }
+  if (!MapBatch(*batch, &batch_).ok()) {
+    End(BadResponse(context, outcome.result, "a batch without a valid id"));
+    return;
+  }
+  if (!absl::EqualsIgnoreCase(batch_.batch_id(), batch_id_)) {
+    // Never hand the caller another batch than the one it asked for.
+    End(BadResponse(context, outcome.result, "another batch than the one asked for"));
+    return;
+  }
+  End(absl::OkStatus());
+}
+
+}  // namespace serpwow::logic

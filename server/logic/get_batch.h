@@ -1,0 +1,32 @@
+// GetBatch, the service logic: validate the name, read the batch (a read:
+// retried on unavailable-class failures and 429 within the deadline), map
+// SerpWow's batch object into v1.Batch. Composed from the upstream caller.
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "serpwow/batches/v1/resources.pb.h"
+#include "server/logic/upstream_caller.h"
+
+namespace serpwow::logic {
+
+class GetBatchOperation final : public Operation {
+ public:
+  // `name` is the caller's value ("batches/{id}"), validated by Validate().
+  GetBatchOperation(UpstreamCaller* caller, std::string name, absl::Time deadline);
+  const serpwow::batches::v1::Batch& result() const { return batch_; }
+  const std::string& batch_id() const { return batch_id_; }
+
+ private:
+  absl::Status Validate() override;
+  void Begin() override;
+  void OnRead(PhaseOutcome outcome);
+
+  const std::string name_;
+  std::string batch_id_;
+  serpwow::batches::v1::Batch batch_;
+};
+
+}  // namespace serpwow::logic
