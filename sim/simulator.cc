@@ -34,11 +34,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -49,7 +50,6 @@
 #include <climits>
 #include <cstring>
 #include <deque>
-#include <mutex>
 #include <set>
 #include <string_view>
 #include <thread>
@@ -60,10 +60,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/fd_limit.h"
+#include "common/file.h"
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "sim/batch_api.h"
 #include "sim/http.h"
-#include "sim/unique_fd.h"
 
 namespace serpwow::sim {
 
@@ -101,7 +103,6 @@ constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 constexpr auto kMinDripInterval = std::chrono::milliseconds(1);
 // requests() keeps at most this many (the newest); request_count() is exact.
 constexpr size_t kMaxRecorded = 100000;
-constexpr rlim_t kWantedFdLimit = 65536;
 
 // strerror() may share a static buffer between threads; the GNU strerror_r
 // does not.
@@ -155,6 +156,66 @@ int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
   return SSL_TLSEXT_ERR_NOACK;
 }
 
+// The files are read with common/file.h (so a missing or unreadable file is
+// reported like everywhere else) and parsed from memory. Messages name the
+// setting and the path, never the content.
+using BioPtr = std::unique_ptr<BIO, decltype(&BIO_free)>;
+using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+
+absl::StatusOr<BioPtr> ReadPemFile(const char* setting, const std::string& path) {
+  absl::StatusOr<std::string> content = ReadFile(path);
+  if (!content.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(setting, "=", path, ": ", content.status().message()));
+  }
+  // A read-write memory BIO owns a copy of the bytes.
+  BioPtr bio(BIO_new(BIO_s_mem()), &BIO_free);
+  if (!bio || BIO_write(bio.get(), content->data(), static_cast<int>(content->size())) !=
+                  static_cast<int>(content->size())) {
+    return absl::InternalError(absl::StrCat("memory BIO: ", TakeOpenSslErrors()));
+  }
+  return bio;
+}
+
+// The server certificate first, then any chain certificates after it (what
+// SSL_CTX_use_certificate_chain_file accepts).
+absl::Status UseCertificateChain(SSL_CTX* c, const std::string& path) {
+  absl::StatusOr<BioPtr> bio = ReadPemFile("tls_cert_file", path);
+  if (!bio.ok()) return bio.status();
+  auto fail = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tls_cert_file=", path, ": cannot load a PEM certificate (chain): ", TakeOpenSslErrors()));
+  };
+  X509Ptr leaf(PEM_read_bio_X509_AUX(bio->get(), nullptr, &NoPassphrase, nullptr), &X509_free);
+  if (!leaf || SSL_CTX_use_certificate(c, leaf.get()) != 1) return fail();
+  while (
+      X509Ptr extra{PEM_read_bio_X509(bio->get(), nullptr, &NoPassphrase, nullptr), &X509_free}) {
+    if (SSL_CTX_add0_chain_cert(c, extra.get()) != 1) return fail();
+    extra.release();  // owned by the context now
+  }
+  // The loop ends on "no start line" at the end of the file: not an error.
+  const unsigned long last = ERR_peek_last_error();
+  if (ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE) {
+    ERR_clear_error();
+    return absl::OkStatus();
+  }
+  return last == 0 ? absl::OkStatus() : fail();
+}
+
+absl::Status UsePrivateKey(SSL_CTX* c, const std::string& path) {
+  absl::StatusOr<BioPtr> bio = ReadPemFile("tls_key_file", path);
+  if (!bio.ok()) return bio.status();
+  PkeyPtr key(PEM_read_bio_PrivateKey(bio->get(), nullptr, &NoPassphrase, nullptr), &EVP_PKEY_free);
+  if (!key || SSL_CTX_use_PrivateKey(c, key.get()) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls_key_file=", path,
+                     ": cannot load an unencrypted PEM private key matching tls_cert_file: ",
+                     TakeOpenSslErrors()));
+  }
+  return absl::OkStatus();
+}
+
 // The server context for TLS mode, or nullptr (and OK) when TLS is off.
 absl::StatusOr<SslCtxPtr> MakeServerTlsContext(const SimulatorOptions& o) {
   const bool have_cert = !o.tls_cert_file.empty();
@@ -176,17 +237,8 @@ absl::StatusOr<SslCtxPtr> MakeServerTlsContext(const SimulatorOptions& o) {
   if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1) {
     return absl::InternalError(absl::StrCat("TLS 1.2 minimum: ", TakeOpenSslErrors()));
   }
-  if (SSL_CTX_use_certificate_chain_file(c, o.tls_cert_file.c_str()) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tls_cert_file=", o.tls_cert_file,
-                     ": cannot load a PEM certificate (chain): ", TakeOpenSslErrors()));
-  }
-  if (SSL_CTX_use_PrivateKey_file(c, o.tls_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tls_key_file=", o.tls_key_file,
-                     ": cannot load an unencrypted PEM private key matching tls_cert_file: ",
-                     TakeOpenSslErrors()));
-  }
+  if (absl::Status s = UseCertificateChain(c, o.tls_cert_file); !s.ok()) return s;
+  if (absl::Status s = UsePrivateKey(c, o.tls_key_file); !s.ok()) return s;
   if (SSL_CTX_check_private_key(c) != 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("tls_key_file=", o.tls_key_file, ": does not match the certificate in ",
@@ -228,25 +280,6 @@ const char* FaultName(Fault::Action action) {
       return "reset-mid-body";
   }
   return "?";
-}
-
-// Thousands of simultaneous connections (both ends live in one process in the
-// tests) need more than the common soft limit of 1024 fds. Raised once,
-// process-wide, never above the hard limit.
-void RaiseFdLimitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    rlimit lim{};
-    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
-    rlim_t want =
-        lim.rlim_max == RLIM_INFINITY ? kWantedFdLimit : std::min(lim.rlim_max, kWantedFdLimit);
-    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < want) {
-      lim.rlim_cur = want;
-      if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
-        SERPWOW_LOG(kWarning, "serpwow-sim: could not raise the fd limit: ", ErrnoText(errno));
-      }
-    }
-  });
 }
 
 struct ResolvedAddress {
@@ -476,7 +509,7 @@ absl::Status Simulator::Impl::Listen() {
   absl::StatusOr<ResolvedAddress> addr = ResolveLoopback(options_.host, options_.port);
   if (!addr.ok()) return addr.status();
   url_host_ = addr->url_host;
-  RaiseFdLimitOnce();
+  RaiseFdLimit();  // thousands of loopback connections must fit
 
   const int family = addr->addr.ss_family;
   listen_fd_.reset(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
