@@ -62,10 +62,10 @@
 #include "absl/synchronization/mutex.h"
 #include "common/fd_limit.h"
 #include "common/file.h"
+#include "common/http1.h"
 #include "common/log.h"
 #include "common/unique_fd.h"
 #include "sim/batch_api.h"
-#include "sim/http.h"
 
 namespace serpwow::sim {
 
@@ -457,11 +457,11 @@ class Simulator::Impl {
   void OnReadable(Connection& c);
   void Pump(Connection& c);
   void Flush(Connection& c);
-  void HandleRequest(Connection& c, http::Request request);
+  void HandleRequest(Connection& c, http1::Request request);
   void RunFault(Connection& c);
   void OnTimer(Connection& c);
-  void QueueResponse(Connection& c, const http::Response& response, const std::string& note);
-  http::Response FaultOrNormalResponse(Connection& c);
+  void QueueResponse(Connection& c, const http1::Response& response, const std::string& note);
+  http1::Response FaultOrNormalResponse(Connection& c);
   void UpdateInterest(Connection& c);
   void ArmTimer(Connection& c, Clock::time_point when);
   void CancelTimer(Connection& c);
@@ -722,7 +722,7 @@ void Simulator::Impl::AnswerPlainHttpOnTlsPort(Connection& c) {
   c.keep_alive = false;
   c.head_only = false;
   c.request = ApiRequest();
-  http::Response response;
+  http1::Response response;
   response.status = 400;
   response.headers = {{"Content-Type", "text/plain"}};
   response.body = absl::StrCat("Bad Request: this port speaks HTTPS only; use ", base_url(), "\n");
@@ -864,9 +864,9 @@ void Simulator::Impl::Pump(Connection& c) {
   bool input_drained = false;
   while (!c.closed && c.phase == Phase::kReady) {
     if (c.unsent() > kOutputHighWater) break;
-    http::Request request;
-    http::ParseResult r = http::ParseRequest(c.in, &request);
-    if (r.kind == http::ParseResult::Kind::kIncomplete) {
+    http1::Request request;
+    http1::ParseResult r = http1::ParseRequest(c.in, &request);
+    if (r.kind == http1::ParseResult::Kind::kIncomplete) {
       if (r.expect_continue && !c.continue_sent) {
         c.out += "HTTP/1.1 100 Continue\r\n\r\n";
         c.continue_sent = true;
@@ -874,15 +874,15 @@ void Simulator::Impl::Pump(Connection& c) {
       input_drained = true;
       break;
     }
-    if (r.kind == http::ParseResult::Kind::kError) {
+    if (r.kind == http1::ParseResult::Kind::kError) {
       c.in.clear();
       c.request = ApiRequest();
       c.keep_alive = false;
       c.head_only = false;
-      http::Response response;
+      http1::Response response;
       response.status = r.status;
       response.headers = {{"Content-Type", "text/plain"}};
-      response.body = absl::StrCat(http::ReasonPhrase(r.status), ": ", r.reason, "\n");
+      response.body = absl::StrCat(http1::ReasonPhrase(r.status), ": ", r.reason, "\n");
       QueueResponse(c, response, "(malformed request)");
       break;
     }
@@ -947,7 +947,7 @@ absl::optional<Fault> Simulator::Impl::TakeFault(const std::string& match_path) 
   return absl::nullopt;
 }
 
-void Simulator::Impl::HandleRequest(Connection& c, http::Request request) {
+void Simulator::Impl::HandleRequest(Connection& c, http1::Request request) {
   c.request = MakeApiRequest(request, options_.api_key);
   c.keep_alive = request.keep_alive;
   c.head_only = request.method == "HEAD";
@@ -979,9 +979,9 @@ void Simulator::Impl::HandleRequest(Connection& c, http::Request request) {
   RunFault(c);
 }
 
-http::Response Simulator::Impl::FaultOrNormalResponse(Connection& c) {
+http1::Response Simulator::Impl::FaultOrNormalResponse(Connection& c) {
   if (c.fault.status == 0) return api_.Handle(c.request);
-  http::Response r;
+  http1::Response r;
   r.status = c.fault.status;
   r.headers = c.fault.headers;
   bool has_type = false;
@@ -1011,10 +1011,10 @@ void Simulator::Impl::RunFault(Connection& c) {
     case Fault::Action::kStallAfterHeaders:
     case Fault::Action::kSlowDrip:
     case Fault::Action::kResetMidBody: {
-      http::Response r = FaultOrNormalResponse(c);
+      http1::Response r = FaultOrNormalResponse(c);
       SERPWOW_LOG(kDebug, "serpwow-sim: ", c.request.method, " ", c.request.path, " -> ", r.status,
                   " ", note);
-      c.out += http::SerializeHead(r, c.keep_alive);
+      c.out += http1::SerializeHead(r, c.keep_alive);
       if (c.fault.action == Fault::Action::kStallAfterHeaders) {
         c.phase = Phase::kStalled;
       } else if (c.fault.action == Fault::Action::kResetMidBody) {
@@ -1056,11 +1056,11 @@ void Simulator::Impl::OnTimer(Connection& c) {
   if (!c.closed) Pump(c);
 }
 
-void Simulator::Impl::QueueResponse(Connection& c, const http::Response& response,
+void Simulator::Impl::QueueResponse(Connection& c, const http1::Response& response,
                                     const std::string& note) {
   SERPWOW_LOG(kDebug, "serpwow-sim: ", c.request.method, " ", c.request.path, " -> ",
               response.status, note.empty() ? "" : " ", note);
-  c.out += http::SerializeHead(response, c.keep_alive);
+  c.out += http1::SerializeHead(response, c.keep_alive);
   if (!c.head_only) c.out += response.body;
   c.phase = c.keep_alive ? Phase::kReady : Phase::kCloseAfterFlush;
 }
