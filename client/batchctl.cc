@@ -100,8 +100,7 @@ std::shared_ptr<grpc::ChannelCredentials> Credentials(std::string* error) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  serpwow::ShowFlagsFromFileInHelp("client/batchctl.cc");
-  absl::SetProgramUsageMessage(kUsage);
+  serpwow::SetUpHelp(argc, argv, "client/batchctl.cc", kUsage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return UsageError("missing command");
   if (std::string(args[1]) != "stop") return UsageError("unknown command (only 'stop' exists)");

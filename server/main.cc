@@ -134,8 +134,8 @@ std::string RandomKey() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  serpwow::ShowFlagsFromFileInHelp("server/main.cc");
-  absl::SetProgramUsageMessage(
+  serpwow::SetUpHelp(
+      argc, argv, "server/main.cc",
       "serves serpwow.batches.v1.BatchService in front of the SerpWow Batches API.\n"
       "  batch-server --simulate                 # try it, no key needed\n"
       "  SERPWOW_API_KEY=... batch-server        # production\n"

@@ -65,8 +65,8 @@ int main(int argc, char** argv) {
   // signals, so only WaitForShutdownSignal() below sees them.
   if (absl::Status s = serpwow::SetUpProcess(); !s.ok()) return Fail(std::string(s.message()));
 
-  serpwow::ShowFlagsFromFileInHelp("sim/sim_main.cc");
-  absl::SetProgramUsageMessage(
+  serpwow::SetUpHelp(
+      argc, argv, "sim/sim_main.cc",
       "A local SerpWow Batches API simulator (loopback only).\n"
       "The accepted api_key is read from $SERPWOW_API_KEY; unset, any non-empty key works.\n"
       "Usage: serpwow-sim [--listen=127.0.0.1:8080] [--live_prefix] [--queue_delay=30s] ...\n"

@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "serpwow/batches/v1/batch_service.grpc.pb.h"
 #include "sim/simulator.h"
+#include "tests/support/help_check.h"
 #include "tests/support/subprocess.h"
 
 namespace serpwow::testing {
@@ -337,6 +338,26 @@ TEST(BatchServerProcess, EverySettingCanComeFromTheEnvironment) {
         "BATCH_SERVER_MAX_CONNECTION_AGE", "SERPWOW_API_KEY"}) {
     EXPECT_TRUE(absl::StrContains(help.out + help.err, var)) << var;
   }
+}
+
+TEST(BatchServerProcess, HelpExitsZeroListingTheFlagsWithoutBuildPaths) {
+  for (const char* help : {"--help", "-h"}) {
+    ProcessResult r = RunProcess({BATCH_SERVER_PATH, help}, {}, absl::Seconds(10));
+    EXPECT_EQ(r.exit_code, 0) << help << ": " << r.err;
+    EXPECT_EQ(r.err, "") << help;
+    EXPECT_TRUE(absl::StartsWith(r.out, "batch-server: serves serpwow.batches.v1.BatchService"))
+        << r.out;
+    EXPECT_TRUE(HelpIsClean(
+        r.out, {"listen", "metrics_listen", "health_listen", "upstream", "api_key_file", "simulate",
+                "upstream_timeout", "upstream_ca_file", "shutdown_grace", "log_level",
+                "tls_cert_file", "auth_tokens_file", "max_connection_age"}));
+    EXPECT_TRUE(absl::StrContains(r.out, "--listen=\"0.0.0.0:50051\"")) << r.out;
+  }
+  // --help wins over settings that would make it exit 2, and starts nothing.
+  ProcessResult r = RunProcess({BATCH_SERVER_PATH, "--listen=nonsense", "--help"},
+                               {"BATCH_SERVER_LOG_LEVEL=loud"}, absl::Seconds(10));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(absl::StrContains(r.out + r.err, "listening on"));
 }
 
 // Logging never blocks: with stderr a pipe that nobody reads (it fills after

@@ -29,6 +29,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/sim/sim_test_certs.h"
+#include "tests/support/help_check.h"
 
 namespace serpwow::sim {
 namespace {
@@ -1195,6 +1196,23 @@ TEST(SimulatorBinaryTest, ServesHttpsWithTheTlsFlags) {
 
   ASSERT_EQ(::kill(child.pid(), SIGTERM), 0);
   EXPECT_EQ(child.Wait(milliseconds(5000)), 0);
+}
+
+TEST(SimulatorBinaryTest, HelpExitsZeroListingTheFlagsWithoutBuildPaths) {
+  const std::string binary = SimBinary();
+  if (::access(binary.c_str(), X_OK) != 0) GTEST_SKIP() << binary << " not built";
+  for (const char* help : {"--help", "-h"}) {
+    Child child({binary, help}, {});
+    ASSERT_TRUE(child.started());
+    const std::string out = child.ReadLines(1 << 20, milliseconds(10000));
+    EXPECT_EQ(child.Wait(milliseconds(5000)), 0) << help;
+    EXPECT_EQ(child.ReadStderr(milliseconds(10)), "");
+    EXPECT_EQ(out.rfind("serpwow-sim: A local SerpWow Batches API simulator", 0), 0u) << out;
+    EXPECT_TRUE(serpwow::testing::HelpIsClean(
+        out, {"listen", "live_prefix", "queue_delay", "run_duration", "credits", "seed_demo",
+              "tls_cert_file", "tls_key_file", "verbose"}));
+    EXPECT_THAT(out, ::testing::Not(HasSubstr("listening on")));
+  }
 }
 
 TEST(SimulatorBinaryTest, BadSettingsExitNonZeroNamingTheSetting) {
