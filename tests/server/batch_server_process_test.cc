@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/unique_fd.h"
 #include "serpwow/batches/v1/batch_service.grpc.pb.h"
 #include "sim/simulator.h"
 #include "tests/support/help_check.h"
@@ -122,10 +123,11 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
 
   // Half the runs get the key from the environment, half from a file.
   char key_path[] = "/tmp/serpwow-canary-XXXXXX";
-  int fd = mkstemp(key_path);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(write(fd, canary.data(), canary.size()), static_cast<ssize_t>(canary.size()));
-  close(fd);
+  {
+    UniqueFd fd(mkstemp(key_path));
+    ASSERT_TRUE(fd.valid());
+    ASSERT_EQ(write(fd.get(), canary.data(), canary.size()), static_cast<ssize_t>(canary.size()));
+  }
 
   for (bool from_file : {false, true}) {
     (*sim)->ResetRequests();

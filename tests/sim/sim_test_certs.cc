@@ -102,4 +102,9 @@ bool SimTestCerts::Run(const std::string& step, const std::string& args_line) {
   return false;
 }
 
+const SimTestCerts& SharedSimTestCerts() {
+  static const SimTestCerts certs;
+  return certs;
+}
+
 }  // namespace serpwow::sim::testing

@@ -29,14 +29,7 @@ constexpr char kKey[] = "sim-tls-test-key";
 
 class SimulatorTlsTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    certs_ = new testing::SimTestCerts();
-  }
-  static void TearDownTestSuite() {
-    delete certs_;
-    certs_ = nullptr;
-  }
+  static void SetUpTestSuite() { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
   void SetUp() override {
     ASSERT_TRUE(certs_->error().empty()) << certs_->error();
@@ -58,7 +51,7 @@ class SimulatorTlsTest : public ::testing::Test {
     return "https://127.0.0.1:" + std::to_string(sim_->port()) + path +
            (query.empty() ? "" : "?" + query);
   }
-  static std::string Ca() { return certs_->ca_cert(); }
+  std::string Ca() const { return certs_->ca_cert(); }
 
   Reply Get(const std::string& path, long timeout_ms = 5000) {
     Client c(Ca());
@@ -88,11 +81,9 @@ class SimulatorTlsTest : public ::testing::Test {
     curl_share_cleanup(share);
   }
 
-  static testing::SimTestCerts* certs_;
+  const testing::SimTestCerts* const certs_ = &testing::SharedSimTestCerts();
   std::unique_ptr<Simulator> sim_;
 };
-
-testing::SimTestCerts* SimulatorTlsTest::certs_ = nullptr;
 
 // --- Resumption and counters ---------------------------------------------------------
 

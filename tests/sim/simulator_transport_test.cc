@@ -42,14 +42,7 @@ constexpr char kHtml404[] = "<html><body>Not Found</body></html>";
 
 class SimulatorTransportTest : public ::testing::TestWithParam<Transport> {
  protected:
-  static void SetUpTestSuite() {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    certs_ = new testing::SimTestCerts();
-  }
-  static void TearDownTestSuite() {
-    delete certs_;
-    certs_ = nullptr;
-  }
+  static void SetUpTestSuite() { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
   void SetUp() override {
     ASSERT_TRUE(certs_->error().empty()) << certs_->error();
@@ -104,11 +97,9 @@ class SimulatorTransportTest : public ::testing::TestWithParam<Transport> {
     return e;
   }
 
-  static testing::SimTestCerts* certs_;
+  const testing::SimTestCerts* const certs_ = &testing::SharedSimTestCerts();
   std::unique_ptr<Simulator> sim_;
 };
-
-testing::SimTestCerts* SimulatorTransportTest::certs_ = nullptr;
 
 // --- Basics ------------------------------------------------------------------------
 
