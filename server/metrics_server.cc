@@ -114,7 +114,7 @@ class MetricsServer::Loop {
   const Clock::duration timeout_;
   std::atomic<bool> stop_{false};
 
-  // Loop-thread-only state. Ordered by id, which is the accept order.
+  // Loop-thread-only state, by epoll id (ids are never reused).
   std::map<uint64_t, Connection> connections_;
   uint64_t next_id_ = 2;
   Clock::time_point accept_resume_{};
@@ -168,15 +168,19 @@ void MetricsServer::Loop::CloseExpired(Clock::time_point now) {
 
 bool MetricsServer::Loop::MakeRoom() {
   if (connections_.size() < static_cast<size_t>(options_.max_connections)) return true;
-  // The oldest connection that is waiting for (the rest of) a request; a
-  // connection sending a response is about to be done and is kept.
+  // The connection that has waited longest for (the rest of) a request,
+  // counted from its accept or its last response; a connection sending a
+  // response is about to be done and is kept.
+  auto victim = connections_.end();
   for (auto it = connections_.begin(); it != connections_.end(); ++it) {
-    if (it->second.out.empty()) {
-      connections_.erase(it);
-      return true;
+    if (it->second.out.empty() &&
+        (victim == connections_.end() || it->second.since < victim->second.since)) {
+      victim = it;
     }
   }
-  return false;
+  if (victim == connections_.end()) return false;
+  connections_.erase(victim);
+  return true;
 }
 
 void MetricsServer::Loop::Accept(Clock::time_point now) {

@@ -236,6 +236,21 @@ TEST_F(MetricsServerTest, TheCapEvictsTheConnectionThatWaitedLongest) {
   EXPECT_THAT(ReadResponse(older), StartsWith("HTTP/1.1 200 OK\r\n"));
 }
 
+TEST_F(MetricsServerTest, AConnectionJustServedIsNotTheOneEvicted) {
+  MetricsServerOptions options;
+  options.max_connections = 2;
+  Start(options);
+  UniqueFd served = Connect(server_->port());  // accepted first...
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  UniqueFd idle = Connect(server_->port());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(SendAll(served, "GET /metrics HTTP/1.1\r\n\r\n"));  // ...but served last
+  EXPECT_THAT(ReadResponse(served), StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(Scrape(), StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_TRUE(ClosedWithin(idle, absl::Seconds(2)));
+  EXPECT_FALSE(ClosedWithin(served, absl::Milliseconds(200)));
+}
+
 // 100 connections open: half idle, half dripping a header byte every 50 ms.
 // A scrape must still be answered within 1 s: with the default cap (64:
 // eviction) and with room for all of them (nobody waits for anybody).
