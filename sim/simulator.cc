@@ -38,6 +38,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -365,7 +366,19 @@ class Simulator::Impl {
 
   absl::Status Listen();
   void StartThread() {
-    thread_ = std::thread([this] { Run(); });
+    thread_ = std::thread([this] {
+      // OpenSSL writes to the socket with write(2), which cannot be given
+      // MSG_NOSIGNAL: a TLS client that has gone away (say, before the
+      // session tickets that follow the handshake are out) would raise
+      // SIGPIPE and kill a host process that does not ignore it. SIGPIPE
+      // from write(2) goes to the writing thread; blocked here, it stays
+      // pending on this thread and the write fails with EPIPE instead.
+      sigset_t pipe_signal;
+      sigemptyset(&pipe_signal);
+      sigaddset(&pipe_signal, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
+      Run();
+    });
   }
 
   int port() const { return port_; }
