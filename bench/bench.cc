@@ -41,6 +41,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "serpwow/batches/v1/batch_service.grpc.pb.h"
 #include "server/upstream/http_loop.h"
@@ -724,13 +725,12 @@ void Startup() {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  signal(SIGPIPE, SIG_IGN);
-  rlimit nofile{};
-  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
-    nofile.rlim_cur = nofile.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &nofile);
-  }
-  curl_global_init(CURL_GLOBAL_DEFAULT);
+  serpwow::ProcessSetupOptions process;
+  process.block_shutdown_signals = false;
+  process.raise_fd_limit = false;  // raised below, up to the hard limit itself
+  process.init_curl = true;
+  if (!serpwow::SetUpProcess(process).ok()) return 1;
+  serpwow::RaiseFdLimit(RLIM_INFINITY);
   serpwow::SetMinLogLevel(serpwow::LogLevel::kError);
   std::printf("bench: %ld cores, gateway %s\n", sysconf(_SC_NPROCESSORS_ONLN),
               absl::GetFlag(FLAGS_server).c_str());

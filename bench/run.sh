@@ -26,8 +26,11 @@ openssl x509 -req -in "$certs/server.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.
 out=docs/benchmarks-latest.txt
 {
   echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-  build/bin/bench --samples_out=build/bench-latency.csv
-  build/bin/bench --only=reuse --ca_file="$certs/ca.crt" \
+  # --server as a path inside the repository: the table names the binary it
+  # measured, and an absolute path would tie the committed results to one
+  # machine's directories.
+  build/bin/bench --server=build/bin/batch-server --samples_out=build/bench-latency.csv
+  build/bin/bench --server=build/bin/batch-server --only=reuse --ca_file="$certs/ca.crt" \
     --upstream_tls_cert="$certs/server.crt" --upstream_tls_key="$certs/server.key"
 } | tee "$out"
 

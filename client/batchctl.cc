@@ -8,8 +8,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,13 +15,18 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/batchctl_format.h"
+#include "common/file.h"
 #include "common/flag_env.h"
+#include "common/host_port.h"
 #include "serpwow/batches/v1/batch_service.grpc.pb.h"
 
-ABSL_FLAG(std::string, target, "localhost:50051", "the batch-server to call, HOST:PORT");
+ABSL_FLAG(std::string, target, "localhost:50051",
+          "the batch-server to call, HOST:PORT (or a gRPC target such as dns:///HOST:PORT)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "deadline for the call, e.g. 5s or 500ms");
 ABSL_FLAG(bool, json, false, "print the response (or the error status) as proto JSON");
 ABSL_FLAG(bool, tls, false, "use TLS, verifying the server with the system's CA store");
@@ -51,12 +54,25 @@ int UsageError(const std::string& message) {
   return serpwow::client::kExitUsage;
 }
 
-bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream content;
-  content << in.rdbuf();
-  *out = content.str();
+// A gRPC target URI (dns:///host:port, unix:///path, ...) is passed through
+// as it is; anything else must be HOST:PORT. Empty if fine, else the message.
+std::string CheckTarget(const std::string& target) {
+  for (const char* scheme : {"dns:", "unix:", "unix-abstract:", "ipv4:", "ipv6:", "xds:"}) {
+    if (absl::StartsWith(target, scheme)) return "";
+  }
+  absl::Status s =
+      serpwow::ParseHostPort(target, {"--target", "localhost:50051", "[::1]:50051"}).status();
+  return s.ok() ? "" : std::string(s.message());
+}
+
+// *out = the content of `path`; else the error, prefixed with `flag`.
+bool ReadFlagFile(const char* flag, const std::string& path, std::string* out, std::string* error) {
+  absl::StatusOr<std::string> content = serpwow::ReadFile(path);
+  if (!content.ok()) {
+    *error = absl::StrCat(flag, ": ", content.status().message());
+    return false;
+  }
+  *out = std::move(*content);
   return true;
 }
 
@@ -69,17 +85,13 @@ std::shared_ptr<grpc::ChannelCredentials> Credentials(std::string* error) {
     return grpc::InsecureChannelCredentials();
   }
   grpc::SslCredentialsOptions ssl;
-  if (!ca.empty() && !ReadFile(ca, &ssl.pem_root_certs)) {
-    *error = "--ca_file: cannot read " + ca;
-    return nullptr;
-  }
+  if (!ca.empty() && !ReadFlagFile("--ca_file", ca, &ssl.pem_root_certs, error)) return nullptr;
   if (cert.empty() != key.empty()) {
     *error = "--cert_file and --key_file go together";
     return nullptr;
   }
-  if (!cert.empty() &&
-      (!ReadFile(cert, &ssl.pem_cert_chain) || !ReadFile(key, &ssl.pem_private_key))) {
-    *error = "--cert_file/--key_file: cannot read them";
+  if (!cert.empty() && (!ReadFlagFile("--cert_file", cert, &ssl.pem_cert_chain, error) ||
+                        !ReadFlagFile("--key_file", key, &ssl.pem_private_key, error))) {
     return nullptr;
   }
   return grpc::SslCredentials(ssl);
@@ -88,8 +100,7 @@ std::shared_ptr<grpc::ChannelCredentials> Credentials(std::string* error) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  serpwow::ShowFlagsFromFileInHelp("client/batchctl.cc");
-  absl::SetProgramUsageMessage(kUsage);
+  serpwow::SetUpHelp(argc, argv, "client/batchctl.cc", kUsage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return UsageError("missing command");
   if (std::string(args[1]) != "stop") return UsageError("unknown command (only 'stop' exists)");
@@ -97,12 +108,15 @@ int main(int argc, char** argv) {
   const absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
   if (timeout <= absl::ZeroDuration()) return UsageError("--timeout must be positive");
 
+  if (std::string bad = CheckTarget(absl::GetFlag(FLAGS_target)); !bad.empty()) {
+    return UsageError(bad);
+  }
   std::string error;
   std::shared_ptr<grpc::ChannelCredentials> credentials = Credentials(&error);
   if (credentials == nullptr) return UsageError(error);
   std::string token;
   if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
-    if (!ReadFile(path, &token)) return UsageError("--token_file: cannot read " + path);
+    if (!ReadFlagFile("--token_file", path, &token, &error)) return UsageError(error);
   } else if (const char* env = std::getenv("BATCHCTL_TOKEN")) {
     token = env;
   }

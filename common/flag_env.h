@@ -23,9 +23,17 @@ std::string FlagEnvName(const std::string& prefix, const std::string& flag);
 
 namespace serpwow {
 
-// Makes --help list the flags defined in `defining_file` (a path suffix such
-// as "server/main.cc"); absl's default only matches files named after the
-// program.
-void ShowFlagsFromFileInHelp(const char* defining_file);
+// --help for a program whose own flags are defined in `defining_file` (a
+// path suffix such as "server/main.cc", matched against absl's record of
+// where each flag is defined). Call first in main(), before any flag is
+// parsed. `usage` becomes absl's program usage message. If argv asks for help
+// (--help, -help, --helpshort, -helpshort or -h, before any "--"), prints
+// "<program>: <usage>" and the program's flags with their defaults and help
+// texts to stdout, and exits 0. The listing names no source file and no build
+// path (absl's own --help would print "Flags from /build/dir/x.cc" and exit
+// 1). absl's other help flags (--helpfull, --help=SUBSTRING, ...) keep
+// absl's behaviour, with the program's flags listed under `defining_file`
+// instead of the absolute path of its source file.
+void SetUpHelp(int argc, char** argv, const char* defining_file, const char* usage);
 
 }  // namespace serpwow

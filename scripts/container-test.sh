@@ -26,7 +26,9 @@ repo=$PWD
 image=${CONTAINER_TEST_IMAGE:-localhost/batch-server:dev}
 base_image=localhost/debian-local:bookworm
 # vfs + chroot isolation + runc + cgroupfs: what works without a container
-# engine on these machines (see /work/shared/toolchain.md, "Containers").
+# engine on these machines (no overlay storage; RUN steps need
+# --isolation chroot, as crun's default OCI isolation fails with "cgroups in
+# hybrid mode not supported"; runc with cgroupfs runs the containers).
 podman=(podman --storage-driver vfs)
 run_flags=(--runtime runc --cgroup-manager=cgroupfs)
 py=/usr/bin/python3   # Debian's python: the one that sees python3-grpcio

@@ -7,15 +7,14 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/file.h"
+#include "common/host_port.h"
 #include "common/log.h"
 #include "server/logic/errors.h"
 
@@ -23,14 +22,14 @@ namespace serpwow {
 namespace {
 
 absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
-  std::ostringstream content;
-  content << in.rdbuf();
-  if (content.str().find("-----BEGIN") == std::string::npos) {
+  absl::StatusOr<std::string> content = ReadFile(path);
+  if (!content.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", content.status().message()));
+  }
+  if (content->find("-----BEGIN") == std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " is not a PEM file"));
   }
-  return content.str();
+  return content;
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const TlsOptions& tls) {
@@ -67,23 +66,7 @@ int Millis(absl::Duration d) {
 }  // namespace
 
 absl::Status ValidateListenAddress(const std::string& address) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--listen must be HOST:PORT (e.g. 0.0.0.0:50051), got '", address, "'"));
-  }
-  std::string host = address.substr(0, colon);
-  if (host.find(':') != std::string::npos && (host.front() != '[' || host.back() != ']')) {
-    return absl::InvalidArgumentError(
-        "--listen: an IPv6 host must be in brackets, e.g. [::]:50051");
-  }
-  int port = -1;
-  if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--listen: the port must be a number from 0 to 65535, got '",
-                     address.substr(colon + 1), "'"));
-  }
-  return absl::OkStatus();
+  return ParseHostPort(address, {"--listen", "0.0.0.0:50051", "[::]:50051"}).status();
 }
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) {
@@ -150,8 +133,11 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   gw->drain_delay_ = options.drain_delay;
   gw->address_ = absl::StrCat(options.listen.substr(0, options.listen.rfind(':')), ":", gw->port_);
   if (!options.health_listen.empty()) {
-    if (absl::Status s = ValidateListenAddress(options.health_listen); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--health_listen: ", s.message()));
+    if (absl::Status s =
+            ParseHostPort(options.health_listen, {"--health_listen", "0.0.0.0:50052", "[::]:50052"})
+                .status();
+        !s.ok()) {
+      return s;
     }
     grpc::ServerBuilder health_builder;
     health_builder.AddListeningPort(options.health_listen, grpc::InsecureServerCredentials(),

@@ -2,16 +2,12 @@
 // a running Gateway out; SIGTERM/SIGINT shut it down gracefully.
 #include <curl/curl.h>
 #include <signal.h>
-#include <sys/resource.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -21,8 +17,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/file.h"
 #include "common/flag_env.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "server/gateway.h"
 #include "sim/simulator.h"
 
@@ -140,11 +138,11 @@ std::string ReadApiKey() {
     Fail(kExitBadConfig, "both --api_key_file and SERPWOW_API_KEY are set; set only one");
   }
   if (!path.empty()) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) Fail(kExitBadConfig, absl::StrCat("--api_key_file: cannot read ", path));
-    std::ostringstream content;
-    content << in.rdbuf();
-    std::string key(absl::StripAsciiWhitespace(content.str()));
+    absl::StatusOr<std::string> content = serpwow::ReadFile(path);
+    if (!content.ok()) {
+      Fail(kExitBadConfig, absl::StrCat("--api_key_file: ", content.status().message()));
+    }
+    std::string key(absl::StripAsciiWhitespace(*content));
     if (key.empty()) Fail(kExitBadConfig, absl::StrCat("--api_key_file: ", path, " is empty"));
     return key;
   }
@@ -164,8 +162,8 @@ std::string RandomKey() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  serpwow::ShowFlagsFromFileInHelp("server/main.cc");
-  absl::SetProgramUsageMessage(
+  serpwow::SetUpHelp(
+      argc, argv, "server/main.cc",
       "serves serpwow.batches.v1.BatchService in front of the SerpWow Batches API.\n"
       "  batch-server --simulate                 # try it, no key needed\n"
       "  SERPWOW_API_KEY=... batch-server        # production\n"
@@ -186,23 +184,14 @@ int main(int argc, char** argv) {
   // a debugging aid that costs CPU on every lock. The tests keep it on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
-  // Before any thread exists: signals are taken by sigwait below, and
-  // libcurl's global state is set up once.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  // Each upstream request in flight holds a socket: allow as many as the
-  // hard limit permits (the soft default of 1024 would cap concurrency).
-  if (rlimit nofile{};
-      getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-    nofile.rlim_cur = std::min<rlim_t>(nofile.rlim_max, 1 << 16);
-    setrlimit(RLIMIT_NOFILE, &nofile);
-  }
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-    Fail(kExitStartFailed, "libcurl initialisation failed");
+  // Before any thread exists: SIGINT/SIGTERM are taken by
+  // WaitForShutdownSignal below, SIGPIPE is ignored, the fd limit is raised
+  // (each upstream request in flight holds a socket) and libcurl's global
+  // state is set up once.
+  serpwow::ProcessSetupOptions process;
+  process.init_curl = true;
+  if (absl::Status s = serpwow::SetUpProcess(process); !s.ok()) {
+    Fail(kExitStartFailed, std::string(s.message()));
   }
 
   serpwow::GatewayOptions options;
@@ -335,8 +324,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  const int signal_number = serpwow::WaitForShutdownSignal();
   SERPWOW_LOG(kInfo, "received ", signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
               "; shutting down (grace ", absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace)),
               ")");

@@ -22,11 +22,12 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/flag_env.h"
+#include "common/host_port.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "sim/simulator.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
@@ -60,44 +61,15 @@ int Fail(const std::string& message) {
   return 2;
 }
 
-// "HOST:PORT" or "[V6]:PORT". Returns false with `error` set on a bad value.
-bool SplitHostPort(const std::string& value, std::string* host, int* port, std::string* error) {
-  size_t colon = value.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    *error = absl::StrCat("--listen=", value, ": expected HOST:PORT, e.g. 127.0.0.1:8080");
-    return false;
-  }
-  *host = value.substr(0, colon);
-  if (host->find(':') != std::string::npos && host->front() != '[') {
-    *error = absl::StrCat("--listen=", value, ": write IPv6 hosts in brackets, e.g. [::1]:8080");
-    return false;
-  }
-  std::string port_text = value.substr(colon + 1);
-  int p = -1;
-  if (port_text.empty() || port_text.find_first_not_of("0123456789") != std::string::npos ||
-      !absl::SimpleAtoi(port_text, &p) || p > 65535) {
-    *error =
-        absl::StrCat("--listen=", value, ": port '", port_text, "' is not a number in 0..65535");
-    return false;
-  }
-  *port = p;
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Block the shutdown signals before any thread starts, so every thread
-  // inherits the mask and only sigwait() below sees them.
-  sigset_t shutdown_signals;
-  sigemptyset(&shutdown_signals);
-  sigaddset(&shutdown_signals, SIGINT);
-  sigaddset(&shutdown_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &shutdown_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Before any thread starts: every thread inherits the blocked shutdown
+  // signals, so only WaitForShutdownSignal() below sees them.
+  if (absl::Status s = serpwow::SetUpProcess(); !s.ok()) return Fail(std::string(s.message()));
 
-  serpwow::ShowFlagsFromFileInHelp("sim/sim_main.cc");
-  absl::SetProgramUsageMessage(
+  serpwow::SetUpHelp(
+      argc, argv, "sim/sim_main.cc",
       "A local SerpWow Batches API simulator (loopback only).\n"
       "The accepted api_key is read from $SERPWOW_API_KEY; unset, any non-empty key works.\n"
       "Usage: serpwow-sim [--listen=127.0.0.1:8080] [--live_prefix] [--queue_delay=30s] ...\n"
@@ -109,10 +81,11 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_verbose)) serpwow::SetMinLogLevel(serpwow::LogLevel::kDebug);
 
   serpwow::sim::SimulatorOptions options;
-  std::string error;
-  if (!SplitHostPort(absl::GetFlag(FLAGS_listen), &options.host, &options.port, &error)) {
-    return Fail(error);
-  }
+  absl::StatusOr<serpwow::HostPort> listen = serpwow::ParseHostPort(
+      absl::GetFlag(FLAGS_listen), {"--listen", "127.0.0.1:8080", "[::1]:8080"});
+  if (!listen.ok()) return Fail(std::string(listen.status().message()));
+  options.host = listen->host;
+  options.port = listen->port;
   const char* key = std::getenv("SERPWOW_API_KEY");
   options.api_key = key != nullptr ? key : "";
   options.live_prefix = absl::GetFlag(FLAGS_live_prefix);
@@ -145,9 +118,7 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_seed_demo)) std::cout << serpwow::sim::Simulator::SeedDemoDescription();
   std::cout << std::flush;
 
-  int signal_number = 0;
-  while (sigwait(&shutdown_signals, &signal_number) != 0) {
-  }
+  const int signal_number = serpwow::WaitForShutdownSignal();
   SERPWOW_LOG(kInfo, "serpwow-sim: ", signal_number == SIGINT ? "SIGINT" : "SIGTERM",
               ", shutting down");
   sim->reset();

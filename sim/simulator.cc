@@ -34,11 +34,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -49,7 +51,6 @@
 #include <climits>
 #include <cstring>
 #include <deque>
-#include <mutex>
 #include <set>
 #include <string_view>
 #include <thread>
@@ -60,10 +61,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/fd_limit.h"
+#include "common/file.h"
+#include "common/http1.h"
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "sim/batch_api.h"
-#include "sim/http.h"
-#include "sim/unique_fd.h"
 
 namespace serpwow::sim {
 
@@ -101,7 +104,6 @@ constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 constexpr auto kMinDripInterval = std::chrono::milliseconds(1);
 // requests() keeps at most this many (the newest); request_count() is exact.
 constexpr size_t kMaxRecorded = 100000;
-constexpr rlim_t kWantedFdLimit = 65536;
 
 // strerror() may share a static buffer between threads; the GNU strerror_r
 // does not.
@@ -155,6 +157,66 @@ int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
   return SSL_TLSEXT_ERR_NOACK;
 }
 
+// The files are read with common/file.h (so a missing or unreadable file is
+// reported like everywhere else) and parsed from memory. Messages name the
+// setting and the path, never the content.
+using BioPtr = std::unique_ptr<BIO, decltype(&BIO_free)>;
+using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+
+absl::StatusOr<BioPtr> ReadPemFile(const char* setting, const std::string& path) {
+  absl::StatusOr<std::string> content = ReadFile(path);
+  if (!content.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(setting, "=", path, ": ", content.status().message()));
+  }
+  // A read-write memory BIO owns a copy of the bytes.
+  BioPtr bio(BIO_new(BIO_s_mem()), &BIO_free);
+  if (!bio || BIO_write(bio.get(), content->data(), static_cast<int>(content->size())) !=
+                  static_cast<int>(content->size())) {
+    return absl::InternalError(absl::StrCat("memory BIO: ", TakeOpenSslErrors()));
+  }
+  return bio;
+}
+
+// The server certificate first, then any chain certificates after it (what
+// SSL_CTX_use_certificate_chain_file accepts).
+absl::Status UseCertificateChain(SSL_CTX* c, const std::string& path) {
+  absl::StatusOr<BioPtr> bio = ReadPemFile("tls_cert_file", path);
+  if (!bio.ok()) return bio.status();
+  auto fail = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tls_cert_file=", path, ": cannot load a PEM certificate (chain): ", TakeOpenSslErrors()));
+  };
+  X509Ptr leaf(PEM_read_bio_X509_AUX(bio->get(), nullptr, &NoPassphrase, nullptr), &X509_free);
+  if (!leaf || SSL_CTX_use_certificate(c, leaf.get()) != 1) return fail();
+  while (
+      X509Ptr extra{PEM_read_bio_X509(bio->get(), nullptr, &NoPassphrase, nullptr), &X509_free}) {
+    if (SSL_CTX_add0_chain_cert(c, extra.get()) != 1) return fail();
+    extra.release();  // owned by the context now
+  }
+  // The loop ends on "no start line" at the end of the file: not an error.
+  const unsigned long last = ERR_peek_last_error();
+  if (ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE) {
+    ERR_clear_error();
+    return absl::OkStatus();
+  }
+  return last == 0 ? absl::OkStatus() : fail();
+}
+
+absl::Status UsePrivateKey(SSL_CTX* c, const std::string& path) {
+  absl::StatusOr<BioPtr> bio = ReadPemFile("tls_key_file", path);
+  if (!bio.ok()) return bio.status();
+  PkeyPtr key(PEM_read_bio_PrivateKey(bio->get(), nullptr, &NoPassphrase, nullptr), &EVP_PKEY_free);
+  if (!key || SSL_CTX_use_PrivateKey(c, key.get()) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls_key_file=", path,
+                     ": cannot load an unencrypted PEM private key matching tls_cert_file: ",
+                     TakeOpenSslErrors()));
+  }
+  return absl::OkStatus();
+}
+
 // The server context for TLS mode, or nullptr (and OK) when TLS is off.
 absl::StatusOr<SslCtxPtr> MakeServerTlsContext(const SimulatorOptions& o) {
   const bool have_cert = !o.tls_cert_file.empty();
@@ -176,17 +238,8 @@ absl::StatusOr<SslCtxPtr> MakeServerTlsContext(const SimulatorOptions& o) {
   if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1) {
     return absl::InternalError(absl::StrCat("TLS 1.2 minimum: ", TakeOpenSslErrors()));
   }
-  if (SSL_CTX_use_certificate_chain_file(c, o.tls_cert_file.c_str()) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tls_cert_file=", o.tls_cert_file,
-                     ": cannot load a PEM certificate (chain): ", TakeOpenSslErrors()));
-  }
-  if (SSL_CTX_use_PrivateKey_file(c, o.tls_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tls_key_file=", o.tls_key_file,
-                     ": cannot load an unencrypted PEM private key matching tls_cert_file: ",
-                     TakeOpenSslErrors()));
-  }
+  if (absl::Status s = UseCertificateChain(c, o.tls_cert_file); !s.ok()) return s;
+  if (absl::Status s = UsePrivateKey(c, o.tls_key_file); !s.ok()) return s;
   if (SSL_CTX_check_private_key(c) != 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("tls_key_file=", o.tls_key_file, ": does not match the certificate in ",
@@ -228,25 +281,6 @@ const char* FaultName(Fault::Action action) {
       return "reset-mid-body";
   }
   return "?";
-}
-
-// Thousands of simultaneous connections (both ends live in one process in the
-// tests) need more than the common soft limit of 1024 fds. Raised once,
-// process-wide, never above the hard limit.
-void RaiseFdLimitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    rlimit lim{};
-    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
-    rlim_t want =
-        lim.rlim_max == RLIM_INFINITY ? kWantedFdLimit : std::min(lim.rlim_max, kWantedFdLimit);
-    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < want) {
-      lim.rlim_cur = want;
-      if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
-        SERPWOW_LOG(kWarning, "serpwow-sim: could not raise the fd limit: ", ErrnoText(errno));
-      }
-    }
-  });
 }
 
 struct ResolvedAddress {
@@ -332,7 +366,19 @@ class Simulator::Impl {
 
   absl::Status Listen();
   void StartThread() {
-    thread_ = std::thread([this] { Run(); });
+    thread_ = std::thread([this] {
+      // OpenSSL writes to the socket with write(2), which cannot be given
+      // MSG_NOSIGNAL: a TLS client that has gone away (say, before the
+      // session tickets that follow the handshake are out) would raise
+      // SIGPIPE and kill a host process that does not ignore it. SIGPIPE
+      // from write(2) goes to the writing thread; blocked here, it stays
+      // pending on this thread and the write fails with EPIPE instead.
+      sigset_t pipe_signal;
+      sigemptyset(&pipe_signal);
+      sigaddset(&pipe_signal, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
+      Run();
+    });
   }
 
   int port() const { return port_; }
@@ -424,11 +470,11 @@ class Simulator::Impl {
   void OnReadable(Connection& c);
   void Pump(Connection& c);
   void Flush(Connection& c);
-  void HandleRequest(Connection& c, http::Request request);
+  void HandleRequest(Connection& c, http1::Request request);
   void RunFault(Connection& c);
   void OnTimer(Connection& c);
-  void QueueResponse(Connection& c, const http::Response& response, const std::string& note);
-  http::Response FaultOrNormalResponse(Connection& c);
+  void QueueResponse(Connection& c, const http1::Response& response, const std::string& note);
+  http1::Response FaultOrNormalResponse(Connection& c);
   void UpdateInterest(Connection& c);
   void ArmTimer(Connection& c, Clock::time_point when);
   void CancelTimer(Connection& c);
@@ -476,7 +522,7 @@ absl::Status Simulator::Impl::Listen() {
   absl::StatusOr<ResolvedAddress> addr = ResolveLoopback(options_.host, options_.port);
   if (!addr.ok()) return addr.status();
   url_host_ = addr->url_host;
-  RaiseFdLimitOnce();
+  RaiseFdLimit();  // thousands of loopback connections must fit
 
   const int family = addr->addr.ss_family;
   listen_fd_.reset(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -689,7 +735,7 @@ void Simulator::Impl::AnswerPlainHttpOnTlsPort(Connection& c) {
   c.keep_alive = false;
   c.head_only = false;
   c.request = ApiRequest();
-  http::Response response;
+  http1::Response response;
   response.status = 400;
   response.headers = {{"Content-Type", "text/plain"}};
   response.body = absl::StrCat("Bad Request: this port speaks HTTPS only; use ", base_url(), "\n");
@@ -831,9 +877,9 @@ void Simulator::Impl::Pump(Connection& c) {
   bool input_drained = false;
   while (!c.closed && c.phase == Phase::kReady) {
     if (c.unsent() > kOutputHighWater) break;
-    http::Request request;
-    http::ParseResult r = http::ParseRequest(c.in, &request);
-    if (r.kind == http::ParseResult::Kind::kIncomplete) {
+    http1::Request request;
+    http1::ParseResult r = http1::ParseRequest(c.in, &request);
+    if (r.kind == http1::ParseResult::Kind::kIncomplete) {
       if (r.expect_continue && !c.continue_sent) {
         c.out += "HTTP/1.1 100 Continue\r\n\r\n";
         c.continue_sent = true;
@@ -841,15 +887,15 @@ void Simulator::Impl::Pump(Connection& c) {
       input_drained = true;
       break;
     }
-    if (r.kind == http::ParseResult::Kind::kError) {
+    if (r.kind == http1::ParseResult::Kind::kError) {
       c.in.clear();
       c.request = ApiRequest();
       c.keep_alive = false;
       c.head_only = false;
-      http::Response response;
+      http1::Response response;
       response.status = r.status;
       response.headers = {{"Content-Type", "text/plain"}};
-      response.body = absl::StrCat(http::ReasonPhrase(r.status), ": ", r.reason, "\n");
+      response.body = absl::StrCat(http1::ReasonPhrase(r.status), ": ", r.reason, "\n");
       QueueResponse(c, response, "(malformed request)");
       break;
     }
@@ -914,7 +960,7 @@ absl::optional<Fault> Simulator::Impl::TakeFault(const std::string& match_path) 
   return absl::nullopt;
 }
 
-void Simulator::Impl::HandleRequest(Connection& c, http::Request request) {
+void Simulator::Impl::HandleRequest(Connection& c, http1::Request request) {
   c.request = MakeApiRequest(request, options_.api_key);
   c.keep_alive = request.keep_alive;
   c.head_only = request.method == "HEAD";
@@ -946,9 +992,9 @@ void Simulator::Impl::HandleRequest(Connection& c, http::Request request) {
   RunFault(c);
 }
 
-http::Response Simulator::Impl::FaultOrNormalResponse(Connection& c) {
+http1::Response Simulator::Impl::FaultOrNormalResponse(Connection& c) {
   if (c.fault.status == 0) return api_.Handle(c.request);
-  http::Response r;
+  http1::Response r;
   r.status = c.fault.status;
   r.headers = c.fault.headers;
   bool has_type = false;
@@ -978,10 +1024,10 @@ void Simulator::Impl::RunFault(Connection& c) {
     case Fault::Action::kStallAfterHeaders:
     case Fault::Action::kSlowDrip:
     case Fault::Action::kResetMidBody: {
-      http::Response r = FaultOrNormalResponse(c);
+      http1::Response r = FaultOrNormalResponse(c);
       SERPWOW_LOG(kDebug, "serpwow-sim: ", c.request.method, " ", c.request.path, " -> ", r.status,
                   " ", note);
-      c.out += http::SerializeHead(r, c.keep_alive);
+      c.out += http1::SerializeHead(r, c.keep_alive);
       if (c.fault.action == Fault::Action::kStallAfterHeaders) {
         c.phase = Phase::kStalled;
       } else if (c.fault.action == Fault::Action::kResetMidBody) {
@@ -1023,11 +1069,11 @@ void Simulator::Impl::OnTimer(Connection& c) {
   if (!c.closed) Pump(c);
 }
 
-void Simulator::Impl::QueueResponse(Connection& c, const http::Response& response,
+void Simulator::Impl::QueueResponse(Connection& c, const http1::Response& response,
                                     const std::string& note) {
   SERPWOW_LOG(kDebug, "serpwow-sim: ", c.request.method, " ", c.request.path, " -> ",
               response.status, note.empty() ? "" : " ", note);
-  c.out += http::SerializeHead(response, c.keep_alive);
+  c.out += http1::SerializeHead(response, c.keep_alive);
   if (!c.head_only) c.out += response.body;
   c.phase = c.keep_alive ? Phase::kReady : Phase::kCloseAfterFlush;
 }

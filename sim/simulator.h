@@ -1,8 +1,9 @@
 // An in-process SerpWow Batches API simulator: a real HTTP/1.1 server on a
 // loopback port, for the gateway's `--simulate` mode, the tests and the
-// benchmarks. It behaves like the API as documented (see
-// ../shared/serpwow-batches-api.md §4, §5) and keeps every choice the docs
-// leave open as a setting.
+// benchmarks. It behaves like the SerpWow Batches API as its public
+// documentation describes the batch endpoints (get, start, stop, stop all,
+// list) and the account endpoint, and keeps every choice that documentation
+// leaves open as a setting.
 //
 // Threading: the server runs one event-loop thread (epoll, non-blocking
 // sockets, keep-alive). Delays are timers in that loop, never sleeps, so
@@ -34,7 +35,8 @@
 //  * A request held by a fault delay is still carried out when the delay ends,
 //    even if the client has gone (a server does not notice abandoned work).
 //  * Start() raises the process's soft RLIMIT_NOFILE towards the hard limit
-//    (at most 65536) once, so thousands of loopback connections fit.
+//    (at most 65536, common/fd_limit.h), so thousands of loopback
+//    connections fit.
 //
 // TLS mode (SimulatorOptions::tls_cert_file and tls_key_file both set): the
 // port speaks HTTPS only, via OpenSSL, TLS 1.2 and 1.3, in the same event loop

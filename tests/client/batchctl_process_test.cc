@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "tests/support/gateway_fixture.h"
+#include "tests/support/help_check.h"
 #include "tests/support/subprocess.h"
 
 namespace serpwow::testing {
@@ -128,6 +129,36 @@ TEST_F(BatchctlTest, UsageErrorsExit64) {
     EXPECT_TRUE(absl::StrContains(r.err, "usage: batchctl stop BATCH_ID")) << r.err;
   }
   EXPECT_EQ(sim_->request_count(), 0);
+}
+
+TEST(BatchctlHelpTest, HelpExitsZeroListingTheFlagsWithoutBuildPaths) {
+  for (const char* help : {"--help", "-h", "--helpshort"}) {
+    ProcessResult r = RunProcess({BATCHCTL_PATH, help});
+    EXPECT_EQ(r.exit_code, 0) << help << ": " << r.err;
+    EXPECT_EQ(r.err, "") << help;
+    EXPECT_TRUE(absl::StartsWith(r.out, "batchctl: stops a SerpWow batch")) << r.out;
+    EXPECT_TRUE(absl::StrContains(r.out, "usage: batchctl stop BATCH_ID")) << r.out;
+    EXPECT_TRUE(HelpIsClean(r.out, {"target", "timeout", "json", "tls", "ca_file", "cert_file",
+                                    "key_file", "server_name", "token_file"}));
+    EXPECT_TRUE(absl::StrContains(r.out, "--target=\"localhost:50051\"")) << r.out;
+  }
+}
+
+TEST(BatchctlHelpTest, BadTargetIsAUsageErrorNamingTheFlag) {
+  for (const char* target : {"nonsense", "host:99999", "::1:50051"}) {
+    ProcessResult r = RunProcess({BATCHCTL_PATH, std::string("--target=") + target, "stop", "X"});
+    EXPECT_EQ(r.exit_code, 64) << target << ": " << r.err;
+    EXPECT_TRUE(absl::StartsWith(r.err, "batchctl: --target")) << r.err;
+  }
+}
+
+TEST(BatchctlHelpTest, UnreadableFilesNameTheFlagAndThePath) {
+  ProcessResult r = RunProcess(
+      {BATCHCTL_PATH, "--target=127.0.0.1:1", "--ca_file=/nonexistent/ca.pem", "stop", "X"});
+  EXPECT_EQ(r.exit_code, 64);
+  EXPECT_TRUE(absl::StrContains(
+      r.err, "--ca_file: cannot read /nonexistent/ca.pem: No such file or directory"))
+      << r.err;
 }
 
 }  // namespace

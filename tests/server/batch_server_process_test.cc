@@ -18,9 +18,12 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/unique_fd.h"
 #include "serpwow/batches/v1/batch_service.grpc.pb.h"
 #include "sim/simulator.h"
+#include "tests/support/help_check.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_certs.h"
 
 namespace serpwow::testing {
 namespace {
@@ -120,10 +123,11 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
 
   // Half the runs get the key from the environment, half from a file.
   char key_path[] = "/tmp/serpwow-canary-XXXXXX";
-  int fd = mkstemp(key_path);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(write(fd, canary.data(), canary.size()), static_cast<ssize_t>(canary.size()));
-  close(fd);
+  {
+    UniqueFd fd(mkstemp(key_path));
+    ASSERT_TRUE(fd.valid());
+    ASSERT_EQ(write(fd.get(), canary.data(), canary.size()), static_cast<ssize_t>(canary.size()));
+  }
 
   for (bool from_file : {false, true}) {
     (*sim)->ResetRequests();
@@ -337,6 +341,64 @@ TEST(BatchServerProcess, EverySettingCanComeFromTheEnvironment) {
         "BATCH_SERVER_MAX_CONNECTION_AGE", "SERPWOW_API_KEY"}) {
     EXPECT_TRUE(absl::StrContains(help.out + help.err, var)) << var;
   }
+}
+
+TEST(BatchServerProcess, HelpExitsZeroListingTheFlagsWithoutBuildPaths) {
+  for (const char* help : {"--help", "-h"}) {
+    ProcessResult r = RunProcess({BATCH_SERVER_PATH, help}, {}, absl::Seconds(10));
+    EXPECT_EQ(r.exit_code, 0) << help << ": " << r.err;
+    EXPECT_EQ(r.err, "") << help;
+    EXPECT_TRUE(absl::StartsWith(r.out, "batch-server: serves serpwow.batches.v1.BatchService"))
+        << r.out;
+    EXPECT_TRUE(HelpIsClean(
+        r.out, {"listen", "metrics_listen", "health_listen", "upstream", "api_key_file", "simulate",
+                "upstream_timeout", "upstream_ca_file", "shutdown_grace", "log_level",
+                "tls_cert_file", "auth_tokens_file", "max_connection_age"}));
+    EXPECT_TRUE(absl::StrContains(r.out, "--listen=\"0.0.0.0:50051\"")) << r.out;
+  }
+  // --help wins over settings that would make it exit 2, and starts nothing.
+  ProcessResult r = RunProcess({BATCH_SERVER_PATH, "--listen=nonsense", "--help"},
+                               {"BATCH_SERVER_LOG_LEVEL=loud"}, absl::Seconds(10));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(absl::StrContains(r.out + r.err, "listening on"));
+}
+
+// --upstream_ca_file end to end: an https upstream (the simulator in TLS mode
+// with a throwaway CA) is trusted with the flag, and refused without it (the
+// system store does not know the test CA).
+TEST(BatchServerProcess, UpstreamCaFileTrustsAnHttpsUpstream) {
+  TestCerts certs = MakeTestCerts();
+  ASSERT_EQ(certs.error, "");
+  sim::SimulatorOptions sim_options;
+  sim_options.api_key = "tls-process-key-0123456789";
+  sim_options.tls_cert_file = certs.server_cert;
+  sim_options.tls_key_file = certs.server_key;
+  auto sim = sim::Simulator::Start(sim_options);
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  (*sim)->PutBatch("TLSQ1", sim::BatchState::kQueued, 10);
+  const std::vector<std::string> env = {"SERPWOW_API_KEY=" + sim_options.api_key};
+  for (bool with_ca : {true, false}) {
+    std::vector<std::string> argv = {BATCH_SERVER_PATH, "--listen=127.0.0.1:0",
+                                     "--metrics_listen=", "--upstream=" + (*sim)->base_url(),
+                                     "--upstream_timeout=3s"};
+    if (with_ca) argv.push_back("--upstream_ca_file=" + certs.ca_cert);
+    ChildProcess server(argv, env);
+    const std::string target = WaitReady(server);
+    ASSERT_FALSE(target.empty()) << server.Output();
+    ProcessResult r = Batchctl(target, {"stop", "TLSQ1"});
+    if (with_ca) {
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_EQ(r.out, "stopped batch TLSQ1 (was queued): credits refunded\n");
+      EXPECT_GE((*sim)->tls_handshakes(), 1);
+      (*sim)->PutBatch("TLSQ1", sim::BatchState::kQueued, 10);
+    } else {
+      EXPECT_EQ(r.exit_code, 14) << r.err;  // UNAVAILABLE: the certificate is not trusted
+      EXPECT_EQ((*sim)->GetBatch("TLSQ1")->state, sim::BatchState::kQueued);
+    }
+    EXPECT_EQ(server.Stop(SIGTERM, absl::Seconds(10)), 0);
+    EXPECT_FALSE(absl::StrContains(server.Output() + r.out + r.err, sim_options.api_key));
+  }
+  RunProcess({"/bin/rm", "-rf", certs.dir});
 }
 
 // Logging never blocks: with stderr a pipe that nobody reads (it fills after

@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/unique_fd.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/support/gateway_fixture.h"
 #include "tests/support/subprocess.h"
@@ -236,9 +237,7 @@ TEST_F(OperationsTest, RequestIdRoundTrip) {
 
 TEST_F(OperationsTest, BearerTokensGateEveryCallButHealth) {
   char path[] = "/tmp/serpwow-tokens-XXXXXX";
-  int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  close(fd);
+  ASSERT_TRUE(UniqueFd(mkstemp(path)).valid());  // made, and closed again
   {
     std::ofstream out(path);
     out << "# callers\nold-token-0123456789abcdef\n\nnew-token-0123456789abcdef\n";

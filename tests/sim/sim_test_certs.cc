@@ -12,6 +12,8 @@
 #include <sstream>
 #include <vector>
 
+#include "common/file.h"
+
 extern "C" char** environ;
 
 namespace serpwow::sim::testing {
@@ -22,13 +24,6 @@ std::vector<std::string> SplitWords(const std::string& line) {
   std::istringstream in(line);
   for (std::string w; in >> w;) out.push_back(w);
   return out;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
 }
 
 }  // namespace
@@ -103,8 +98,13 @@ bool SimTestCerts::Run(const std::string& step, const std::string& args_line) {
     }
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
-  error_ = "openssl " + step + " failed: " + ReadFile(log);
+  error_ = "openssl " + step + " failed: " + serpwow::ReadFile(log).value_or("(no log)");
   return false;
+}
+
+const SimTestCerts& SharedSimTestCerts() {
+  static const SimTestCerts certs;
+  return certs;
 }
 
 }  // namespace serpwow::sim::testing

@@ -41,4 +41,8 @@ class SimTestCerts {
   std::string error_;
 };
 
+// One SimTestCerts for the whole test binary, made on first use (the openssl
+// steps take a while) and removed at exit.
+const SimTestCerts& SharedSimTestCerts();
+
 }  // namespace serpwow::sim::testing

@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -37,6 +36,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "serpwow/batches/v1/batch_service.grpc.pb.h"
 #include "server/gateway.h"
 #include "sim/simulator.h"
@@ -233,8 +233,10 @@ class Soak {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  std::signal(SIGPIPE, SIG_IGN);
-  curl_global_init(CURL_GLOBAL_DEFAULT);
+  serpwow::ProcessSetupOptions process;
+  process.block_shutdown_signals = false;
+  process.init_curl = true;
+  if (!serpwow::SetUpProcess(process).ok()) return 1;
   serpwow::SetMinLogLevel(serpwow::LogLevel::kError);  // no per-RPC lines
   // As batch-server runs: Abseil's deadlock detector keeps a graph of lock
   // orders that grows with the number of mutexes ever created (a debugging

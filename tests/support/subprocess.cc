@@ -54,19 +54,19 @@ int DecodeStatus(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                          absl::Duration timeout) {
   ProcessResult result;
-  int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) return result;
-  pid_t pid = Spawn(argv, BaseEnv(env), out_pipe[1], err_pipe[1]);
-  close(out_pipe[1]);
-  close(err_pipe[1]);
+  UniqueFd pipes[2][2];  // [stdout, stderr][read end, write end]
+  for (auto& p : pipes) {
+    if (!MakePipe(&p[0], &p[1], O_CLOEXEC)) return result;
+  }
+  pid_t pid = Spawn(argv, BaseEnv(env), pipes[0][1].get(), pipes[1][1].get());
+  pipes[0][1].reset();  // only the child writes
+  pipes[1][1].reset();
   if (pid < 0) {
-    close(out_pipe[0]);
-    close(err_pipe[0]);
     result.err = "spawn failed";
     return result;
   }
   const absl::Time deadline = absl::Now() + timeout;
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  pollfd fds[2] = {{pipes[0][0].get(), POLLIN, 0}, {pipes[1][0].get(), POLLIN, 0}};
   int open_fds = 2;
   char buf[4096];
   while (open_fds > 0) {
@@ -84,14 +84,11 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const std::vector
       if (r > 0) {
         (i == 0 ? result.out : result.err).append(buf, static_cast<size_t>(r));
       } else {
-        close(fds[i].fd);
+        pipes[i][0].reset();
         fds[i].fd = -1;
         --open_fds;
       }
     }
-  }
-  for (pollfd& p : fds) {
-    if (p.fd >= 0) close(p.fd);
   }
   int status = 0;
   waitpid(pid, &status, 0);
@@ -101,12 +98,10 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const std::vector
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv,
                            const std::vector<std::string>& env) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return;
-  pid_ = Spawn(argv, BaseEnv(env), p[1], p[1]);
-  close(p[1]);
-  fd_ = p[0];
-  fcntl(fd_, F_SETFL, O_NONBLOCK);
+  UniqueFd write_end;
+  if (!MakePipe(&fd_, &write_end, O_CLOEXEC)) return;
+  pid_ = Spawn(argv, BaseEnv(env), write_end.get(), write_end.get());
+  fcntl(fd_.get(), F_SETFL, O_NONBLOCK);
 }
 
 ChildProcess::~ChildProcess() {
@@ -114,24 +109,20 @@ ChildProcess::~ChildProcess() {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
   }
-  if (fd_ >= 0) close(fd_);
 }
 
 void ChildProcess::ReadAvailable(absl::Duration wait) {
-  if (fd_ < 0) return;
-  pollfd p{fd_, POLLIN, 0};
+  if (!fd_) return;
+  pollfd p{fd_.get(), POLLIN, 0};
   if (poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(wait))) <= 0) return;
   char buf[4096];
   for (;;) {
-    ssize_t r = read(fd_, buf, sizeof(buf));
+    ssize_t r = read(fd_.get(), buf, sizeof(buf));
     if (r > 0) {
       output_.append(buf, static_cast<size_t>(r));
       continue;
     }
-    if (r == 0) {
-      close(fd_);
-      fd_ = -1;
-    }
+    if (r == 0) fd_.reset();
     return;
   }
 }
@@ -139,7 +130,7 @@ void ChildProcess::ReadAvailable(absl::Duration wait) {
 std::string ChildProcess::WaitForOutput(const std::string& needle, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (output_.find(needle) == std::string::npos) {
-    if (absl::Now() >= deadline || fd_ < 0) return "";
+    if (absl::Now() >= deadline || !fd_) return "";
     ReadAvailable(absl::Milliseconds(50));
   }
   return output_;
@@ -170,7 +161,7 @@ int ChildProcess::Stop(int signal, absl::Duration timeout) {
   }
   // Drain what is left; bounded in case a grandchild still holds the pipe.
   const absl::Time drain_deadline = absl::Now() + absl::Seconds(2);
-  while (fd_ >= 0 && absl::Now() < drain_deadline) ReadAvailable(absl::Milliseconds(100));
+  while (fd_ && absl::Now() < drain_deadline) ReadAvailable(absl::Milliseconds(100));
   return exit_code_;
 }
 

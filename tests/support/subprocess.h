@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/unique_fd.h"
 
 namespace serpwow::testing {
 
@@ -45,7 +46,7 @@ class ChildProcess {
  private:
   void ReadAvailable(absl::Duration wait);
   pid_t pid_ = -1;
-  int fd_ = -1;
+  UniqueFd fd_;  // read end of the child's stdout+stderr pipe
   std::string output_;
   bool exited_ = false;
   int exit_code_ = -1;

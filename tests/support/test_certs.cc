@@ -2,9 +2,9 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <vector>
 
+#include "common/file.h"
 #include "tests/support/subprocess.h"
 
 namespace serpwow::testing {
@@ -35,12 +35,7 @@ bool SelfSignedCa(const std::string& key, const std::string& cert, const std::st
 
 }  // namespace
 
-std::string ReadFileOrEmpty(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+std::string ReadFileOrEmpty(const std::string& path) { return ReadFile(path).value_or(""); }
 
 TestCerts MakeTestCerts() {
   TestCerts c;

@@ -1,12 +1,12 @@
 // Unit tests of the simulator's HTTP request parser and URL decoding (no
 // sockets). The end-to-end behaviour is in simulator_test.cc.
-#include "sim/http.h"
+#include "common/http1.h"
 
 #include <string>
 
 #include "gtest/gtest.h"
 
-namespace serpwow::sim::http {
+namespace serpwow::http1 {
 namespace {
 
 using Kind = ParseResult::Kind;
@@ -125,4 +125,4 @@ TEST(HttpParserTest, SerializeHeadComputesFramingAndDropsUnsafeHeaders) {
 }
 
 }  // namespace
-}  // namespace serpwow::sim::http
+}  // namespace serpwow::http1

@@ -1,4 +1,4 @@
-#include "sim/http.h"
+#include "common/http1.h"
 
 #include <cctype>
 #include <cstdint>
@@ -10,7 +10,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
-namespace serpwow::sim::http {
+namespace serpwow::http1 {
 namespace {
 
 // RFC 9110 §5.6.2 token characters.
@@ -143,28 +143,29 @@ const std::string* Request::FindHeader(std::string_view lower_name) const {
   return nullptr;
 }
 
-ParseResult ParseRequest(std::string_view data, Request* out) {
+ParseResult ParseRequest(std::string_view data, Request* out, const ParseLimits& limits) {
+  const size_t max_header = limits.max_header_bytes;
   *out = Request();
   size_t pos = 0;
   while (pos < data.size() && (data[pos] == '\r' || data[pos] == '\n')) ++pos;
   const size_t start = pos;
-  if (start > kMaxHeaderBytes) return Error(400, "too many empty lines");
+  if (start > max_header) return Error(400, "too many empty lines");
   auto incomplete_or_too_big = [&](size_t upto) {
-    if (upto - start > kMaxHeaderBytes) return Error(431, "request header section too large");
+    if (upto - start > max_header) return Error(431, "request header section too large");
     return ParseResult{};
   };
 
   std::string_view line;
   size_t next = 0;
   if (!NextLine(data, pos, &line, &next)) return incomplete_or_too_big(data.size());
-  if (next - start > kMaxHeaderBytes) return Error(431, "request header section too large");
+  if (next - start > max_header) return Error(431, "request header section too large");
   if (ParseResult r = ParseRequestLine(line, out); r.kind == ParseResult::Kind::kError) return r;
   pos = next;
 
   // Header fields up to the empty line.
   while (true) {
     if (!NextLine(data, pos, &line, &next)) return incomplete_or_too_big(data.size());
-    if (next - start > kMaxHeaderBytes) return Error(431, "request header section too large");
+    if (next - start > max_header) return Error(431, "request header section too large");
     pos = next;
     if (line.empty()) break;
     if (line.front() == ' ' || line.front() == '\t') {
@@ -215,7 +216,7 @@ ParseResult ParseRequest(std::string_view data, Request* out) {
           absl::EqualsIgnoreCase(absl::string_view(value.data(), value.size()), "100-continue");
     }
   }
-  if (content_length > kMaxBodyBytes) return Error(413, "body too large");
+  if (content_length > limits.max_body_bytes) return Error(413, "body too large");
   out->keep_alive = keep_alive;
   if (data.size() - body_start < content_length) {
     ParseResult r;
@@ -352,4 +353,4 @@ absl::optional<std::vector<std::pair<std::string, std::string>>> ParseQuery(
   return params;
 }
 
-}  // namespace serpwow::sim::http
+}  // namespace serpwow::http1
