@@ -1,5 +1,6 @@
 // batchctl: a command-line client for serpwow.batches.v1.BatchService.
 //   batchctl stop BATCH_ID [--target=HOST:PORT] [--timeout=DURATION] [--json]
+//   batchctl get BATCH_ID [same flags]
 //            [--tls | --ca_file=PEM [--cert_file=PEM --key_file=PEM]] [--token_file=F]
 // Exit status: 0 on OK, the gRPC code's number on an RPC error (see
 // batchctl_format.h), 64 on a usage error.
@@ -41,8 +42,9 @@ ABSL_FLAG(std::string, token_file, "",
 namespace {
 
 constexpr char kUsage[] =
-    "stops a SerpWow batch through batch-server.\n"
+    "stops or shows a SerpWow batch through batch-server.\n"
     "usage: batchctl stop BATCH_ID [--target=HOST:PORT] [--timeout=DURATION] [--json]\n"
+    "       batchctl get BATCH_ID  (or batches/BATCH_ID) [same flags]\n"
     "       [--tls | --ca_file=PEM [--cert_file=PEM --key_file=PEM]] [--server_name=NAME]\n"
     "       [--token_file=FILE]   (or the token in BATCHCTL_TOKEN)\n"
     "exit status: 0 OK; 1-16 the gRPC status code (3 INVALID_ARGUMENT, 4 DEADLINE_EXCEEDED,\n"
@@ -97,14 +99,59 @@ std::shared_ptr<grpc::ChannelCredentials> Credentials(std::string* error) {
   return grpc::SslCredentials(ssl);
 }
 
+namespace v1 = serpwow::batches::v1;
+
+// One verb: the request it builds from its argument, and how it prints.
+template <typename Request, typename Response>
+struct Verb {
+  grpc::Status (v1::BatchService::Stub::*method)(grpc::ClientContext*, const Request&, Response*);
+  Request (*request)(const std::string& arg);
+  std::string (*format)(const Response&);
+};
+
+v1::StopBatchRequest StopRequest(const std::string& id) {
+  v1::StopBatchRequest request;
+  request.set_batch_id(id);
+  return request;
+}
+
+v1::GetBatchRequest GetRequest(const std::string& id) {
+  v1::GetBatchRequest request;
+  request.set_name(absl::StartsWith(id, "batches/") ? id : "batches/" + id);
+  return request;
+}
+
+// Calls the verb and prints its outcome; the exit status.
+template <typename Request, typename Response>
+int Run(const Verb<Request, Response>& verb, v1::BatchService::Stub& stub,
+        grpc::ClientContext& context, const std::string& arg) {
+  Response response;
+  grpc::Status status = (stub.*verb.method)(&context, verb.request(arg), &response);
+  const bool json = absl::GetFlag(FLAGS_json);
+  if (status.ok()) {
+    std::printf("%s\n", json ? serpwow::client::MessageJson(response).c_str()
+                             : verb.format(response).c_str());
+    return 0;
+  }
+  if (json) {
+    std::printf("%s\n", serpwow::client::ErrorJson(status).c_str());
+  } else {
+    std::fprintf(stderr, "batchctl: %s\n", serpwow::client::FormatError(status).c_str());
+  }
+  return serpwow::client::ExitCodeFor(status.error_code());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   serpwow::SetUpHelp(argc, argv, "client/batchctl.cc", kUsage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return UsageError("missing command");
-  if (std::string(args[1]) != "stop") return UsageError("unknown command (only 'stop' exists)");
-  if (args.size() != 3) return UsageError("'stop' takes exactly one BATCH_ID");
+  const std::string command = args[1];
+  if (command != "stop" && command != "get") {
+    return UsageError("unknown command (the commands are 'stop' and 'get')");
+  }
+  if (args.size() != 3) return UsageError("'" + command + "' takes exactly one BATCH_ID");
   const absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
   if (timeout <= absl::ZeroDuration()) return UsageError("--timeout must be positive");
 
@@ -127,25 +174,17 @@ int main(int argc, char** argv) {
     channel_args.SetSslTargetNameOverride(name);
   }
   auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target), credentials, channel_args);
-  auto stub = serpwow::batches::v1::BatchService::NewStub(channel);
+  auto stub = v1::BatchService::NewStub(channel);
   grpc::ClientContext context;
   if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  serpwow::batches::v1::StopBatchRequest request;
-  request.set_batch_id(args[2]);
-  serpwow::batches::v1::StopBatchResponse response;
-  grpc::Status status = stub->StopBatch(&context, request, &response);
-
-  const bool json = absl::GetFlag(FLAGS_json);
-  if (status.ok()) {
-    std::printf("%s\n", json ? serpwow::client::StoppedJson(response).c_str()
-                             : serpwow::client::FormatStopped(response).c_str());
-    return 0;
+  if (command == "get") {
+    return Run(Verb<v1::GetBatchRequest, v1::Batch>{&v1::BatchService::Stub::GetBatch, &GetRequest,
+                                                    &serpwow::client::FormatBatch},
+               *stub, context, args[2]);
   }
-  if (json) {
-    std::printf("%s\n", serpwow::client::ErrorJson(status).c_str());
-  } else {
-    std::fprintf(stderr, "batchctl: %s\n", serpwow::client::FormatError(status).c_str());
-  }
-  return serpwow::client::ExitCodeFor(status.error_code());
+  return Run(
+      Verb<v1::StopBatchRequest, v1::StopBatchResponse>{
+          &v1::BatchService::Stub::StopBatch, &StopRequest, &serpwow::client::FormatStopped},
+      *stub, context, args[2]);
 }

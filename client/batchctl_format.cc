@@ -1,9 +1,15 @@
 #include "client/batchctl_format.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -34,7 +40,85 @@ std::string StatusWord(v1::BatchStatus status) {
   }
 }
 
-std::string ToJson(const google::protobuf::Message& message) {
+std::string StatusName(v1::BatchStatus status) {
+  switch (status) {
+    case v1::BATCH_STATUS_IDLE:
+      return "idle";
+    case v1::BATCH_STATUS_QUEUED:
+      return "queued";
+    case v1::BATCH_STATUS_RUNNING:
+      return "running";
+    default:
+      return "status unknown";
+  }
+}
+
+std::string Hours(const google::protobuf::RepeatedField<int32_t>& hours) {
+  return absl::StrJoin(hours, ", ", [](std::string* out, int32_t h) {
+    absl::StrAppend(out, absl::Dec(h, absl::kZeroPad2), ":00");
+  });
+}
+
+// "manual", "daily at 09:00, 17:00", "weekly on mon, wed at 09:00", ...
+std::string Schedule(const v1::Batch& b) {
+  static constexpr const char* kDays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+  std::string out;
+  switch (b.schedule_type()) {
+    case v1::SCHEDULE_TYPE_MANUAL:
+      return "manual (runs when started)";
+    case v1::SCHEDULE_TYPE_HOURLY:
+      out = "hourly";
+      break;
+    case v1::SCHEDULE_TYPE_DAILY:
+      out = "daily";
+      break;
+    case v1::SCHEDULE_TYPE_WEEKLY:
+      out = "weekly";
+      if (b.schedule_days_of_week_size() > 0) {
+        absl::StrAppend(
+            &out, " on ",
+            absl::StrJoin(b.schedule_days_of_week(), ", ", [](std::string* o, int32_t d) {
+              o->append(d >= 0 && d <= 6 ? kDays[d] : "?");
+            }));
+      }
+      break;
+    case v1::SCHEDULE_TYPE_MONTHLY:
+      out = "monthly";
+      if (b.schedule_days_of_month_size() > 0) {
+        absl::StrAppend(&out, " on day ", absl::StrJoin(b.schedule_days_of_month(), ", "));
+      }
+      break;
+    default:
+      return "";
+  }
+  if (b.schedule_hours_size() > 0) absl::StrAppend(&out, " at ", Hours(b.schedule_hours()));
+  return absl::StrCat(out, " (account time zone)");
+}
+
+std::string Priority(v1::Priority p) {
+  switch (p) {
+    case v1::PRIORITY_LOWEST:
+      return "lowest";
+    case v1::PRIORITY_LOW:
+      return "low";
+    case v1::PRIORITY_NORMAL:
+      return "normal";
+    case v1::PRIORITY_HIGH:
+      return "high";
+    case v1::PRIORITY_HIGHEST:
+      return "highest";
+    default:
+      return "";
+  }
+}
+
+std::string Time(const google::protobuf::Timestamp& t) {
+  return google::protobuf::util::TimeUtil::ToString(t);
+}
+
+}  // namespace
+
+std::string MessageJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
   std::string out;
@@ -42,7 +126,44 @@ std::string ToJson(const google::protobuf::Message& message) {
   return out;
 }
 
-}  // namespace
+std::string FormatBatch(const v1::Batch& b) {
+  std::string out =
+      absl::StrCat("batch ", b.batch_id(), " \"", b.display_name(), "\": ", StatusName(b.status()));
+  if (b.status() == v1::BATCH_STATUS_QUEUED || b.status() == v1::BATCH_STATUS_RUNNING) {
+    absl::StrAppend(&out, " (", b.credits_required(), " credits reserved)");
+  }
+  auto line = [&out](const char* key, const std::string& value) {
+    if (!value.empty())
+      absl::StrAppend(&out, "\n  ", key, std::string(15 - strlen(key), ' '), value);
+  };
+  line("schedule:", Schedule(b));
+  if (b.has_enabled()) line("enabled:", b.enabled() ? "yes" : "no (its schedule does not run)");
+  if (b.has_priority()) line("priority:", Priority(b.priority()));
+  line("searches:", absl::StrCat(b.searches_total_count(), " (", b.searches_page_count(),
+                                 b.searches_page_count() == 1 ? " page)" : " pages)"));
+  line("credits:", absl::StrCat(b.credits_required(), " per run"));
+  line("result sets:",
+       absl::StrCat(b.results_count(), " (the next run's will be ", b.next_result_set_id(), ")"));
+  std::vector<std::string> notify;
+  if (!b.notification_email().empty()) notify.push_back("email " + b.notification_email());
+  if (!b.notification_webhook().empty()) notify.push_back("webhook " + b.notification_webhook());
+  std::vector<std::string> formats;
+  if (b.notification_as_json()) formats.push_back("json");
+  if (b.notification_as_jsonlines()) formats.push_back("jsonlines");
+  if (b.notification_as_csv()) formats.push_back("csv");
+  if (!formats.empty()) notify.push_back("as " + absl::StrJoin(formats, ", "));
+  line("notifications:", absl::StrJoin(notify, "; "));
+  line("destinations:", absl::StrJoin(b.destination_ids(), ", "));
+  if (b.has_create_time()) line("created:", Time(b.create_time()));
+  if (b.has_last_run_time()) line("last run:", Time(b.last_run_time()));
+  if (b.has_expire_time())
+    line("expires:", absl::StrCat("about ", Time(b.expire_time()), " (2 months without a start)"));
+  std::vector<std::string> others;
+  for (const auto& [key, value] : b.other_fields()) others.push_back(key + "=" + value);
+  std::sort(others.begin(), others.end());
+  line("other fields:", absl::StrJoin(others, " "));
+  return out;
+}
 
 int ExitCodeFor(grpc::StatusCode code) { return static_cast<int>(code); }
 
@@ -85,7 +206,7 @@ std::string FormatError(const grpc::Status& status) {
   return out;
 }
 
-std::string StoppedJson(const v1::StopBatchResponse& response) { return ToJson(response); }
+std::string StoppedJson(const v1::StopBatchResponse& response) { return MessageJson(response); }
 
 std::string ErrorJson(const grpc::Status& status) {
   google::rpc::Status details;
@@ -94,7 +215,7 @@ std::string ErrorJson(const grpc::Status& status) {
     details.set_code(static_cast<int>(status.error_code()));
     details.set_message(status.error_message());
   }
-  return ToJson(details);
+  return MessageJson(details);
 }
 
 }  // namespace serpwow::client

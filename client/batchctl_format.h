@@ -21,7 +21,15 @@ std::string FormatStopped(const serpwow::batches::v1::StopBatchResponse& respons
 // The reason and retry delay come from the google.rpc.Status details.
 std::string FormatError(const grpc::Status& status);
 
-// Proto JSON of the response (every field, default values included).
+// A describe block for a person, one "key: value" line per field that says
+// something (unset fields are left out):
+//   batch 9E867FAA "Nightly": queued
+//     schedule:      weekly on mon, wed at 09:00, 17:00
+//     ...
+std::string FormatBatch(const serpwow::batches::v1::Batch& batch);
+
+// Proto JSON of a response (every field, default values included).
+std::string MessageJson(const google::protobuf::Message& message);
 std::string StoppedJson(const serpwow::batches::v1::StopBatchResponse& response);
 
 // Proto JSON of the google.rpc.Status carried by `status` (code, message,

@@ -63,6 +63,45 @@ TEST(FormatError, CodeReasonMessageAndRetryHint) {
             "UNAVAILABLE: failed to connect");
 }
 
+TEST(FormatBatch, SaysWhatIsSetAndLeavesOutWhatIsNot) {
+  v1::Batch b;
+  b.set_batch_id("2A6F94BB");
+  b.set_display_name("Nightly");
+  b.set_status(v1::BATCH_STATUS_RUNNING);
+  b.set_credits_required(150);
+  b.set_schedule_type(v1::SCHEDULE_TYPE_WEEKLY);
+  b.add_schedule_days_of_week(1);
+  b.add_schedule_days_of_week(3);
+  b.add_schedule_hours(9);
+  b.add_schedule_hours(17);
+  b.set_enabled(false);
+  b.set_searches_total_count(1500);
+  b.set_searches_page_count(2);
+  b.set_results_count(3);
+  b.set_next_result_set_id(4);
+  b.set_notification_webhook("https://hooks.example.com/x");
+  b.set_notification_as_csv(true);
+  b.add_destination_ids("D1");
+  b.mutable_create_time()->set_seconds(1577836800);
+  (*b.mutable_other_fields())["zeta"] = "1";
+  (*b.mutable_other_fields())["alpha"] = "\"x\"";
+  EXPECT_EQ(FormatBatch(b),
+            "batch 2A6F94BB \"Nightly\": running (150 credits reserved)\n"
+            "  schedule:      weekly on mon, wed at 09:00, 17:00 (account time zone)\n"
+            "  enabled:       no (its schedule does not run)\n"
+            "  searches:      1500 (2 pages)\n"
+            "  credits:       150 per run\n"
+            "  result sets:   3 (the next run's will be 4)\n"
+            "  notifications: webhook https://hooks.example.com/x; as csv\n"
+            "  destinations:  D1\n"
+            "  created:       2020-01-01T00:00:00Z\n"
+            "  other fields:  alpha=\"x\" zeta=1");
+  v1::Batch idle;
+  idle.set_batch_id("I");
+  idle.set_status(v1::BATCH_STATUS_IDLE);
+  EXPECT_EQ(FormatBatch(idle).substr(0, FormatBatch(idle).find('\n')), "batch I \"\": idle");
+}
+
 TEST(ExitCode, IsTheGrpcCodeNumber) {
   EXPECT_EQ(ExitCodeFor(grpc::StatusCode::OK), 0);
   EXPECT_EQ(ExitCodeFor(grpc::StatusCode::INVALID_ARGUMENT), 3);

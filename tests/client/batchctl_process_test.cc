@@ -45,6 +45,35 @@ TEST_F(BatchctlTest, StopsAQueuedBatch) {
   EXPECT_EQ(r.err, "");
 }
 
+TEST_F(BatchctlTest, GetDescribesABatchByIdOrName) {
+  ProcessResult r = Batchctl({"get", "9E867FAA"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(
+      absl::StartsWith(r.out, "batch 9E867FAA \"9E867FAA\": queued (200 credits reserved)\n"))
+      << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "  credits:       200 per run\n")) << r.out;
+  EXPECT_EQ(r.err, "");
+  ProcessResult by_name = Batchctl({"get", "batches/DEMOIDLE", "--json"});
+  EXPECT_EQ(by_name.exit_code, 0) << by_name.err;
+  v1::Batch batch;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(by_name.out, &batch).ok()) << by_name.out;
+  EXPECT_EQ(batch.name(), "batches/DEMOIDLE");
+  EXPECT_EQ(batch.status(), v1::BATCH_STATUS_IDLE);
+  // Reading never changes the batch.
+  EXPECT_EQ(sim_->GetBatch("9E867FAA")->state, BatchState::kQueued);
+}
+
+TEST_F(BatchctlTest, GetOfARouteWordOrAnUnknownBatch) {
+  ProcessResult word = Batchctl({"get", "stopall"});
+  EXPECT_EQ(word.exit_code, 3);
+  EXPECT_TRUE(absl::StrContains(word.err, "INVALID_ARGUMENT (INVALID_NAME)")) << word.err;
+  EXPECT_EQ(sim_->request_count(), 0);
+  EXPECT_EQ(sim_->GetBatch("9E867FAA")->state, BatchState::kQueued);
+  ProcessResult unknown = Batchctl({"get", "NOSUCH"});
+  EXPECT_EQ(unknown.exit_code, 5);
+  EXPECT_TRUE(absl::StrContains(unknown.err, "NOT_FOUND (BATCH_NOT_FOUND)")) << unknown.err;
+}
+
 TEST_F(BatchctlTest, StopsARunningBatch) {
   ProcessResult r = Batchctl({"stop", "2A6F94BB", "--timeout=5s"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -136,7 +165,7 @@ TEST(BatchctlHelpTest, HelpExitsZeroListingTheFlagsWithoutBuildPaths) {
     ProcessResult r = RunProcess({BATCHCTL_PATH, help});
     EXPECT_EQ(r.exit_code, 0) << help << ": " << r.err;
     EXPECT_EQ(r.err, "") << help;
-    EXPECT_TRUE(absl::StartsWith(r.out, "batchctl: stops a SerpWow batch")) << r.out;
+    EXPECT_TRUE(absl::StartsWith(r.out, "batchctl: stops or shows a SerpWow batch")) << r.out;
     EXPECT_TRUE(absl::StrContains(r.out, "usage: batchctl stop BATCH_ID")) << r.out;
     EXPECT_TRUE(HelpIsClean(r.out, {"target", "timeout", "json", "tls", "ca_file", "cert_file",
                                     "key_file", "server_name", "token_file"}));
