@@ -25,7 +25,8 @@ constexpr size_t kMaxMessageBytes = 256;
 // SerpWow's replies nest a few levels deep. A body nested deeper is refused
 // without parsing: it cannot be a reply we understand, and parsing deeply
 // nested input costs far more than this linear scan (a 1 MiB body of '['
-// took ~0.4 s), on the one thread that serves every upstream transfer.
+// took ~0.4 s), on an upstream loop thread that serves every transfer of
+// its share of the batches.
 constexpr int kMaxJsonDepth = 32;
 
 bool NestedTooDeep(const std::string& body) {

@@ -168,7 +168,20 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
     EXPECT_EQ(run({"stop", "IDLE1"}).exit_code, 9);
     EXPECT_EQ(run({"stop", "NOSUCH"}).exit_code, 5);
     EXPECT_EQ(run({"stop", "bad/id?api_key=x"}).exit_code, 3);
+    EXPECT_EQ(run({"get", "QUEUED1"}).exit_code, 0);
+    EXPECT_EQ(run({"get", "NOSUCH"}).exit_code, 5);
+    EXPECT_EQ(run({"get", "bad/id?api_key=x"}).exit_code, 3);
     for (int status : {401, 402, 429, 500, 503, 418, 302}) {
+      // GetBatch's read of the same batch meets the same fault.
+      sim::Fault read;
+      read.path_suffix = "/batches/FAULTY";
+      read.status = status;
+      read.body =
+          absl::StrCat(R"({"request_info":{"success":false,"message":"status )", status, "\"}}");
+      if (status == 302) read.headers = {{"Location", "http://127.0.0.2:9/x"}};
+      (*sim)->AddFault(read);
+      EXPECT_NE(run({"get", "FAULTY"}).exit_code, 0) << status;
+      (*sim)->ClearFaults();
       sim::Fault f;
       f.path_suffix = "/FAULTY/stop";
       f.status = status;
@@ -198,6 +211,7 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
     EXPECT_EQ(server.Stop(SIGTERM, absl::Seconds(15)), 0);
     const std::string log = server.Output();
     EXPECT_TRUE(absl::StrContains(log, R"("method":"StopBatch")")) << log;  // it did log
+    EXPECT_TRUE(absl::StrContains(log, R"("method":"GetBatch")")) << log;
     for (const std::string& needle : {canary, escaped, std::string("CANARY")}) {
       EXPECT_FALSE(absl::StrContains(log, needle)) << "server log leaks the key";
       EXPECT_FALSE(absl::StrContains(cli_output, needle)) << "CLI output leaks the key";
