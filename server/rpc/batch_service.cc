@@ -93,19 +93,7 @@ struct GetBatchRpc {
   }
   static void Fill(const Op& op, Response* response) { *response = op.result(); }
   static void Log(const Op& op, LogRecord& record) {
-    record.Str("status", logic::BatchStatusName(FromProto(op.result().status())));
-  }
-  static logic::BatchStatus FromProto(v1::BatchStatus status) {
-    switch (status) {
-      case v1::BATCH_STATUS_IDLE:
-        return logic::BatchStatus::kIdle;
-      case v1::BATCH_STATUS_QUEUED:
-        return logic::BatchStatus::kQueued;
-      case v1::BATCH_STATUS_RUNNING:
-        return logic::BatchStatus::kRunning;
-      default:
-        return logic::BatchStatus::kUnknown;
-    }
+    record.Str("status", v1::BatchStatus_Name(op.result().status()));
   }
 };
 
