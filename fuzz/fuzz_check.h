@@ -39,6 +39,39 @@ inline std::string Describe(const absl::Status& status) {
 
 // Bytes 0x20..0x7e only: our own wording is ASCII, so anything else in a
 // message came from outside.
+// Our own reading of UTF-8 validity (what protobuf accepts in a string
+// field), independent of the project's common/utf8.h.
+inline bool IsValidUtf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto u = static_cast<unsigned char>(s[i]);
+    size_t len = 0;
+    unsigned min = 0;
+    if (u < 0x80) {
+      ++i;
+      continue;
+    } else if ((u & 0xE0) == 0xC0) {
+      len = 2, min = 0x80;
+    } else if ((u & 0xF0) == 0xE0) {
+      len = 3, min = 0x800;
+    } else if ((u & 0xF8) == 0xF0) {
+      len = 4, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (i + len > s.size()) return false;
+    unsigned cp = u & (0xFF >> (len + 1));
+    for (size_t k = 1; k < len; ++k) {
+      auto c = static_cast<unsigned char>(s[i + k]);
+      if ((c & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
 inline bool IsPrintableAscii(absl::string_view text) {
   for (char c : text) {
     auto u = static_cast<unsigned char>(c);

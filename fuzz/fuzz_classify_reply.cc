@@ -254,45 +254,13 @@ void CheckError(const Input& in, const absl::Status& status, bool stop) {
   CheckBodyIndependentRows(in, status, info);
 }
 
-bool IsValidUtf8(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto u = static_cast<unsigned char>(s[i]);
-    size_t len = 0;
-    unsigned min = 0;
-    if (u < 0x80) {
-      ++i;
-      continue;
-    } else if ((u & 0xE0) == 0xC0) {
-      len = 2, min = 0x80;
-    } else if ((u & 0xF0) == 0xE0) {
-      len = 3, min = 0x800;
-    } else if ((u & 0xF8) == 0xF0) {
-      len = 4, min = 0x10000;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    unsigned cp = u & (0xFF >> (len + 1));
-    for (size_t k = 1; k < len; ++k) {
-      auto c = static_cast<unsigned char>(s[i + k]);
-      if ((c & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (c & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
-  }
-  return true;
-}
-
 // The code points StopReply.message must never contain (outcome.cc,
 // CleanText): C0 controls, DEL, C1 controls (U+0080..U+009F; U+009B is the
 // 8-bit CSI), LRM/RLM, line and paragraph separators, bidi embeddings,
 // overrides and isolates.
 bool Unsafe(uint32_t cp) {
-  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x200E || cp == 0x200F ||
-         cp == 0x2028 || cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) ||
-         (cp >= 0x2066 && cp <= 0x2069);
+  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x200E || cp == 0x200F || cp == 0x2028 ||
+         cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
 // Splits `s` into well-formed UTF-8 characters (invalid bytes come back as

@@ -87,39 +87,6 @@ const std::set<std::string>& MappedKeys() {
   return keys;
 }
 
-bool ValidUtf8(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto lead = static_cast<unsigned char>(s[i]);
-    size_t extra = 0;
-    uint32_t cp = 0;
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    } else if (lead >= 0xC2 && lead <= 0xDF) {
-      extra = 1, cp = lead & 0x1F;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      extra = 2, cp = lead & 0x0F;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      extra = 3, cp = lead & 0x07;
-    } else {
-      return false;
-    }
-    if (i + extra >= s.size()) return false;
-    for (size_t k = 1; k <= extra; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + k]);
-      if ((b & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (b & 0x3F);
-    }
-    if ((extra == 2 && cp < 0x800) || (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    i += extra + 1;
-  }
-  return true;
-}
-
 std::string Show(const v1::Batch& batch) { return absl::CHexEscape(batch.ShortDebugString()); }
 
 void CheckTimestamp(const google::protobuf::Timestamp& t, const char* field,
@@ -150,10 +117,10 @@ void CheckBatch(const Json& object, const std::string& id, const v1::Batch& batc
 
   for (const std::string* s : {&batch.display_name(), &batch.notification_email(),
                                &batch.notification_webhook(), &batch.searches_type()}) {
-    FUZZ_CHECK(ValidUtf8(*s), absl::StrCat("string field not UTF-8: ", Show(batch)));
+    FUZZ_CHECK(IsValidUtf8(*s), absl::StrCat("string field not UTF-8: ", Show(batch)));
   }
   for (const std::string& s : batch.destination_ids()) {
-    FUZZ_CHECK(ValidUtf8(s), absl::StrCat("destination id not UTF-8: ", Show(batch)));
+    FUZZ_CHECK(IsValidUtf8(s), absl::StrCat("destination id not UTF-8: ", Show(batch)));
   }
   for (int32_t h : batch.schedule_hours()) {
     FUZZ_CHECK(h >= 0 && h <= 23, absl::StrCat("hour out of range: ", Show(batch)));
@@ -201,7 +168,7 @@ void CheckBatch(const Json& object, const std::string& id, const v1::Batch& batc
     FUZZ_CHECK(
         key.size() <= logic::kMaxOtherFieldBytes && value.size() <= logic::kMaxOtherFieldBytes,
         absl::StrCat("other_fields entry over the cap: ", Show(batch)));
-    FUZZ_CHECK(ValidUtf8(key) && ValidUtf8(value),
+    FUZZ_CHECK(IsValidUtf8(key) && IsValidUtf8(value),
                absl::StrCat("other_fields entry not UTF-8: ", Show(batch)));
     FUZZ_CHECK(key != "id", absl::StrCat("id in other_fields: ", Show(batch)));
     if (key.size() < kSurelyUncut) {

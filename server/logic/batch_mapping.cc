@@ -13,6 +13,7 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "common/utf8.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "nlohmann/json.hpp"
 #include "server/logic/batch_id.h"
@@ -32,43 +33,6 @@ constexpr int64_t kMinTimestampSeconds = -62135596800;
 constexpr int64_t kMaxTimestampSeconds = 253402300799;
 // No ISO-8601 time SerpWow sends is longer; longer strings are not parsed.
 constexpr size_t kMaxTimeLength = 64;
-
-// The length of the well-formed UTF-8 sequence at text[i] (no overlong
-// forms, no surrogates, at most U+10FFFF: what protobuf accepts in a string
-// field), or 0 when there is none.
-size_t Utf8SequenceLength(absl::string_view text, size_t i) {
-  const auto lead = static_cast<unsigned char>(text[i]);
-  if (lead < 0x80) return 1;
-  size_t len = 0;
-  uint32_t cp = 0;
-  uint32_t min = 0;
-  if ((lead & 0xE0) == 0xC0) {
-    len = 2, cp = lead & 0x1F, min = 0x80;
-  } else if ((lead & 0xF0) == 0xE0) {
-    len = 3, cp = lead & 0x0F, min = 0x800;
-  } else if ((lead & 0xF8) == 0xF0) {
-    len = 4, cp = lead & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + len > text.size()) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(text[i + k]);
-    if ((b & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
-
-bool IsValidUtf8(absl::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    const size_t len = Utf8SequenceLength(text, i);
-    if (len == 0) return false;
-    i += len;
-  }
-  return true;
-}
 
 // `text` with every byte that starts no well-formed sequence replaced by
 // U+FFFD (as nlohmann's replace error handler does).

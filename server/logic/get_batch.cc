@@ -26,8 +26,7 @@ void GetBatchOperation::Begin() {
   request.endpoint = upstream::Endpoint::kGetBatch;
   request.args.batch = batch_id_;
   Send("read", std::move(request), deadline(), upstream_options().timeout_cap,
-       [self = std::static_pointer_cast<GetBatchOperation>(shared_from_this())](
-           PhaseOutcome outcome) { self->OnRead(std::move(outcome)); });
+       Done(&GetBatchOperation::OnRead));
 }
 
 void GetBatchOperation::OnRead(PhaseOutcome outcome) {

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/utf8.h"
 #include "server/logic/errors.h"
 
 namespace serpwow::logic {
@@ -70,34 +71,6 @@ Envelope ParseEnvelope(const std::string& body) {
   return env;
 }
 
-// Length of the UTF-8 sequence starting at text[i] and its code point, or 0
-// for an invalid or truncated sequence (overlongs and surrogates included).
-size_t DecodeUtf8(const std::string& text, size_t i, uint32_t* cp) {
-  const auto b0 = static_cast<unsigned char>(text[i]);
-  size_t len;
-  uint32_t min;
-  if (b0 < 0x80) {
-    *cp = b0;
-    return 1;
-  } else if ((b0 & 0xE0) == 0xC0) {
-    len = 2, min = 0x80, *cp = b0 & 0x1F;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3, min = 0x800, *cp = b0 & 0x0F;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4, min = 0x10000, *cp = b0 & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + len > text.size()) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(text[i + k]);
-    if ((b & 0xC0) != 0x80) return 0;
-    *cp = (*cp << 6) | (b & 0x3F);
-  }
-  if (*cp < min || *cp > 0x10FFFF || (*cp >= 0xD800 && *cp <= 0xDFFF)) return 0;
-  return len;
-}
-
 // Characters that can change how a terminal or a log viewer shows what
 // follows: C0 and C1 controls (U+009B is an 8-bit escape), DEL, line and
 // paragraph separators, and bidirectional overrides.
@@ -113,7 +86,7 @@ std::string CleanText(const std::string& text) {
   out.reserve(std::min(text.size(), kMaxMessageBytes));
   for (size_t i = 0; i < text.size();) {
     uint32_t cp = 0;
-    const size_t len = DecodeUtf8(text, i, &cp);
+    const size_t len = Utf8SequenceLength(text, i, &cp);
     if (len == 0) {
       ++i;  // an invalid byte: skip it
       continue;

@@ -104,8 +104,7 @@ void StopBatchOperation::Read() {
     return;
   }
   Send("read", Request(Endpoint::kGetBatch), read_deadline_, options_.read_timeout_cap,
-       [self = std::static_pointer_cast<StopBatchOperation>(shared_from_this())](
-           PhaseOutcome outcome) { self->OnRead(std::move(outcome)); });
+       Done(&StopBatchOperation::OnRead));
 }
 
 void StopBatchOperation::OnRead(PhaseOutcome outcome) {
@@ -126,8 +125,7 @@ void StopBatchOperation::OnRead(PhaseOutcome outcome) {
 
 void StopBatchOperation::Stop() {
   Send("stop", Request(Endpoint::kStopBatch), deadline(), upstream_options().timeout_cap,
-       [self = std::static_pointer_cast<StopBatchOperation>(shared_from_this())](
-           PhaseOutcome outcome) { self->OnStop(std::move(outcome)); });
+       Done(&StopBatchOperation::OnStop));
 }
 
 void StopBatchOperation::OnStop(PhaseOutcome outcome) {
@@ -175,11 +173,9 @@ void StopBatchOperation::Confirm() {
     }
     return;
   }
-  Send(
-      "confirm", Request(Endpoint::kGetBatch), deadline(), options_.read_timeout_cap,
-      [self = std::static_pointer_cast<StopBatchOperation>(shared_from_this())](
-          PhaseOutcome outcome) { self->OnConfirm(std::move(outcome)); },
-      /*max_attempts=*/1);
+  Send("confirm", Request(Endpoint::kGetBatch), deadline(), options_.read_timeout_cap,
+       Done(&StopBatchOperation::OnConfirm),
+       /*max_attempts=*/1);
 }
 
 void StopBatchOperation::OnConfirm(PhaseOutcome outcome) {

@@ -189,7 +189,7 @@ void Operation::Send(const char* label, upstream::UpstreamRequest request,
   phase_.deadline = std::min(phase_deadline, deadline_);
   phase_.timeout_cap = timeout_cap;
   phase_.max_attempts = max_attempts > 0 ? max_attempts : caller_->options_.max_attempts;
-  phase_.done = std::move(done);
+  phase_.done = done;
   phase_.outcome = PhaseOutcome{};
   {
     absl::MutexLock lock(&mu_);
@@ -285,9 +285,9 @@ void Operation::FinishPhase() {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
   }
-  PhaseDone done = std::move(phase_.done);
+  PhaseDone done = phase_.done;
   phase_.done = nullptr;
-  done(std::move(phase_.outcome));
+  (this->*done)(std::move(phase_.outcome));
 }
 
 }  // namespace serpwow::logic

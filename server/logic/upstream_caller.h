@@ -145,7 +145,15 @@ class Operation : public std::enable_shared_from_this<Operation> {
     // The last attempt's timeout was the caller's deadline, not a cap.
     bool deadline_binds = false;
   };
-  using PhaseDone = std::function<void(PhaseOutcome)>;
+  // A subclass's member that takes a phase's outcome, e.g.
+  // Done(&StopBatchOperation::OnRead). A member pointer, not a closure: the
+  // phase holds no reference to the operation (the transfer's callback and
+  // the retry timer keep it alive while a phase is under way).
+  using PhaseDone = void (Operation::*)(PhaseOutcome);
+  template <typename Derived>
+  static PhaseDone Done(void (Derived::*member)(PhaseOutcome)) {
+    return static_cast<PhaseDone>(member);
+  }
 
   // Below this, an attempt is not worth starting.
   static constexpr absl::Duration kMinAttemptTime = absl::Milliseconds(20);
@@ -187,7 +195,7 @@ class Operation : public std::enable_shared_from_this<Operation> {
     absl::Time deadline;
     absl::Duration timeout_cap;
     int max_attempts = 0;
-    PhaseDone done;
+    PhaseDone done = nullptr;
     PhaseOutcome outcome;
   };
   void Attempt();

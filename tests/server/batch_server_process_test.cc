@@ -171,26 +171,20 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
     EXPECT_EQ(run({"get", "QUEUED1"}).exit_code, 0);
     EXPECT_EQ(run({"get", "NOSUCH"}).exit_code, 5);
     EXPECT_EQ(run({"get", "bad/id?api_key=x"}).exit_code, 3);
+    // Each refusal, for the read GetBatch makes and for the stop.
     for (int status : {401, 402, 429, 500, 503, 418, 302}) {
-      // GetBatch's read of the same batch meets the same fault.
-      sim::Fault read;
-      read.path_suffix = "/batches/FAULTY";
-      read.status = status;
-      read.body =
-          absl::StrCat(R"({"request_info":{"success":false,"message":"status )", status, "\"}}");
-      if (status == 302) read.headers = {{"Location", "http://127.0.0.2:9/x"}};
-      (*sim)->AddFault(read);
-      EXPECT_NE(run({"get", "FAULTY"}).exit_code, 0) << status;
-      (*sim)->ClearFaults();
-      sim::Fault f;
-      f.path_suffix = "/FAULTY/stop";
-      f.status = status;
-      f.body =
-          absl::StrCat(R"({"request_info":{"success":false,"message":"status )", status, "\"}}");
-      if (status == 302) f.headers = {{"Location", "http://127.0.0.2:9/x"}};
-      (*sim)->AddFault(f);
-      EXPECT_NE(run({"stop", "FAULTY"}).exit_code, 0) << status;
-      (*sim)->ClearFaults();
+      for (const auto& [suffix, verb] : std::vector<std::pair<std::string, std::string>>{
+               {"/batches/FAULTY", "get"}, {"/FAULTY/stop", "stop"}}) {
+        sim::Fault f;
+        f.path_suffix = suffix;
+        f.status = status;
+        f.body =
+            absl::StrCat(R"({"request_info":{"success":false,"message":"status )", status, "\"}}");
+        if (status == 302) f.headers = {{"Location", "http://127.0.0.2:9/x"}};
+        (*sim)->AddFault(f);
+        EXPECT_NE(run({verb, "FAULTY"}).exit_code, 0) << verb << " " << status;
+        (*sim)->ClearFaults();
+      }
     }
     for (auto action : {sim::Fault::Action::kDropConnection, sim::Fault::Action::kResetMidBody,
                         sim::Fault::Action::kHang}) {
