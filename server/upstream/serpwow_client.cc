@@ -45,6 +45,27 @@ std::string Escape(const std::string& text) {
 
 }  // namespace
 
+void RedactAll(std::string& text, const std::vector<std::string>& needles) {
+  if (text.empty() || needles.empty()) return;
+  std::string out;
+  size_t copied = 0;
+  for (;;) {
+    // The earliest occurrence of any needle (the first listed wins a tie).
+    size_t at = std::string::npos;
+    size_t length = 0;
+    for (const std::string& needle : needles) {
+      const size_t found = text.find(needle, copied);
+      if (found < at) at = found, length = needle.size();
+    }
+    if (at == std::string::npos) break;
+    out.append(text, copied, at - copied).append("[redacted]");
+    copied = at + length;
+  }
+  if (copied == 0 && out.empty()) return;  // nothing found: no copy made
+  out.append(text, copied, std::string::npos);
+  text = std::move(out);
+}
+
 bool IsLoopbackHost(const std::string& raw_host) {
   std::string host = absl::AsciiStrToLower(raw_host);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
@@ -129,7 +150,27 @@ SerpwowClient::SerpwowClient(UpstreamOptions options, const LoopPool* loops,
     : options_(std::move(options)),
       loops_(loops),
       observer_(observer),
-      key_query_(std::move(key_query)) {}
+      key_query_(std::move(key_query)) {
+  // Percent-encoded by us (upper-case hex) and by anyone else (either case).
+  const std::string& key = options_.api_key;
+  const std::string upper = Escape(key);
+  std::string lower = upper;
+  for (size_t i = 0; i < lower.size(); ++i) {
+    if (lower[i] == '%' && i + 2 < lower.size()) {
+      lower[i + 1] = absl::ascii_tolower(lower[i + 1]);
+      lower[i + 2] = absl::ascii_tolower(lower[i + 2]);
+    }
+  }
+  for (const std::string& form : {upper, lower, key}) {
+    if (std::find(key_forms_.begin(), key_forms_.end(), form) == key_forms_.end()) {
+      key_forms_.push_back(form);
+    }
+  }
+  std::sort(key_forms_.begin(), key_forms_.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+}
+
+void SerpwowClient::Scrub(std::string& text) const { RedactAll(text, key_forms_); }
 
 absl::StatusOr<std::string> SerpwowClient::UrlFor(const UpstreamRequest& request) const {
   const EndpointInfo& info = InfoOf(request.endpoint);
@@ -182,12 +223,14 @@ absl::StatusOr<TransferId> SerpwowClient::Call(const UpstreamRequest& request,
   http.connect_timeout = options_.connect_timeout;
   http.max_body_bytes = options_.max_body_bytes;
   HttpLoop& loop = loops_->For(request.ShardKey());
-  if (observer_ == nullptr) return loop.Submit(std::move(http), std::move(done));
-  return loop.Submit(std::move(http), [observer = observer_, endpoint = request.endpoint,
-                                       done = std::move(done)](HttpResult r) {
-    observer->OnUpstreamResult(endpoint, r);
-    done(std::move(r));
-  });
+  return loop.Submit(std::move(http),
+                     [this, endpoint = request.endpoint, done = std::move(done)](HttpResult r) {
+                       Scrub(r.body);
+                       Scrub(r.retry_after);
+                       Scrub(r.content_type);
+                       if (observer_ != nullptr) observer_->OnUpstreamResult(endpoint, r);
+                       done(std::move(r));
+                     });
 }
 
 }  // namespace serpwow::upstream

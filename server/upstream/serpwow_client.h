@@ -2,6 +2,12 @@
 // the upstream loops. It owns the URLs (and so the API key): nothing above
 // this layer ever sees a URL that carries the key. URLs are built from the
 // endpoint table (endpoints.h) and nowhere else.
+//
+// Nor does anything above this layer see the key in what SerpWow sends back:
+// every reply's body and header values are scrubbed here, in the one place
+// all of them pass, of the key the gateway holds (raw, and percent-encoded
+// with upper- or lower-case hex), before any RPC can pass a piece of it on
+// to a caller or into a log line.
 #pragma once
 
 #include <cstddef>
@@ -31,6 +37,10 @@ struct UpstreamOptions {
   // Replies larger than this are refused (kBodyTooLarge).
   size_t max_body_bytes = 1 << 20;
 };
+
+// Replaces every occurrence of each of `needles` (non-empty) in `text` with
+// "[redacted]"; the needles are tried in order at each position.
+void RedactAll(std::string& text, const std::vector<std::string>& needles);
 
 // True for "localhost", 127.0.0.0/8 and ::1 (with or without brackets).
 bool IsLoopbackHost(const std::string& host);
@@ -95,11 +105,15 @@ class SerpwowClient {
   SerpwowClient(UpstreamOptions options, const LoopPool* loops, UpstreamObserver* observer,
                 std::string key_query);
   absl::StatusOr<std::string> UrlFor(const UpstreamRequest& request) const;
+  // Replaces every form of the key in `text` with "[redacted]".
+  void Scrub(std::string& text) const;
 
   const UpstreamOptions options_;
   const LoopPool* const loops_;
   UpstreamObserver* const observer_;
   const std::string key_query_;  // "?api_key=<escaped>"
+  // The forms of the key Scrub() removes, longest first.
+  std::vector<std::string> key_forms_;
 };
 
 }  // namespace serpwow::upstream

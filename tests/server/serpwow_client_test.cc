@@ -46,5 +46,20 @@ TEST(ApiKey, RulesWithoutEcho) {
   EXPECT_FALSE(ValidateApiKey("a\nb").ok());
 }
 
+TEST(RedactAll, ReplacesEveryOccurrenceOfEveryNeedle) {
+  std::string text = "a KEY b k%2Fy c KEYKEY k%2fy";
+  RedactAll(text, {"k%2Fy", "k%2fy", "KEY"});
+  EXPECT_EQ(text, "a [redacted] b [redacted] c [redacted][redacted] [redacted]");
+  std::string untouched = "nothing here";
+  RedactAll(untouched, {"KEY"});
+  EXPECT_EQ(untouched, "nothing here");
+  std::string empty;
+  RedactAll(empty, {"KEY"});
+  EXPECT_EQ(empty, "");
+  std::string whole = "KEY";
+  RedactAll(whole, {"KEY"});
+  EXPECT_EQ(whole, "[redacted]");
+}
+
 }  // namespace
 }  // namespace serpwow::upstream

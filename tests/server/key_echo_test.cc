@@ -1,0 +1,98 @@
+// The key is never echoed back: an upstream that quotes the gateway's own
+// API key (raw, percent-encoded with upper- or lower-case hex) in every text
+// field it returns reaches no caller through any RPC's response, error or
+// the log. (The scrubbing is in one place: SerpwowClient, for every reply.)
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "tests/support/gateway_fixture.h"
+
+namespace serpwow::testing {
+namespace {
+
+using sim::BatchState;
+using sim::Fault;
+
+// Characters that percent-encoding changes, so all three forms differ.
+constexpr char kKey[] = "K3y+Sl/ash=Eq-0123";
+constexpr char kUpper[] = "K3y%2BSl%2Fash%3DEq-0123";
+constexpr char kLower[] = "K3y%2bSl%2fash%3dEq-0123";
+
+std::string Quoting(const std::string& what) {
+  return absl::StrCat(what, " raw=", kKey, " upper=", kUpper, " lower=", kLower);
+}
+
+void ExpectNoKey(const std::string& text, const std::string& where) {
+  for (const char* form : {kKey, kUpper, kLower, "K3y"}) {
+    EXPECT_FALSE(absl::StrContains(text, form)) << where << ": " << text;
+  }
+}
+
+class KeyEchoTest : public GatewayTest {
+ protected:
+  void SetUp() override {
+    sim::SimulatorOptions o;
+    o.api_key = kKey;
+    auto sim = sim::Simulator::Start(o);
+    ASSERT_TRUE(sim.ok()) << sim.status();
+    sim_ = std::move(*sim);
+    StartGateway(sim_->base_url(), kKey);
+  }
+};
+
+TEST_F(KeyEchoTest, NoTextFieldOfAnyReplyCarriesTheKeyToTheCaller) {
+  // StopBatch: request_info.message becomes StopBatchResponse.message.
+  sim_->PutBatch("Q1", BatchState::kQueued, 5);
+  Fault stop;
+  stop.path_suffix = "/Q1/stop";
+  stop.status = 200;
+  stop.body = absl::StrCat(R"({"request_info":{"success":true,"message":")",
+                           Quoting("Batch stopped"), R"("}})");
+  sim_->AddFault(stop);
+  CallResult stopped = Stop("Q1");
+  ASSERT_TRUE(stopped.status.ok()) << stopped.status.error_message();
+  ExpectNoKey(stopped.response.message(), "StopBatchResponse.message");
+  EXPECT_TRUE(absl::StrContains(stopped.response.message(), "[redacted]"))
+      << stopped.response.message();
+
+  // GetBatch: every string field, and unknown keys kept in other_fields.
+  sim_->PutBatch("G1", BatchState::kIdle, 5);
+  Fault get;
+  get.path_suffix = "/batches/G1";
+  get.status = 200;
+  const std::string q = Quoting("x");
+  get.body = absl::StrCat(R"({"request_info":{"success":true},"batch":{"id":"G1","name":")", q,
+                          R"(","notification_email":")", q, R"(","notification_webhook":")", q,
+                          R"(","searches_type":")", q, R"(","destination_ids":[")", q,
+                          R"("],"surprise":")", q, R"(","status":")", q, R"("}})");
+  sim_->AddFault(get);
+  v1::GetBatchRequest request;
+  request.set_name("batches/G1");
+  auto got = Call(&v1::BatchService::Stub::GetBatch, request);
+  ASSERT_TRUE(got.status.ok()) << got.status.error_message();
+  ExpectNoKey(got.response.DebugString(), "Batch");
+  EXPECT_TRUE(absl::StrContains(got.response.display_name(), "[redacted]"));
+
+  // Errors: statuses, details and RetryInfo built from a reply that quotes it.
+  for (int status : {400, 404, 429, 500, 503}) {
+    const std::string id = absl::StrCat("E", status);
+    sim_->PutBatch(id, BatchState::kQueued, 5);
+    Fault f;
+    f.path_suffix = "/" + id + "/stop";
+    f.status = status;
+    f.headers = {{"Retry-After", Quoting("1")}};
+    f.body = absl::StrCat(R"({"request_info":{"success":false,"message":")", Quoting("no"),
+                          R"("},"retry_after":")", kKey, R"("})");
+    sim_->AddFault(f);
+    CallResult r = Stop(id, absl::Seconds(3));
+    EXPECT_FALSE(r.status.ok()) << status;
+    ExpectNoKey(r.status.error_message(), absl::StrCat("message of ", status));
+    ExpectNoKey(r.status.error_details(), absl::StrCat("details of ", status));
+  }
+}
+
+}  // namespace
+}  // namespace serpwow::testing
