@@ -122,8 +122,31 @@ struct Body {
   bool success_true = false;  // request_info.success == true
 };
 
+// The contract refuses JSON nested deeper than 32 levels unparsed; the
+// parser reads up to the first NUL byte. Our own count of the nesting there.
+bool DeeperThan32(const std::string& text) {
+  const std::string parsed = text.substr(0, text.find('\0'));
+  int level = 0;
+  bool quoted = false;
+  bool escaped = false;
+  for (char c : parsed) {
+    if (quoted) {
+      quoted = escaped || c != '"';
+      escaped = !escaped && c == '\\';
+      continue;
+    }
+    if (c == '"') quoted = true;
+    if (c == '[' || c == '{') {
+      if (++level > 32) return true;
+    }
+    if (c == ']' || c == '}') --level;
+  }
+  return false;
+}
+
 Body ReadBody(const std::string& text) {
   Body body;
+  if (DeeperThan32(text)) return body;  // json stays null: not an envelope
   body.json = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!body.json.is_object()) return body;
   auto info = body.json.find("request_info");
