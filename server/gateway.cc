@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/file.h"
@@ -73,6 +74,18 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   if (absl::Status s = ValidateListenAddress(options.listen); !s.ok()) return s;
   auto credentials = Credentials(options.tls);
   if (!credentials.ok()) return credentials.status();
+  if (!options.loop.proxy.empty()) {
+    if (!absl::StartsWith(options.upstream.base_url, "https://")) {
+      return absl::InvalidArgumentError(
+          "--upstream_proxy is for an https upstream only: plain http never goes through a "
+          "proxy (it would see the URL, and so the API key)");
+    }
+    if (!absl::StartsWith(options.loop.proxy, "http://") &&
+        !absl::StartsWith(options.loop.proxy, "https://")) {
+      return absl::InvalidArgumentError(
+          "--upstream_proxy must be an http:// or https:// proxy URL, e.g. http://proxy:3128");
+    }
+  }
   std::unique_ptr<Gateway> gw(new Gateway());
   if (!options.auth_tokens_file.empty()) {
     auto auth = rpc::CallerAuth::FromFile(options.auth_tokens_file);

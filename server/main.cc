@@ -86,6 +86,10 @@ ABSL_FLAG(int, breaker_half_open_trials, 3,
 ABSL_FLAG(int, upstream_max_idle_connections, 1024,
           "idle upstream connections kept for reuse "
           "[env BATCH_SERVER_UPSTREAM_MAX_IDLE_CONNECTIONS]");
+ABSL_FLAG(std::string, upstream_proxy, "",
+          "proxy for an https upstream, used as a CONNECT tunnel (it never sees a URL); empty: no "
+          "proxy, whatever http_proxy/https_proxy say. Plain http never uses a proxy "
+          "[env BATCH_SERVER_UPSTREAM_PROXY]");
 ABSL_FLAG(std::string, upstream_ca_file, "",
           "CA bundle to verify the upstream's TLS certificate (default: the system store) "
           "[env BATCH_SERVER_UPSTREAM_CA_FILE]");
@@ -200,6 +204,7 @@ int main(int argc, char** argv) {
   options.upstream.connect_timeout = absl::GetFlag(FLAGS_upstream_connect_timeout);
   options.loop.max_idle_connections = absl::GetFlag(FLAGS_upstream_max_idle_connections);
   options.loop.ca_file = absl::GetFlag(FLAGS_upstream_ca_file);
+  options.loop.proxy = absl::GetFlag(FLAGS_upstream_proxy);
   options.upstream_threads = absl::GetFlag(FLAGS_upstream_threads);
   if (options.upstream_threads < 0 || options.upstream_threads > 64) {
     Fail(kExitBadConfig, "--upstream_threads must be between 0 (one per core) and 64");

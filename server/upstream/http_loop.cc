@@ -368,8 +368,10 @@ CurlEasy HttpLoop::NewConfiguredEasy() {
   set(curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L));
   set(curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L));
   if (!options_.ca_file.empty()) set(curl_easy_setopt(e, CURLOPT_CAINFO, options_.ca_file.c_str()));
-  // Loopback (the simulator) never goes through an environment proxy.
-  set(curl_easy_setopt(e, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1"));
+  // No proxy unless one is configured: an environment proxy would see a
+  // plain http URL, key included. A configured one is a CONNECT tunnel.
+  set(curl_easy_setopt(e, CURLOPT_PROXY, options_.proxy.c_str()));
+  if (!options_.proxy.empty()) set(curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L));
   set(curl_easy_setopt(e, CURLOPT_USERAGENT, "serpwow-batches-gateway/0.1"));
   set(curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""));
   set(curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L));

@@ -48,6 +48,11 @@ struct HttpLoopOptions {
   long max_idle_connections = 1024;
   // Optional CA bundle for https upstreams (empty: the system store).
   std::string ca_file;
+  // A proxy for an https upstream, used as a CONNECT tunnel (it sees the
+  // host, never a URL, so never the key). Empty: no proxy at all, whatever
+  // http_proxy, https_proxy or all_proxy in the environment say. A plain http
+  // upstream never goes through a proxy (the gateway refuses the setting).
+  std::string proxy;
   // When several loops share the work (see SerpwowClient), loop `id_shard`
   // of `id_shards` hands out ids congruent to id_shard modulo id_shards, so
   // an id names its loop. Ids still increase in submission order per loop.
