@@ -323,15 +323,21 @@ void HttpLoop::Run() {
 }
 
 void HttpLoop::DrainCommands() {
+  // The loop's own commands first. A callback that queues a transfer here
+  // (a stop after its read) has already told its caller the transfer's id,
+  // so a cancel for it may be waiting in commands_: it must find the
+  // transfer, or the transfer would be sent after the call was cancelled.
+  // (The other order cannot arise: a transfer submitted from another thread
+  // is cancelled from a thread other than the loop's, and in order there.)
   std::vector<Command> commands;
+  commands.swap(local_commands_);
+  Execute(commands);
+  commands.clear();
   {
     absl::MutexLock lock(&mu_);
     commands.swap(commands_);
     wake_pending_ = false;
   }
-  Execute(commands);
-  commands.clear();
-  commands.swap(local_commands_);
   Execute(commands);
 }
 
