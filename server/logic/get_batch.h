@@ -17,7 +17,6 @@ class GetBatchOperation final : public Operation {
   // `name` is the caller's value ("batches/{id}"), validated by Validate().
   GetBatchOperation(UpstreamCaller* caller, std::string name, absl::Time deadline);
   const serpwow::batches::v1::Batch& result() const { return batch_; }
-  const std::string& batch_id() const { return batch_id_; }
 
  private:
   absl::Status Validate() override;
@@ -25,7 +24,6 @@ class GetBatchOperation final : public Operation {
   void OnRead(PhaseOutcome outcome);
 
   const std::string name_;
-  std::string batch_id_;
   serpwow::batches::v1::Batch batch_;
 };
 

@@ -90,7 +90,6 @@ class StopBatchOperation final : public Operation {
   const StopBatchOptions options_;
   const std::string requested_id_;
   const std::string requested_name_;
-  std::string batch_id_;  // once validated
   absl::Time read_deadline_;
 
   // Loop-thread state (one phase callback at a time).

@@ -128,6 +128,10 @@ class Operation : public std::enable_shared_from_this<Operation> {
   // transfer in flight. `ended` runs on the calling thread.
   void Cancel(absl::Status status);
 
+  // The batch the call is about, once Validate() accepted it ("" before, and
+  // for invalid input): safe to log.
+  const std::string& batch_id() const { return batch_id_; }
+
  protected:
   // The end of one phase: the last attempt's result and its verdict.
   struct PhaseOutcome {
@@ -160,7 +164,8 @@ class Operation : public std::enable_shared_from_this<Operation> {
 
   Operation(UpstreamCaller* caller, absl::Time deadline);
 
-  // Checks the caller's input; an error ends the call at once, nothing sent.
+  // Checks the caller's input (and sets batch_id_ when it names a batch); an
+  // error ends the call at once, nothing sent.
   virtual absl::Status Validate() = 0;
   // Sends the first request (or ends the call). Runs after admission.
   virtual void Begin() = 0;
@@ -187,6 +192,8 @@ class Operation : public std::enable_shared_from_this<Operation> {
   ClassifyContext Context(const std::string& batch_id, bool deadline_binds) const;
   // UNAVAILABLE SHUTTING_DOWN for `batch_id`.
   static absl::Status ShuttingDown(const std::string& batch_id);
+
+  std::string batch_id_;  // set by Validate()
 
  private:
   struct Phase {

@@ -12,7 +12,9 @@
 //   static constexpr RpcMethod kMethod;  (its name: RpcMethodName)
 //   static std::shared_ptr<Op> Make(const Request&, absl::Time deadline,
 //                                   const RpcDeps&);
-//   static std::string LogId(const Request&);  // a batch id safe to log, or ""
+//   static std::string LogId(const Request&);  // a batch id safe to log, or "",
+//                                              // for calls refused before an
+//                                              // operation exists (auth)
 //   static void Fill(const Op&, Response*);    // on OK only
 //   static void Log(const Op&, LogRecord&);    // its own fields, on OK only
 #pragma once
@@ -56,12 +58,12 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
  public:
   UnaryReactor(grpc::CallbackServerContext* context, const typename Rpc::Request* request,
                typename Rpc::Response* response, const RpcDeps& deps)
-      : response_(response),
+      : request_(request),
+        response_(response),
         metrics_(deps.metrics),
         deadline_(DeadlineOf(context)),
         start_(absl::Now()),
-        request_id_(RequestIdFrom(context->client_metadata())),
-        log_id_(Rpc::LogId(*request)) {
+        request_id_(RequestIdFrom(context->client_metadata())) {
     metrics_->RpcStarted();
     context->AddInitialMetadata(kRequestIdKey, request_id_);
     if (deps.auth != nullptr) {
@@ -119,7 +121,7 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
         .Str("code", absl::StatusCodeToString(status.code()))
         .Double("duration_ms", absl::ToDoubleMilliseconds(elapsed))
         .Str("request_id", request_id_)
-        .Str("batch_id", log_id_);
+        .Str("batch_id", op_ != nullptr ? op_->batch_id() : Rpc::LogId(*request_));
     for (const logic::PhaseTrace& phase : trace.phases) {
       record.Int(absl::StrCat("upstream_", phase.label, "_status").c_str(), phase.http_status);
       if (phase.attempts > 1) {
@@ -137,12 +139,12 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
     Finish(ToGrpcStatus(status));
   }
 
+  const typename Rpc::Request* const request_;
   typename Rpc::Response* const response_;
   GatewayMetrics* const metrics_;
   const absl::Time deadline_;
   const absl::Time start_;
   const std::string request_id_;
-  const std::string log_id_;
   std::shared_ptr<typename Rpc::Op> op_;
 };
 

@@ -61,7 +61,7 @@ void RedactAll(std::string& text, const std::vector<std::string>& needles) {
     out.append(text, copied, at - copied).append("[redacted]");
     copied = at + length;
   }
-  if (copied == 0 && out.empty()) return;  // nothing found: no copy made
+  if (out.empty()) return;  // nothing found: no copy made
   out.append(text, copied, std::string::npos);
   text = std::move(out);
 }

@@ -23,11 +23,11 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/http1.h"
 #include "server/upstream/serpwow_client.h"
 #include "sim/simulator.h"
 
@@ -220,7 +220,7 @@ class RecordingServer {
  public:
   struct Seen {
     std::string request_line;
-    std::string headers;  // lower case
+    std::string headers;  // "name: value\r\n" lines, lower case
     std::string body;
     int connection = 0;
   };
@@ -271,22 +271,18 @@ class RecordingServer {
         if (n <= 0) continue;
         buffer.append(chunk, static_cast<size_t>(n));
         for (;;) {
-          size_t end = buffer.find("\r\n\r\n");
-          if (end == std::string::npos) break;
+          http1::Request request;
+          const http1::ParseResult parsed = http1::ParseRequest(buffer, &request);
+          if (parsed.kind != http1::ParseResult::Kind::kComplete) break;  // wait for more
           Seen s;
-          std::string head = buffer.substr(0, end);
-          s.request_line = head.substr(0, head.find("\r\n"));
-          s.headers = absl::AsciiStrToLower(head.substr(s.request_line.size()));
-          size_t length = 0;
-          size_t at = s.headers.find("content-length:");
-          if (at != std::string::npos) {
-            std::string value = s.headers.substr(at + 15, s.headers.find("\r\n", at) - at - 15);
-            if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(value), &length)) length = 0;
+          s.request_line =
+              absl::StrCat(request.method, " ", request.target, " HTTP/1.", request.minor_version);
+          for (const auto& [name, value] : request.headers) {
+            absl::StrAppend(&s.headers, name, ": ", absl::AsciiStrToLower(value), "\r\n");
           }
-          if (buffer.size() < end + 4 + length) break;
-          s.body = buffer.substr(end + 4, length);
+          s.body = request.body;
           s.connection = connections;
-          buffer.erase(0, end + 4 + length);
+          buffer.erase(0, parsed.consumed);
           {
             absl::MutexLock lock(&mu_);
             seen_.push_back(std::move(s));
