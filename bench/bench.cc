@@ -628,7 +628,11 @@ void Concurrency() {
       absl::SleepFor(absl::Milliseconds(20));
     }
   });
-  Stats s = RunLoad(gw.target(), sim.get(), in_flight, in_flight, 8, absl::Seconds(10));
+  // One connection per 100 calls: the server allows 100 streams per
+  // connection (--max_concurrent_streams), as clients behind a load balancer
+  // spread over many connections.
+  Stats s = RunLoad(gw.target(), sim.get(), in_flight, in_flight,
+                    std::max(8, (in_flight + 99) / 100), absl::Seconds(10));
   sampling = false;
   sampler.join();
   const ProcStats after = gw.stats();

@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
@@ -59,6 +60,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const TlsOp
   return grpc::SslServerCredentials(ssl);
 }
 
+// Under ASan the RSS is mostly shadow memory and quarantine: a guard
+// reading it would shed connections that cost nothing.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssIsMemory = false;
+#else
+constexpr bool kRssIsMemory = true;
+#endif
+
 int Millis(absl::Duration d) {
   int64_t ms = absl::ToInt64Milliseconds(d);
   return ms > INT32_MAX ? INT32_MAX : static_cast<int>(ms);
@@ -68,6 +77,16 @@ int Millis(absl::Duration d) {
 
 absl::Status ValidateListenAddress(const std::string& address) {
   return ParseHostPort(address, {"--listen", "0.0.0.0:50051", "[::]:50051"}).status();
+}
+
+int64_t GrpcMemoryQuota(int64_t memory_limit_bytes) { return memory_limit_bytes / 2; }
+
+size_t InFlightBoundFor(int64_t memory_limit_bytes) {
+  return static_cast<size_t>(std::max<int64_t>(1, memory_limit_bytes / (96 << 10)));
+}
+
+size_t GrpcMetadataLimit(size_t max_metadata_bytes) {
+  return std::max<size_t>(64 << 10, 2 * max_metadata_bytes);
 }
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) {
@@ -119,6 +138,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   deps.stop_batch = options.stop_batch;
   deps.metrics = gw->metrics_.get();
   deps.auth = gw->auth_.get();
+  deps.max_metadata_bytes = options.max_metadata_bytes;
   gw->service_ = std::make_unique<rpc::BatchServiceImpl>(deps);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -137,6 +157,15 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, Millis(options.max_connection_age));
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
                                Millis(options.max_connection_age_grace));
+  }
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  builder.AddChannelArgument(
+      GRPC_ARG_MAX_METADATA_SIZE,
+      static_cast<int>(std::min<size_t>(INT32_MAX, GrpcMetadataLimit(options.max_metadata_bytes))));
+  if (options.memory_limit_bytes > 0) {
+    grpc::ResourceQuota quota("batch-server");
+    quota.Resize(static_cast<size_t>(GrpcMemoryQuota(options.memory_limit_bytes)));
+    builder.SetResourceQuota(quota);
   }
   gw->server_ = builder.BuildAndStart();
   if (gw->server_ == nullptr || gw->port_ == 0) {
@@ -166,6 +195,18 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   }
   gw->SetHealth(serpwow::batches::v1::BatchService::service_full_name(), true);
 
+  if (options.memory_limit_bytes > 0 && kRssIsMemory) {
+    MemoryGuardOptions guard;
+    guard.limit_bytes = options.memory_limit_bytes;
+    guard.grpc_port = gw->port_;
+    GatewayMetrics* metrics = gw->metrics_.get();
+    gw->memory_guard_ = MemoryGuard::Start(guard, [metrics](const ConnectionSample& shed) {
+      metrics->ConnectionShed();
+      SERPWOW_LOG(kWarning, "memory near the limit (", ResidentBytes() >> 20,
+                  " MiB resident): shut down the client connection from ", shed.peer,
+                  ", which sent most (", shed.bytes_received, " bytes in 5 ms)");
+    });
+  }
   if (!options.metrics_listen.empty()) {
     Gateway* self = gw.get();
     auto metrics_server =
@@ -221,6 +262,7 @@ void Gateway::Shutdown(absl::Duration grace) {
     health_server_->Wait();
   }
   metrics_server_.reset();
+  memory_guard_.reset();
   // Every RPC has ended; now the loops can go (they cancel what is left).
   loops_.clear();
   pool_.reset();

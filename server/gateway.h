@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "server/logic/stop_batch.h"
 #include "server/logic/upstream_caller.h"
+#include "server/memory_guard.h"
 #include "server/metrics.h"
 #include "server/metrics_server.h"
 #include "server/rpc/batch_service.h"
@@ -67,6 +68,25 @@ struct GatewayOptions {
   absl::Duration keepalive_timeout = absl::Seconds(20);
   absl::Duration max_connection_age = absl::Minutes(5);
   absl::Duration max_connection_age_grace = absl::Seconds(30);
+  // What one client can make the server hold (docs/faults.md, "Memory").
+  // HTTP/2 streams one connection may have open (SETTINGS_MAX_CONCURRENT_
+  // STREAMS; a client that opens more gets REFUSED_STREAM).
+  int max_concurrent_streams = 100;
+  // The memory the process may use (the container's limit); 0: no limit
+  // (no quota, no guard). gRPC's memory quota, which bounds what its
+  // transports and calls allocate, is a share of it (GrpcMemoryQuota): under
+  // pressure gRPC shrinks its buffers and, at the quota, cancels calls on
+  // the connections that hold most. And the memory guard
+  // (server/memory_guard.h) sheds the connection that sends most when the
+  // RSS nears it; not in sanitizer builds, whose RSS is mostly the
+  // sanitizer's own.
+  int64_t memory_limit_bytes = 0;
+  // Metadata one call may carry (HTTP/2 accounting: name + value + 32 per
+  // field). A larger call fails alone with RESOURCE_EXHAUSTED
+  // METADATA_TOO_LARGE. gRPC's own limit, past which gRPC 1.51 fails every
+  // call on the connection (docs/faults.md, "Metadata"), is set well above
+  // it: GrpcMetadataLimit.
+  size_t max_metadata_bytes = 8 << 10;
   // On shutdown, how long to keep serving (with health NOT_SERVING) before
   // refusing new calls, so that load balancers see the change first.
   absl::Duration drain_delay = absl::ZeroDuration();
@@ -75,6 +95,24 @@ struct GatewayOptions {
 // OK for "HOST:PORT", "[IPV6]:PORT" with 0 <= PORT <= 65535; the message names
 // what is wrong.
 absl::Status ValidateListenAddress(const std::string& address);
+
+// gRPC's share of the memory limit; the rest is the process's own (code,
+// the upstream loops and their connections, the log queue, the allocator's
+// slack).
+int64_t GrpcMemoryQuota(int64_t memory_limit_bytes);
+
+// The default bound on calls in flight for a memory limit: one per 96 KiB
+// (2730 for 256 MiB). A call in flight upstream costs about 34 KiB (gRPC's
+// call, the operation, the libcurl transfer and its connection;
+// memory_attack_test measures it), so a full bound takes under half the
+// limit, which leaves room for what an attack makes gRPC hold before the
+// memory guard sheds the attacker.
+size_t InFlightBoundFor(int64_t memory_limit_bytes);
+
+// gRPC's metadata limit (GRPC_ARG_MAX_METADATA_SIZE, also advertised as
+// SETTINGS_MAX_HEADER_LIST_SIZE): 64 KiB, or twice the per-call limit if
+// that is more.
+size_t GrpcMetadataLimit(size_t max_metadata_bytes);
 
 class Gateway {
  public:
@@ -119,6 +157,7 @@ class Gateway {
   // Sets `service`'s status on every server that serves health.
   void SetHealth(const std::string& service, bool serving);
   std::unique_ptr<MetricsServer> metrics_server_;
+  std::unique_ptr<MemoryGuard> memory_guard_;
   int port_ = 0;
   std::string address_;
   absl::Duration drain_delay_;

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/byte_size.h"
 #include "common/file.h"
 #include "common/flag_env.h"
 #include "common/log.h"
@@ -64,9 +65,9 @@ ABSL_FLAG(double, retry_budget_ratio, 0.1,
 ABSL_FLAG(int, retry_budget_min, 10,
           "retry budget: retries always allowed per 10 s, so that a quiet gateway can still retry "
           "[env BATCH_SERVER_RETRY_BUDGET_MIN]");
-ABSL_FLAG(int, max_in_flight, 4096,
-          "calls in flight at once; beyond, calls fail fast with UNAVAILABLE GATEWAY_OVERLOADED "
-          "[env BATCH_SERVER_MAX_IN_FLIGHT]");
+ABSL_FLAG(int, max_in_flight, 0,
+          "calls in flight at once; beyond, calls fail fast with UNAVAILABLE GATEWAY_OVERLOADED; "
+          "0: one per 96 KiB of --memory_limit (2730 for 256Mi) [env BATCH_SERVER_MAX_IN_FLIGHT]");
 ABSL_FLAG(absl::Duration, breaker_window, absl::Seconds(10),
           "circuit breaker: calls are counted over this sliding window "
           "[env BATCH_SERVER_BREAKER_WINDOW]");
@@ -122,6 +123,16 @@ ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(5),
 ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::Seconds(30),
           "time calls on an aged connection get to finish "
           "[env BATCH_SERVER_MAX_CONNECTION_AGE_GRACE]");
+ABSL_FLAG(std::string, memory_limit, "256Mi",
+          "the memory the process may use (the container's limit: bytes, or a size with Ki, Mi, "
+          "Gi); gRPC's memory quota is sized from it [env BATCH_SERVER_MEMORY_LIMIT]");
+ABSL_FLAG(
+    int, max_concurrent_streams, 100,
+    "HTTP/2 streams (calls) one client connection may have open at once; more are "
+    "refused with REFUSED_STREAM, which clients retry [env BATCH_SERVER_MAX_CONCURRENT_STREAMS]");
+ABSL_FLAG(std::string, max_metadata_size, "8Ki",
+          "metadata one call may carry (bytes, or with Ki/Mi); a larger call fails alone with "
+          "RESOURCE_EXHAUSTED METADATA_TOO_LARGE [env BATCH_SERVER_MAX_METADATA_SIZE]");
 
 namespace {
 
@@ -218,6 +229,25 @@ int main(int argc, char** argv) {
   if (options.loop.max_idle_connections < 1) {
     Fail(kExitBadConfig, "--upstream_max_idle_connections must be at least 1");
   }
+  {
+    absl::StatusOr<int64_t> limit =
+        serpwow::ParseByteSize(absl::GetFlag(FLAGS_memory_limit), "--memory_limit");
+    if (!limit.ok()) Fail(kExitBadConfig, std::string(limit.status().message()));
+    if (*limit < (int64_t{32} << 20)) Fail(kExitBadConfig, "--memory_limit must be at least 32Mi");
+    options.memory_limit_bytes = *limit;
+    absl::StatusOr<int64_t> metadata =
+        serpwow::ParseByteSize(absl::GetFlag(FLAGS_max_metadata_size), "--max_metadata_size");
+    if (!metadata.ok()) Fail(kExitBadConfig, std::string(metadata.status().message()));
+    if (*metadata < 1024 || *metadata > (int64_t{1} << 20)) {
+      Fail(kExitBadConfig, "--max_metadata_size must be between 1Ki and 1Mi");
+    }
+    options.max_metadata_bytes = static_cast<size_t>(*metadata);
+    options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+    if (options.max_concurrent_streams < 1) {
+      Fail(kExitBadConfig, "--max_concurrent_streams must be at least 1");
+    }
+  }
+
   {  // resilience
     serpwow::logic::CallerOptions& o = options.calls;
     o.max_attempts = absl::GetFlag(FLAGS_upstream_attempts);
@@ -236,8 +266,9 @@ int main(int argc, char** argv) {
       Fail(kExitBadConfig,
            "--retry_budget_ratio must be between 0 and 1 and --retry_budget_min not negative");
     }
-    if (max_in_flight < 1) Fail(kExitBadConfig, "--max_in_flight must be at least 1");
-    o.max_in_flight = static_cast<size_t>(max_in_flight);
+    if (max_in_flight < 0) Fail(kExitBadConfig, "--max_in_flight must not be negative");
+    o.max_in_flight = max_in_flight > 0 ? static_cast<size_t>(max_in_flight)
+                                        : serpwow::InFlightBoundFor(options.memory_limit_bytes);
     if (o.breaker.window < absl::Seconds(1) || o.breaker.min_calls < 1 ||
         !(o.breaker.failure_ratio > 0 && o.breaker.failure_ratio <= 1) ||
         o.breaker.open_for < absl::ZeroDuration() || o.breaker.half_open_trials < 1) {

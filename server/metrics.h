@@ -47,6 +47,9 @@ class GatewayMetrics : public upstream::UpstreamObserver {
   // Upstream side (called on the loop thread by SerpwowClient).
   void OnUpstreamResult(upstream::Endpoint endpoint, const upstream::HttpResult& result) override;
 
+  // The memory guard shut a client connection down (server/memory_guard.h).
+  void ConnectionShed() { connections_shed_.fetch_add(1, std::memory_order_relaxed); }
+
   // The whole exposition. `connections_opened` comes from the HttpLoop.
   std::string Render(int64_t connections_opened, int64_t upstream_in_flight) const;
 
@@ -61,6 +64,7 @@ class GatewayMetrics : public upstream::UpstreamObserver {
   std::array<std::array<std::atomic<uint64_t>, kStatusClasses>, kEndpoints> upstream_{};
   std::vector<std::unique_ptr<Histogram>> upstream_latency_;  // per endpoint
   std::atomic<int64_t> rpcs_in_flight_{0};
+  std::atomic<uint64_t> connections_shed_{0};
 };
 
 }  // namespace serpwow

@@ -42,6 +42,7 @@ inline constexpr char kCallerUnauthenticated[] = "CALLER_UNAUTHENTICATED";
 inline constexpr char kGatewayOverloaded[] = "GATEWAY_OVERLOADED";
 inline constexpr char kCircuitOpen[] = "CIRCUIT_OPEN";
 inline constexpr char kInvalidName[] = "INVALID_NAME";
+inline constexpr char kMetadataTooLarge[] = "METADATA_TOO_LARGE";
 // A bug in the gateway (e.g. it refused to build its own upstream request).
 inline constexpr char kGatewayInternalError[] = "GATEWAY_INTERNAL_ERROR";
 }  // namespace reason

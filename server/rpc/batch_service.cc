@@ -99,6 +99,12 @@ struct GetBatchRpc {
 
 }  // namespace
 
+size_t MetadataSize(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  size_t size = 0;
+  for (const auto& [key, value] : metadata) size += key.size() + value.size() + 32;
+  return size;
+}
+
 std::string RequestIdFrom(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
   auto it = metadata.find(kRequestIdKey);
   if (it != metadata.end() && !it->second.empty() && it->second.size() <= 128) {

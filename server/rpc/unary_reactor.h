@@ -1,6 +1,7 @@
 // The one unary reactor every RPC uses (gRPC callback API). It does what
-// every call needs, once: the caller's bearer token (when auth is on) before
-// anything else; the request id from `x-request-id` (or a new one), sent
+// every call needs, once: the size of its metadata (an oversized call fails
+// alone) and the caller's bearer token (when auth is on) before anything
+// else; the request id from `x-request-id` (or a new one), sent
 // back in the initial metadata; the caller's deadline; cancellation (which
 // aborts the upstream transfer); the RPC metrics; one JSON log line; and
 // Finish(ToGrpcStatus(...)) at the handler edge. It never blocks a gRPC
@@ -45,12 +46,20 @@ inline constexpr char kRequestIdKey[] = "x-request-id";
 // random one (32 hex digits).
 std::string RequestIdFrom(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
 
+// The size of a call's metadata as HTTP/2 counts it (RFC 7540 §6.5.2:
+// name + value + 32 per field), the way SETTINGS_MAX_HEADER_LIST_SIZE does.
+size_t MetadataSize(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
+
 // What the RPCs are built from; everything must outlive the service.
 struct RpcDeps {
   logic::UpstreamCaller* caller = nullptr;
   logic::StopBatchOptions stop_batch;
   GatewayMetrics* metrics = nullptr;
   const CallerAuth* auth = nullptr;  // null: no caller authentication
+  // A call whose metadata is larger fails alone with RESOURCE_EXHAUSTED
+  // METADATA_TOO_LARGE (gRPC's own limit, past which a call fails its whole
+  // connection, is set higher: GatewayOptions::max_metadata_bytes).
+  size_t max_metadata_bytes = 8 << 10;
 };
 
 template <typename Rpc>
@@ -66,6 +75,16 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
         request_id_(RequestIdFrom(context->client_metadata())) {
     metrics_->RpcStarted();
     context->AddInitialMetadata(kRequestIdKey, request_id_);
+    if (const size_t size = MetadataSize(context->client_metadata());
+        size > deps.max_metadata_bytes) {
+      OnEnded(logic::ErrorBuilder(absl::StatusCode::kResourceExhausted,
+                                  absl::StrCat("the call's metadata is ", size,
+                                               " bytes; this server accepts at most ",
+                                               deps.max_metadata_bytes, " per call"),
+                                  logic::reason::kMetadataTooLarge),
+              logic::CallTrace{});
+      return;
+    }
     if (deps.auth != nullptr) {
       if (absl::Status allowed = deps.auth->Check(context->client_metadata()); !allowed.ok()) {
         OnEnded(allowed, logic::CallTrace{});

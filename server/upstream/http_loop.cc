@@ -367,6 +367,9 @@ CurlEasy HttpLoop::NewConfiguredEasy() {
   bool ok = true;
   auto set = [&ok](CURLcode c) { ok = ok && c == CURLE_OK; };
   set(curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L));
+  // The receive buffer is per handle (16 KiB by default); SerpWow's replies
+  // are JSON of a few KiB, and thousands of transfers may be in flight.
+  set(curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L));
   set(curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpLoop::WriteCallback));
   // Redirects are never followed: the key must not travel to another host.
   set(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L));
@@ -515,7 +518,9 @@ void HttpLoop::Finish(Transfer* t, HttpResult result) {
     curl_easy_setopt(e, CURLOPT_WRITEDATA, nullptr);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, &kAcceptJson);  // t->headers dies with *t
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);               // forgets t's POSTFIELDS
-    idle_easy_.push_back(std::move(t->easy));
+    // At most kMaxIdleEasy are kept: a burst of thousands of transfers must
+    // not leave thousands of handles (and their buffers) behind.
+    if (idle_easy_.size() < kMaxIdleEasy) idle_easy_.push_back(std::move(t->easy));
   }
   transfers_.erase(t->id);  // destroys *t
   in_flight_.fetch_sub(1, std::memory_order_relaxed);

@@ -166,7 +166,9 @@ class HttpLoop {
   std::vector<Command> local_commands_;  // queued by callbacks on the loop thread
   std::vector<Completion> completions_;  // finished; callbacks not yet run
   std::unordered_map<TransferId, std::unique_ptr<Transfer>> transfers_;
-  std::vector<CurlEasy> idle_easy_;                     // configured, reused handles
+  // Configured handles kept for reuse, at most kMaxIdleEasy.
+  static constexpr size_t kMaxIdleEasy = 256;
+  std::vector<CurlEasy> idle_easy_;
   absl::Time timer_deadline_ = absl::InfiniteFuture();  // libcurl's timer
   absl::Time armed_ = absl::InfiniteFuture();           // the timerfd's deadline
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
