@@ -1,12 +1,14 @@
 #include "server/gateway.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -58,6 +60,32 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const TlsOp
   }
   return grpc::SslServerCredentials(ssl);
 }
+
+// Server reflection on exactly the builders that ask for it. Linking
+// libgrpc++_reflection registers its plugin for every ServerBuilder in the
+// process (a static initializer calls InitProtoReflectionServerBuilderPlugin),
+// which would put reflection on the plaintext health-only server too. This
+// option removes that plugin from the builder it is set on and, when `serve`,
+// adds one back: one reflection service or none, whether or not the library
+// registered itself.
+class ReflectionOption : public grpc::ServerBuilderOption {
+ public:
+  explicit ReflectionOption(bool serve) : serve_(serve) {}
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    auto reflection = std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>();
+    const std::string name = reflection->name();
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [&name](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+                                    return p->name() == name;
+                                  }),
+                   plugins->end());
+    if (serve_) plugins->push_back(std::move(reflection));
+  }
+
+ private:
+  const bool serve_;
+};
 
 int Millis(absl::Duration d) {
   int64_t ms = absl::ToInt64Milliseconds(d);
@@ -122,8 +150,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   gw->service_ = std::make_unique<rpc::BatchServiceImpl>(deps);
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  builder.SetOption(std::make_unique<ReflectionOption>(true));
   builder.AddListeningPort(options.listen, *credentials, &gw->port_);
   builder.RegisterService(gw->service_.get());
   // Keepalive: find dead client connections; accept client pings no more
@@ -153,6 +181,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
       return s;
     }
     grpc::ServerBuilder health_builder;
+    health_builder.SetOption(std::make_unique<ReflectionOption>(false));  // health only
+    health_builder.RegisterCallbackGenericService(&gw->health_unimplemented_);
     health_builder.AddListeningPort(options.health_listen, grpc::InsecureServerCredentials(),
                                     &gw->health_port_);
     gw->health_server_ = health_builder.BuildAndStart();

@@ -8,6 +8,7 @@
 // SERVING until the process ends and never depends on the upstream.
 #pragma once
 
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/server.h>
 
 #include <memory>
@@ -114,6 +115,10 @@ class Gateway {
   std::unique_ptr<rpc::CallerAuth> auth_;
   std::unique_ptr<rpc::BatchServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
+  // Answers UNIMPLEMENTED for every method but health on the health server;
+  // without any service of its own, gRPC would refuse to build that server
+  // (it needs a polled queue). Declared first: it outlives the server.
+  grpc::CallbackGenericService health_unimplemented_;
   std::unique_ptr<grpc::Server> health_server_;  // plaintext, health only
   int health_port_ = 0;
   // Sets `service`'s status on every server that serves health.
