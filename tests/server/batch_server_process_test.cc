@@ -1,6 +1,7 @@
 // batch-server as an operator runs it: the real binary, its flags, its log
 // lines, its signals; and the API key canary: the key is never in a log
 // line, a status message or CLI output.
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -213,6 +214,54 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
     EXPECT_FALSE(absl::StrContains(cli_output, "api_key")) << cli_output;
   }
   unlink(key_path);
+}
+
+// The process's environment as the kernel shows it to anyone who may read
+// /proc/PID/environ (the block the process started with, whatever unsetenv
+// did since); "" if it cannot be read.
+std::string EnvironOf(pid_t pid) {
+  UniqueFd fd(open(absl::StrCat("/proc/", pid, "/environ").c_str(), O_RDONLY | O_CLOEXEC));
+  std::string out;
+  char buf[4096];
+  ssize_t n = 0;
+  while (fd.valid() && (n = read(fd.get(), buf, sizeof(buf))) > 0) out.append(buf, n);
+  return out;
+}
+
+// SERPWOW_API_KEY leaves the environment once read: its bytes are gone from
+// /proc/PID/environ (unsetenv alone would leave them there), and the server
+// still calls SerpWow with it. With --simulate it is not used, and goes all
+// the same.
+TEST(BatchServerProcess, ApiKeyLeavesTheEnvironmentOnceRead) {
+  const std::string key = "ENVKEY-7c1f0e9a4b2d";
+  sim::SimulatorOptions sim_options;
+  sim_options.api_key = key;
+  auto sim = sim::Simulator::Start(sim_options);
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  (*sim)->PutBatch("ENVQ1", sim::BatchState::kQueued, 10);
+  const std::vector<std::string> env = {"SERPWOW_API_KEY=" + key, "SERPWOW_TEST_MARKER=present"};
+  for (bool simulate : {false, true}) {
+    std::vector<std::string> argv = {BATCH_SERVER_PATH, "--listen=127.0.0.1:0",
+                                     "--metrics_listen="};
+    argv.push_back(simulate ? "--simulate" : "--upstream=" + (*sim)->base_url());
+    ChildProcess server(argv, env);
+    const std::string target = WaitReady(server);
+    ASSERT_FALSE(target.empty()) << server.Output();
+    const std::string environ_block = EnvironOf(server.pid());
+    // The right file, read: the rest of the environment is there.
+    EXPECT_TRUE(absl::StrContains(environ_block, std::string("SERPWOW_TEST_MARKER=present\0", 28)))
+        << "simulate=" << simulate;
+    EXPECT_FALSE(absl::StrContains(environ_block, key)) << "simulate=" << simulate;
+    EXPECT_FALSE(absl::StrContains(environ_block, "ENVKEY")) << "simulate=" << simulate;
+    if (!simulate) {
+      // Still held: the simulator, which requires the key, accepts the stop.
+      ProcessResult r = Batchctl(target, {"stop", "ENVQ1"});
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_EQ(r.out, "stopped batch ENVQ1 (was queued): credits refunded\n");
+    }
+    EXPECT_EQ(server.Stop(SIGTERM, absl::Seconds(10)), 0);
+    EXPECT_FALSE(absl::StrContains(server.Output(), key));
+  }
 }
 
 // SIGTERM with slow RPCs in flight: the quick ones finish, the stuck ones end
