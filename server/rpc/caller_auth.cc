@@ -1,5 +1,8 @@
 #include "server/rpc/caller_auth.h"
 
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -12,14 +15,16 @@
 namespace serpwow::rpc {
 namespace {
 
-// Constant-time in the length of `expected` for equal lengths.
-bool SameToken(const std::string& expected, const char* given, size_t given_len) {
-  if (expected.size() != given_len) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < given_len; ++i) {
-    diff |= static_cast<unsigned char>(expected[i] ^ given[i]);
+// SHA-256 of `token`; all zeros if OpenSSL fails (SHA256 only fails when it
+// cannot allocate), which matches no valid token's digest in practice.
+std::array<unsigned char, 32> DigestOf(absl::string_view token) {
+  static_assert(SHA256_DIGEST_LENGTH == 32);
+  std::array<unsigned char, 32> digest{};
+  if (SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest.data()) ==
+      nullptr) {
+    digest.fill(0);
   }
-  return diff == 0;
+  return digest;
 }
 
 absl::Status Unauthenticated(const std::string& why) {
@@ -52,7 +57,10 @@ absl::StatusOr<std::unique_ptr<CallerAuth>> CallerAuth::FromFile(const std::stri
 }
 
 std::unique_ptr<CallerAuth> CallerAuth::FromTokens(std::vector<std::string> tokens) {
-  return std::unique_ptr<CallerAuth>(new CallerAuth(std::move(tokens)));
+  std::vector<Digest> digests;
+  digests.reserve(tokens.size());
+  for (const std::string& token : tokens) digests.push_back(DigestOf(token));
+  return std::unique_ptr<CallerAuth>(new CallerAuth(std::move(digests)));
 }
 
 absl::Status CallerAuth::Check(
@@ -67,9 +75,13 @@ absl::Status CallerAuth::Check(
       !absl::EqualsIgnoreCase(value.substr(0, kBearer.size()), kBearer)) {
     return Unauthenticated("the authorization metadata must be 'Bearer <token>'");
   }
-  absl::string_view given = value.substr(kBearer.size());
+  const Digest given = DigestOf(value.substr(kBearer.size()));
+  // Every digest, without stopping at a match: the time does not say which
+  // token matched, nor whether one did.
   bool ok = false;
-  for (const std::string& token : tokens_) ok |= SameToken(token, given.data(), given.size());
+  for (const Digest& valid : digests_) {
+    ok |= CRYPTO_memcmp(valid.data(), given.data(), given.size()) == 0;
+  }
   if (!ok) return Unauthenticated("the bearer token is not valid for this server");
   return absl::OkStatus();
 }
