@@ -100,6 +100,9 @@ absl::Status ValidateListenAddress(const std::string& address) {
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) {
   if (absl::Status s = ValidateListenAddress(options.listen); !s.ok()) return s;
+  if (options.handshake_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--handshake_timeout must be positive");
+  }
   auto credentials = Credentials(options.tls);
   if (!credentials.ok()) return credentials.status();
   if (!options.loop.proxy.empty()) {
@@ -161,6 +164,10 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Millis(options.keepalive_timeout));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  // A connection that has not finished its handshake (TLS, then the client's
+  // HTTP/2 preface and SETTINGS) by then is closed; gRPC's default is 120 s.
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             Millis(options.handshake_timeout));
   if (options.max_connection_age > absl::ZeroDuration()) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, Millis(options.max_connection_age));
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
@@ -185,6 +192,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
     health_builder.RegisterCallbackGenericService(&gw->health_unimplemented_);
     health_builder.AddListeningPort(options.health_listen, grpc::InsecureServerCredentials(),
                                     &gw->health_port_);
+    health_builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                                      Millis(options.handshake_timeout));
     gw->health_server_ = health_builder.BuildAndStart();
     if (gw->health_server_ == nullptr || gw->health_port_ == 0) {
       return absl::UnavailableError(

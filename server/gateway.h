@@ -68,6 +68,10 @@ struct GatewayOptions {
   absl::Duration keepalive_timeout = absl::Seconds(20);
   absl::Duration max_connection_age = absl::Minutes(5);
   absl::Duration max_connection_age_grace = absl::Seconds(30);
+  // A client connection that has not completed its handshake (TLS, then the
+  // HTTP/2 preface and SETTINGS) this long after it was accepted is closed,
+  // on every port (main and health). Must be positive.
+  absl::Duration handshake_timeout = absl::Seconds(5);
   // On shutdown, how long to keep serving (with health NOT_SERVING) before
   // refusing new calls, so that load balancers see the change first.
   absl::Duration drain_delay = absl::ZeroDuration();

@@ -124,6 +124,10 @@ ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(5),
 ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::Seconds(30),
           "time calls on an aged connection get to finish "
           "[env BATCH_SERVER_MAX_CONNECTION_AGE_GRACE]");
+ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(5),
+          "close a client connection that has not finished its TLS handshake and HTTP/2 "
+          "preface this long after it was accepted (every port) "
+          "[env BATCH_SERVER_HANDSHAKE_TIMEOUT]");
 
 namespace {
 
@@ -292,6 +296,10 @@ int main(int argc, char** argv) {
   options.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
   options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   options.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
+  options.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
+  if (options.handshake_timeout <= absl::ZeroDuration()) {
+    Fail(kExitBadConfig, "--handshake_timeout must be positive");
+  }
   if (options.keepalive_time <= absl::ZeroDuration() ||
       options.keepalive_timeout <= absl::ZeroDuration()) {
     Fail(kExitBadConfig, "--keepalive_time and --keepalive_timeout must be positive");

@@ -23,6 +23,7 @@
 #include "serpwow/batches/v1/batch_service.grpc.pb.h"
 #include "sim/simulator.h"
 #include "tests/support/help_check.h"
+#include "tests/support/raw_tcp.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_certs.h"
 
@@ -94,6 +95,7 @@ TEST(BatchServerProcess, BadSettingsExitNonZeroNamingTheSetting) {
       {{"--api_key_file=" + missing_file}, {}, "--api_key_file"},
       {{"--simulate", "--upstream_timeout=0s"}, {}, "--upstream_timeout"},
       {{"--simulate", "--log_level=loud"}, {}, "--log_level"},
+      {{"--simulate", "--handshake_timeout=0s"}, {}, "--handshake_timeout"},
       {{"--simulate", "--upstream=https://api.scaleserp.com"}, {}, "--simulate"},
   };
   for (const Case& c : cases) {
@@ -395,8 +397,45 @@ TEST(BatchServerProcess, EverySettingCanComeFromTheEnvironment) {
   for (const char* var :
        {"BATCH_SERVER_LISTEN", "BATCH_SERVER_METRICS_LISTEN", "BATCH_SERVER_SHUTDOWN_GRACE",
         "BATCH_SERVER_TLS_CERT_FILE", "BATCH_SERVER_AUTH_TOKENS_FILE",
-        "BATCH_SERVER_MAX_CONNECTION_AGE", "SERPWOW_API_KEY"}) {
+        "BATCH_SERVER_MAX_CONNECTION_AGE", "BATCH_SERVER_HANDSHAKE_TIMEOUT", "SERPWOW_API_KEY"}) {
     EXPECT_TRUE(absl::StrContains(help.out + help.err, var)) << var;
+  }
+}
+
+// --handshake_timeout, from the environment and from the command line (which
+// wins): a connection that never sends the HTTP/2 preface is closed after it,
+// and the server keeps serving.
+TEST(BatchServerProcess, HandshakeTimeoutComesFromTheFlagOrTheEnvironment) {
+  struct Case {
+    const char* name;
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+  };
+  const std::vector<Case> cases = {
+      {"environment", {}, {"BATCH_SERVER_HANDSHAKE_TIMEOUT=300ms"}},
+      {"flag over environment",
+       {"--handshake_timeout=300ms"},
+       {"BATCH_SERVER_HANDSHAKE_TIMEOUT=1h"}},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> argv = {BATCH_SERVER_PATH, "--simulate", "--listen=127.0.0.1:0",
+                                     "--metrics_listen="};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    ChildProcess server(argv, c.env);
+    const std::string target = WaitReady(server);
+    ASSERT_FALSE(target.empty()) << c.name << ": " << server.Output();
+    int port = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(target.substr(target.rfind(':') + 1), &port)) << target;
+    const absl::Time start = absl::Now();
+    UniqueFd silent = ConnectLoopback(port);
+    ASSERT_TRUE(silent.valid()) << c.name;
+    absl::optional<absl::Duration> closed = WaitForPeerClose(silent.get(), start, absl::Seconds(5));
+    ASSERT_TRUE(closed.has_value()) << c.name << ": still open after 5 s";
+    EXPECT_GE(*closed, absl::Milliseconds(250)) << c.name;
+    EXPECT_LT(*closed, absl::Milliseconds(2300)) << c.name;
+    ProcessResult r = Batchctl(target, {"stop", "9E867FAA"});
+    EXPECT_EQ(r.exit_code, 0) << c.name << ": " << r.err;
+    EXPECT_EQ(server.Stop(SIGTERM, absl::Seconds(10)), 0) << c.name;
   }
 }
 
@@ -410,7 +449,7 @@ TEST(BatchServerProcess, HelpExitsZeroListingTheFlagsWithoutBuildPaths) {
     EXPECT_TRUE(HelpIsClean(
         r.out, {"listen", "metrics_listen", "health_listen", "upstream", "api_key_file", "simulate",
                 "upstream_timeout", "upstream_ca_file", "shutdown_grace", "log_level",
-                "tls_cert_file", "auth_tokens_file", "max_connection_age"}));
+                "tls_cert_file", "auth_tokens_file", "max_connection_age", "handshake_timeout"}));
     EXPECT_TRUE(absl::StrContains(r.out, "--listen=\"0.0.0.0:50051\"")) << r.out;
   }
   // --help wins over settings that would make it exit 2, and starts nothing.
