@@ -15,16 +15,12 @@
 namespace serpwow::rpc {
 namespace {
 
-// SHA-256 of `token`; all zeros if OpenSSL fails (SHA256 only fails when it
-// cannot allocate), which matches no valid token's digest in practice.
-std::array<unsigned char, 32> DigestOf(absl::string_view token) {
+// SHA-256 of `token` into `digest`; false if OpenSSL failed (it only does
+// when it cannot allocate). Callers fail closed on false.
+bool DigestOf(absl::string_view token, std::array<unsigned char, 32>* digest) {
   static_assert(SHA256_DIGEST_LENGTH == 32);
-  std::array<unsigned char, 32> digest{};
-  if (SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest.data()) ==
-      nullptr) {
-    digest.fill(0);
-  }
-  return digest;
+  return SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(),
+                digest->data()) != nullptr;
 }
 
 absl::Status Unauthenticated(const std::string& why) {
@@ -59,7 +55,11 @@ absl::StatusOr<std::unique_ptr<CallerAuth>> CallerAuth::FromFile(const std::stri
 std::unique_ptr<CallerAuth> CallerAuth::FromTokens(std::vector<std::string> tokens) {
   std::vector<Digest> digests;
   digests.reserve(tokens.size());
-  for (const std::string& token : tokens) digests.push_back(DigestOf(token));
+  for (const std::string& token : tokens) {
+    Digest digest;
+    // A token whose digest cannot be computed is left out: it matches nothing.
+    if (DigestOf(token, &digest)) digests.push_back(digest);
+  }
   return std::unique_ptr<CallerAuth>(new CallerAuth(std::move(digests)));
 }
 
@@ -75,7 +75,10 @@ absl::Status CallerAuth::Check(
       !absl::EqualsIgnoreCase(value.substr(0, kBearer.size()), kBearer)) {
     return Unauthenticated("the authorization metadata must be 'Bearer <token>'");
   }
-  const Digest given = DigestOf(value.substr(kBearer.size()));
+  Digest given;
+  if (!DigestOf(value.substr(kBearer.size()), &given)) {
+    return Unauthenticated("the bearer token could not be checked");
+  }
   // Every digest, without stopping at a match: the time does not say which
   // token matched, nor whether one did.
   bool ok = false;
