@@ -4,7 +4,7 @@
 //
 // Input layout (bytes past the end read as 0):
 //   [0..1]  status selector s, big-endian. s % 520 < 500: HTTP 100 + s % 520.
-//           Otherwise a transport error (kTransportErrors[(s % 520 - 500) % 9])
+//           Otherwise a transport error (kTransportErrors[(s % 520 - 500) % 10])
 //           and HTTP status 0.
 //   [2]     flags: bits 0-1 seen_before (unknown, idle, queued, running),
 //           bit 2 timeout_is_callers_deadline, bits 3-4 which batch id,
@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -48,9 +49,10 @@ constexpr char kMarker[] = "Qx7vKm2ZpL9wRt4N";
 constexpr size_t kMaxStopMessageBytes = 256;
 
 constexpr TransportError kTransportErrors[] = {
-    TransportError::kResolve,        TransportError::kConnect,   TransportError::kTls,
-    TransportError::kConnectionLost, TransportError::kTimeout,   TransportError::kBodyTooLarge,
-    TransportError::kBadReply,       TransportError::kCancelled, TransportError::kOther,
+    TransportError::kResolve,         TransportError::kConnect,   TransportError::kTls,
+    TransportError::kConnectionLost,  TransportError::kTimeout,   TransportError::kBodyTooLarge,
+    TransportError::kBadReply,        TransportError::kCancelled, TransportError::kOther,
+    TransportError::kHeadersTooLarge,
 };
 constexpr BatchStatus kStatuses[] = {BatchStatus::kUnknown, BatchStatus::kIdle,
                                      BatchStatus::kQueued, BatchStatus::kRunning};
@@ -94,7 +96,7 @@ Input Decode(const uint8_t* data, size_t size) {
   if (selector < 500) {
     input.result.http_status = 100 + selector;
   } else {
-    input.result.error = kTransportErrors[(selector - 500) % 9];
+    input.result.error = kTransportErrors[(selector - 500) % std::size(kTransportErrors)];
     input.result.curl_code = 7;
   }
   const uint8_t flags = in.Byte();
@@ -236,6 +238,7 @@ void CheckBodyIndependentRows(const Input& in, const absl::Status& status,
       }
       return;
     case TransportError::kBodyTooLarge:
+    case TransportError::kHeadersTooLarge:
     case TransportError::kBadReply:
       expect(StatusCode::kInternal, reason::kUpstreamBadResponse);
       return;

@@ -14,7 +14,7 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "fuzz_c
 
 SEEN = {"unknown": 0, "idle": 1, "queued": 2, "running": 3}
 TRANSPORT = ["resolve", "connect", "tls", "connection_lost", "timeout", "body_too_large",
-             "bad_reply", "cancelled", "other"]
+             "bad_reply", "cancelled", "other", "headers_too_large"]
 MARKER_AT = "@M@"  # where the marker goes; removed from the body
 
 

@@ -1,6 +1,7 @@
 #include "server/gateway.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
@@ -8,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -67,6 +69,31 @@ constexpr bool kRssIsMemory = false;
 #else
 constexpr bool kRssIsMemory = true;
 #endif
+// Server reflection on exactly the builders that ask for it. Linking
+// libgrpc++_reflection registers its plugin for every ServerBuilder in the
+// process (a static initializer calls InitProtoReflectionServerBuilderPlugin),
+// which would put reflection on the plaintext health-only server too. This
+// option removes that plugin from the builder it is set on and, when `serve`,
+// adds one back: one reflection service or none, whether or not the library
+// registered itself.
+class ReflectionOption : public grpc::ServerBuilderOption {
+ public:
+  explicit ReflectionOption(bool serve) : serve_(serve) {}
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    auto reflection = std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>();
+    const std::string name = reflection->name();
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [&name](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+                                    return p->name() == name;
+                                  }),
+                   plugins->end());
+    if (serve_) plugins->push_back(std::move(reflection));
+  }
+
+ private:
+  const bool serve_;
+};
 
 int Millis(absl::Duration d) {
   int64_t ms = absl::ToInt64Milliseconds(d);
@@ -91,6 +118,9 @@ size_t GrpcMetadataLimit(size_t max_metadata_bytes) {
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) {
   if (absl::Status s = ValidateListenAddress(options.listen); !s.ok()) return s;
+  if (options.handshake_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--handshake_timeout must be positive");
+  }
   auto credentials = Credentials(options.tls);
   if (!credentials.ok()) return credentials.status();
   if (!options.loop.proxy.empty()) {
@@ -142,8 +172,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   gw->service_ = std::make_unique<rpc::BatchServiceImpl>(deps);
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  builder.SetOption(std::make_unique<ReflectionOption>(true));
   builder.AddListeningPort(options.listen, *credentials, &gw->port_);
   builder.RegisterService(gw->service_.get());
   // Keepalive: find dead client connections; accept client pings no more
@@ -153,6 +183,10 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Millis(options.keepalive_timeout));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  // A connection that has not finished its handshake (TLS, then the client's
+  // HTTP/2 preface and SETTINGS) by then is closed; gRPC's default is 120 s.
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             Millis(options.handshake_timeout));
   if (options.max_connection_age > absl::ZeroDuration()) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, Millis(options.max_connection_age));
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
@@ -182,8 +216,12 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
       return s;
     }
     grpc::ServerBuilder health_builder;
+    health_builder.SetOption(std::make_unique<ReflectionOption>(false));  // health only
+    health_builder.RegisterCallbackGenericService(&gw->health_unimplemented_);
     health_builder.AddListeningPort(options.health_listen, grpc::InsecureServerCredentials(),
                                     &gw->health_port_);
+    health_builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                                      Millis(options.handshake_timeout));
     gw->health_server_ = health_builder.BuildAndStart();
     if (gw->health_server_ == nullptr || gw->health_port_ == 0) {
       return absl::UnavailableError(

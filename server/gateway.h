@@ -8,6 +8,7 @@
 // SERVING until the process ends and never depends on the upstream.
 #pragma once
 
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/server.h>
 
 #include <memory>
@@ -87,6 +88,10 @@ struct GatewayOptions {
   // call on the connection (docs/faults.md, "Metadata"), is set well above
   // it: GrpcMetadataLimit.
   size_t max_metadata_bytes = 8 << 10;
+  // A client connection that has not completed its handshake (TLS, then the
+  // HTTP/2 preface and SETTINGS) this long after it was accepted is closed,
+  // on every port (main and health). Must be positive.
+  absl::Duration handshake_timeout = absl::Seconds(5);
   // On shutdown, how long to keep serving (with health NOT_SERVING) before
   // refusing new calls, so that load balancers see the change first.
   absl::Duration drain_delay = absl::ZeroDuration();
@@ -152,6 +157,10 @@ class Gateway {
   std::unique_ptr<rpc::CallerAuth> auth_;
   std::unique_ptr<rpc::BatchServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
+  // Answers UNIMPLEMENTED for every method but health on the health server;
+  // without any service of its own, gRPC would refuse to build that server
+  // (it needs a polled queue). Declared first: it outlives the server.
+  grpc::CallbackGenericService health_unimplemented_;
   std::unique_ptr<grpc::Server> health_server_;  // plaintext, health only
   int health_port_ = 0;
   // Sets `service`'s status on every server that serves health.

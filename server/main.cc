@@ -2,9 +2,11 @@
 // a running Gateway out; SIGTERM/SIGINT shut it down gracefully.
 #include <curl/curl.h>
 #include <signal.h>
+#include <unistd.h>  // environ
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -133,6 +135,10 @@ ABSL_FLAG(
 ABSL_FLAG(std::string, max_metadata_size, "8Ki",
           "metadata one call may carry (bytes, or with Ki/Mi); a larger call fails alone with "
           "RESOURCE_EXHAUSTED METADATA_TOO_LARGE [env BATCH_SERVER_MAX_METADATA_SIZE]");
+ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(5),
+          "close a client connection that has not finished its TLS handshake and HTTP/2 "
+          "preface this long after it was accepted (every port) "
+          "[env BATCH_SERVER_HANDSHAKE_TIMEOUT]");
 
 namespace {
 
@@ -144,12 +150,35 @@ constexpr int kExitStartFailed = 1;
   std::exit(code);
 }
 
-// Reads the key from --api_key_file or SERPWOW_API_KEY. Messages never
-// contain the key.
-std::string ReadApiKey() {
+constexpr char kApiKeyVariable[] = "SERPWOW_API_KEY";
+
+// Takes SERPWOW_API_KEY out of the environment and returns its value ("" when
+// unset), so that the key is not left where other processes of the same user
+// (or root) can read it: /proc/PID/environ, and the environment of any child.
+// unsetenv alone only drops the pointer from `environ`; /proc/PID/environ
+// shows the block the process started with, so every such entry's value is
+// overwritten in place first (explicit_bzero: the write is never elided).
+// Must run before any thread exists: getenv and unsetenv are not thread-safe.
+std::string TakeApiKeyFromEnvironment() {
+  const size_t name_len = std::strlen(kApiKeyVariable);
+  std::string key;
+  bool found = false;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    if (std::strncmp(*entry, kApiKeyVariable, name_len) != 0 || (*entry)[name_len] != '=') continue;
+    char* value = *entry + name_len + 1;
+    if (!found) key = value;  // the one getenv would return
+    found = true;
+    explicit_bzero(value, std::strlen(value));
+  }
+  if (found) unsetenv(kApiKeyVariable);
+  return key;
+}
+
+// Reads the key from --api_key_file or, as taken from the environment,
+// SERPWOW_API_KEY (`env_key`). Messages never contain the key.
+std::string ReadApiKey(const std::string& env_key) {
   const std::string path = absl::GetFlag(FLAGS_api_key_file);
-  const char* env = std::getenv("SERPWOW_API_KEY");
-  if (!path.empty() && env != nullptr && *env != '\0') {
+  if (!path.empty() && !env_key.empty()) {
     Fail(kExitBadConfig, "both --api_key_file and SERPWOW_API_KEY are set; set only one");
   }
   if (!path.empty()) {
@@ -161,7 +190,7 @@ std::string ReadApiKey() {
     if (key.empty()) Fail(kExitBadConfig, absl::StrCat("--api_key_file: ", path, " is empty"));
     return key;
   }
-  if (env != nullptr && *env != '\0') return std::string(absl::StripAsciiWhitespace(env));
+  if (!env_key.empty()) return std::string(absl::StripAsciiWhitespace(env_key));
   Fail(kExitBadConfig,
        "no SerpWow API key: set SERPWOW_API_KEY or --api_key_file=PATH (or use --simulate)");
 }
@@ -177,6 +206,9 @@ std::string RandomKey() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First, while the process has one thread: the key leaves the environment
+  // whatever the flags say (with --simulate it is not used, and goes too).
+  const std::string env_api_key = TakeApiKeyFromEnvironment();
   serpwow::SetUpHelp(
       argc, argv, "server/main.cc",
       "serves serpwow.batches.v1.BatchService in front of the SerpWow Batches API.\n"
@@ -295,6 +327,10 @@ int main(int argc, char** argv) {
   options.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
   options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   options.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
+  options.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
+  if (options.handshake_timeout <= absl::ZeroDuration()) {
+    Fail(kExitBadConfig, "--handshake_timeout must be positive");
+  }
   if (options.keepalive_time <= absl::ZeroDuration() ||
       options.keepalive_timeout <= absl::ZeroDuration()) {
     Fail(kExitBadConfig, "--keepalive_time and --keepalive_timeout must be positive");
@@ -329,7 +365,7 @@ int main(int argc, char** argv) {
     if (absl::Status s = serpwow::upstream::ValidateBaseUrl(options.upstream.base_url); !s.ok()) {
       Fail(kExitBadConfig, std::string(s.message()));
     }
-    options.upstream.api_key = ReadApiKey();
+    options.upstream.api_key = ReadApiKey(env_api_key);
     if (absl::Status s = serpwow::upstream::ValidateApiKey(options.upstream.api_key); !s.ok()) {
       Fail(kExitBadConfig, std::string(s.message()));
     }

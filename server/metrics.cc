@@ -29,7 +29,8 @@ constexpr const char* kClassNames[] = {"1xx",
                                        "body_too_large",
                                        "bad_reply",
                                        "cancelled",
-                                       "other"};
+                                       "other",
+                                       "headers_too_large"};
 
 int StatusClass(const upstream::HttpResult& r) {
   switch (r.error) {
@@ -49,6 +50,8 @@ int StatusClass(const upstream::HttpResult& r) {
       return 9;
     case TransportError::kBodyTooLarge:
       return 10;
+    case TransportError::kHeadersTooLarge:
+      return 14;
     case TransportError::kBadReply:
       return 11;
     case TransportError::kCancelled:

@@ -57,7 +57,7 @@ class GatewayMetrics : public upstream::UpstreamObserver {
   static constexpr int kMethods = static_cast<int>(RpcMethod::kCount);
   static constexpr int kCodes = 17;
   static constexpr int kEndpoints = static_cast<int>(upstream::kEndpointCount);
-  static constexpr int kStatusClasses = 14;  // 1xx..5xx + transport errors + other
+  static constexpr int kStatusClasses = 15;  // 1xx..5xx + transport errors + other
 
   std::array<std::array<std::atomic<uint64_t>, kCodes>, kMethods> rpcs_{};
   std::vector<std::unique_ptr<Histogram>> rpc_latency_;  // per method

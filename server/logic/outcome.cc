@@ -177,8 +177,8 @@ absl::Status TransportFailure(const HttpResult& result, const ClassifyContext& c
       case TransportError::kConnectionLost:
         what = "the connection to SerpWow was lost before a full reply";
         break;
-      default:
-        what = absl::StrCat("the request to SerpWow failed (libcurl error ", result.curl_code, ")");
+      default:  // kOther; libcurl's code is in the debug log, not for callers
+        what = "the request to SerpWow failed in the gateway's HTTP client";
         break;
     }
     return ErrorBuilder(
@@ -203,6 +203,11 @@ absl::Status TransportFailure(const HttpResult& result, const ClassifyContext& c
     case TransportError::kBodyTooLarge:
       return ErrorBuilder(absl::StatusCode::kInternal,
                           "SerpWow sent a reply larger than the gateway accepts",
+                          reason::kUpstreamBadResponse)
+          .Metadata("batch_id", id);
+    case TransportError::kHeadersTooLarge:
+      return ErrorBuilder(absl::StatusCode::kInternal,
+                          "SerpWow sent reply headers larger than the gateway accepts",
                           reason::kUpstreamBadResponse)
           .Metadata("batch_id", id);
     case TransportError::kBadReply:
@@ -374,6 +379,7 @@ Verdict JudgeResult(const HttpResult& r, bool timeout_is_callers_deadline) {
       v.unavailable = v.maybe_applied = true;
       break;
     case TransportError::kBodyTooLarge:
+    case TransportError::kHeadersTooLarge:
     case TransportError::kBadReply:
       v.answered = true;  // something came back: SerpWow is up, the reply is bad
       break;

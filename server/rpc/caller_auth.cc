@@ -1,5 +1,8 @@
 #include "server/rpc/caller_auth.h"
 
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -12,14 +15,12 @@
 namespace serpwow::rpc {
 namespace {
 
-// Constant-time in the length of `expected` for equal lengths.
-bool SameToken(const std::string& expected, const char* given, size_t given_len) {
-  if (expected.size() != given_len) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < given_len; ++i) {
-    diff |= static_cast<unsigned char>(expected[i] ^ given[i]);
-  }
-  return diff == 0;
+// SHA-256 of `token` into `digest`; false if OpenSSL failed (it only does
+// when it cannot allocate). Callers fail closed on false.
+bool DigestOf(absl::string_view token, std::array<unsigned char, 32>* digest) {
+  static_assert(SHA256_DIGEST_LENGTH == 32);
+  return SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(),
+                digest->data()) != nullptr;
 }
 
 absl::Status Unauthenticated(const std::string& why) {
@@ -52,7 +53,14 @@ absl::StatusOr<std::unique_ptr<CallerAuth>> CallerAuth::FromFile(const std::stri
 }
 
 std::unique_ptr<CallerAuth> CallerAuth::FromTokens(std::vector<std::string> tokens) {
-  return std::unique_ptr<CallerAuth>(new CallerAuth(std::move(tokens)));
+  std::vector<Digest> digests;
+  digests.reserve(tokens.size());
+  for (const std::string& token : tokens) {
+    Digest digest;
+    // A token whose digest cannot be computed is left out: it matches nothing.
+    if (DigestOf(token, &digest)) digests.push_back(digest);
+  }
+  return std::unique_ptr<CallerAuth>(new CallerAuth(std::move(digests)));
 }
 
 absl::Status CallerAuth::Check(
@@ -67,9 +75,16 @@ absl::Status CallerAuth::Check(
       !absl::EqualsIgnoreCase(value.substr(0, kBearer.size()), kBearer)) {
     return Unauthenticated("the authorization metadata must be 'Bearer <token>'");
   }
-  absl::string_view given = value.substr(kBearer.size());
+  Digest given;
+  if (!DigestOf(value.substr(kBearer.size()), &given)) {
+    return Unauthenticated("the bearer token could not be checked");
+  }
+  // Every digest, without stopping at a match: the time does not say which
+  // token matched, nor whether one did.
   bool ok = false;
-  for (const std::string& token : tokens_) ok |= SameToken(token, given.data(), given.size());
+  for (const Digest& valid : digests_) {
+    ok |= CRYPTO_memcmp(valid.data(), given.data(), given.size()) == 0;
+  }
   if (!ok) return Unauthenticated("the bearer token is not valid for this server");
   return absl::OkStatus();
 }

@@ -26,6 +26,10 @@ struct HttpLoop::Transfer {
   std::string body;
   size_t max_body = 0;
   bool too_large = false;
+  // The reply's head, as HeaderCallback sees it (one call per complete line).
+  size_t header_bytes = 0;
+  bool headers_too_large = false;  // over request.max_header_bytes: aborted
+  bool in_head = false;            // a status line came, its head's end not yet
   absl::Time submitted;
   CurlSlist headers;  // for a request with a body: Accept, Content-Type, Expect
   char error_buffer[CURL_ERROR_SIZE] = {};
@@ -33,7 +37,16 @@ struct HttpLoop::Transfer {
 
 namespace {
 
-TransportError ClassifyCurlCode(CURLcode code, bool too_large) {
+// What only the transfer knows about how it ended.
+struct TransferFacts {
+  bool body_too_large;     // WriteCallback refused the body (over max_body_bytes)
+  bool headers_too_large;  // HeaderCallback refused the head (over max_header_bytes)
+  bool in_head;            // it ended while a reply's head was arriving
+};
+
+// What a failed transfer's libcurl code means. The gateway's own aborts (a
+// body or head over its limits) reach libcurl as a write error.
+TransportError ClassifyCurlCode(CURLcode code, const TransferFacts& t) {
   switch (code) {
     case CURLE_OK:
       return TransportError::kNone;
@@ -70,7 +83,21 @@ TransportError ClassifyCurlCode(CURLcode code, bool too_large) {
     case CURLE_FILESIZE_EXCEEDED:
       return TransportError::kBodyTooLarge;
     case CURLE_WRITE_ERROR:
-      return too_large ? TransportError::kBodyTooLarge : TransportError::kOther;
+      if (t.body_too_large) return TransportError::kBodyTooLarge;
+      return t.headers_too_large ? TransportError::kHeadersTooLarge : TransportError::kOther;
+    case CURLE_OUT_OF_MEMORY:
+      // libcurl 7.88 answers a header line over its line limit (100 KiB,
+      // CURL_MAX_HTTP_HEADER) with CURLE_OUT_OF_MEMORY and no error text,
+      // before the line reaches HeaderCallback, so the two cannot be told
+      // apart by the code. The choice: inside a reply's head (after its status
+      // line, before the blank line that ends it) it is taken to be the line
+      // limit; anywhere else a real out-of-memory (kOther, UNAVAILABLE). A real
+      // one inside a head (a process out of memory while a few header
+      // allocations happen) is misnamed a bad reply; a status line itself over
+      // 100 KiB is misnamed an out-of-memory. libcurl 8.6+ reports the line
+      // limit as CURLE_TOO_LARGE instead, which
+      // FaultTest.OversizedReplyHeadersAreABadReplyNotRetried would catch.
+      return t.in_head ? TransportError::kHeadersTooLarge : TransportError::kOther;
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_BAD_CONTENT_ENCODING:
     case CURLE_UNSUPPORTED_PROTOCOL:
@@ -371,6 +398,7 @@ CurlEasy HttpLoop::NewConfiguredEasy() {
   // are JSON of a few KiB, and thousands of transfers may be in flight.
   set(curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L));
   set(curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpLoop::WriteCallback));
+  set(curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &HttpLoop::HeaderCallback));
   // Redirects are never followed: the key must not travel to another host.
   set(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L));
   set(curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https"));
@@ -436,6 +464,7 @@ void HttpLoop::StartTransfer(std::unique_ptr<Transfer> transfer) {
   set(curl_easy_setopt(e, CURLOPT_PRIVATE, t));
   set(curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error_buffer));
   set(curl_easy_setopt(e, CURLOPT_WRITEDATA, t));
+  set(curl_easy_setopt(e, CURLOPT_HEADERDATA, t));
   set(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ClampMillis(t->request.timeout)));
   set(curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                        ClampMillis(std::min(t->request.connect_timeout, t->request.timeout))));
@@ -466,6 +495,24 @@ size_t HttpLoop::WriteCallback(char* data, size_t size, size_t nmemb, void* tran
   return n;
 }
 
+size_t HttpLoop::HeaderCallback(char* data, size_t size, size_t nitems, void* transfer) {
+  auto* t = static_cast<Transfer*>(transfer);
+  const size_t n = size * nitems;
+  t->header_bytes += n;
+  if (t->header_bytes > t->request.max_header_bytes) {
+    t->headers_too_large = true;
+    return 0;  // aborts the transfer with CURLE_WRITE_ERROR
+  }
+  // libcurl passes every head's status line first (HTTP/2's too, as
+  // "HTTP/2 200") and the blank line that ends the head last.
+  if (n >= 5 && std::memcmp(data, "HTTP/", 5) == 0) {
+    t->in_head = true;
+  } else if ((n == 2 && data[0] == '\r' && data[1] == '\n') || (n == 1 && data[0] == '\n')) {
+    t->in_head = false;
+  }
+  return n;
+}
+
 void HttpLoop::CheckCompleted() {
   int pending = 0;
   while (CURLMsg* msg = curl_multi_info_read(multi_.get(), &pending)) {
@@ -477,7 +524,7 @@ void HttpLoop::CheckCompleted() {
     CURLcode code = msg->data.result;
     HttpResult result;
     result.curl_code = static_cast<int>(code);
-    result.error = ClassifyCurlCode(code, t->too_large);
+    result.error = ClassifyCurlCode(code, {t->too_large, t->headers_too_large, t->in_head});
     long connects = 0;
     if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0) {
       result.opened_connection = true;
@@ -498,7 +545,8 @@ void HttpLoop::CheckCompleted() {
     } else if (MinLogLevel() <= LogLevel::kDebug) {
       // libcurl's own text, redacted: it names hosts and ports, not queries.
       SERPWOW_LOG(kDebug, "upstream transfer failed: ", TransportErrorName(result.error), " (",
-                  curl_easy_strerror(code), "): ", t->error_buffer);
+                  curl_easy_strerror(code), ", libcurl code ", static_cast<int>(code),
+                  "): ", t->error_buffer);
     }
     Finish(t, std::move(result));
   }
@@ -516,6 +564,7 @@ void HttpLoop::Finish(Transfer* t, HttpResult result) {
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, nullptr);
     curl_easy_setopt(e, CURLOPT_PRIVATE, nullptr);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, nullptr);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, nullptr);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, &kAcceptJson);  // t->headers dies with *t
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);               // forgets t's POSTFIELDS
     // At most kMaxIdleEasy are kept: a burst of thousands of transfers must

@@ -138,6 +138,9 @@ class HttpLoop {
   static int SocketCallback(CURL* easy, curl_socket_t fd, int what, void* loop, void* socket_data);
   static int TimerCallback(CURLM* multi, long timeout_ms, void* loop);
   static size_t WriteCallback(char* data, size_t size, size_t nmemb, void* transfer);
+  // Counts the reply head's bytes against HttpRequest::max_header_bytes and
+  // tracks whether a head is arriving (see ClassifyCurlCode).
+  static size_t HeaderCallback(char* data, size_t size, size_t nitems, void* transfer);
 
   const HttpLoopOptions options_;
   const int epoll_fd_;

@@ -32,6 +32,8 @@ const char* TransportErrorName(TransportError error) {
       return "timeout";
     case TransportError::kBodyTooLarge:
       return "body_too_large";
+    case TransportError::kHeadersTooLarge:
+      return "headers_too_large";
     case TransportError::kBadReply:
       return "bad_reply";
     case TransportError::kCancelled:

@@ -18,15 +18,17 @@ const char* HttpMethodName(HttpMethod method);  // "GET", ...
 // Why a transfer produced no HTTP response. kNone means it did.
 enum class TransportError {
   kNone,
-  kResolve,         // DNS lookup failed
-  kConnect,         // TCP connect refused or unreachable
-  kTls,             // TLS handshake or certificate verification failed
-  kConnectionLost,  // reset, closed early, nothing received, truncated body
-  kTimeout,         // the transfer's own timeout elapsed
-  kBodyTooLarge,    // the reply body exceeded HttpRequest::max_body_bytes
-  kBadReply,        // not HTTP, or a content encoding that failed to decode
-  kCancelled,       // Cancel() or loop shutdown
-  kOther,           // anything else (e.g. out of memory, bad URL)
+  kResolve,          // DNS lookup failed
+  kConnect,          // TCP connect refused or unreachable
+  kTls,              // TLS handshake or certificate verification failed
+  kConnectionLost,   // reset, closed early, nothing received, truncated body
+  kTimeout,          // the transfer's own timeout elapsed
+  kBodyTooLarge,     // the reply body exceeded HttpRequest::max_body_bytes
+  kHeadersTooLarge,  // the reply head exceeded HttpRequest::max_header_bytes, or one
+                     // header line exceeded libcurl's own line limit (100 KiB)
+  kBadReply,         // not HTTP, or a content encoding that failed to decode
+  kCancelled,        // Cancel() or loop shutdown
+  kOther,            // anything else (e.g. out of memory, bad URL)
 };
 
 // "resolve", "connect", ...: stable names for logs and metrics.
@@ -46,6 +48,12 @@ struct HttpRequest {
   absl::Duration connect_timeout = absl::Seconds(3);
   // Reply bodies larger than this fail with kBodyTooLarge.
   size_t max_body_bytes = 1 << 20;
+  // Reply heads (status line and header lines, of every head the transfer
+  // receives) larger than this fail with kHeadersTooLarge. Kept below
+  // libcurl's own cap on a whole head (300 KiB, reported as a receive error
+  // that looks like a lost connection), so that the gateway, not libcurl,
+  // decides and knows why.
+  size_t max_header_bytes = 64 << 10;
 };
 
 using TransferId = uint64_t;

@@ -1,6 +1,7 @@
 // batch-server as an operator runs it: the real binary, its flags, its log
 // lines, its signals; and the API key canary: the key is never in a log
 // line, a status message or CLI output.
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include "serpwow/batches/v1/batch_service.grpc.pb.h"
 #include "sim/simulator.h"
 #include "tests/support/help_check.h"
+#include "tests/support/raw_tcp.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_certs.h"
 
@@ -93,6 +95,7 @@ TEST(BatchServerProcess, BadSettingsExitNonZeroNamingTheSetting) {
       {{"--api_key_file=" + missing_file}, {}, "--api_key_file"},
       {{"--simulate", "--upstream_timeout=0s"}, {}, "--upstream_timeout"},
       {{"--simulate", "--log_level=loud"}, {}, "--log_level"},
+      {{"--simulate", "--handshake_timeout=0s"}, {}, "--handshake_timeout"},
       {{"--simulate", "--upstream=https://api.scaleserp.com"}, {}, "--simulate"},
   };
   for (const Case& c : cases) {
@@ -213,6 +216,54 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
     EXPECT_FALSE(absl::StrContains(cli_output, "api_key")) << cli_output;
   }
   unlink(key_path);
+}
+
+// The process's environment as the kernel shows it to anyone who may read
+// /proc/PID/environ (the block the process started with, whatever unsetenv
+// did since); "" if it cannot be read.
+std::string EnvironOf(pid_t pid) {
+  UniqueFd fd(open(absl::StrCat("/proc/", pid, "/environ").c_str(), O_RDONLY | O_CLOEXEC));
+  std::string out;
+  char buf[4096];
+  ssize_t n = 0;
+  while (fd.valid() && (n = read(fd.get(), buf, sizeof(buf))) > 0) out.append(buf, n);
+  return out;
+}
+
+// SERPWOW_API_KEY leaves the environment once read: its bytes are gone from
+// /proc/PID/environ (unsetenv alone would leave them there), and the server
+// still calls SerpWow with it. With --simulate it is not used, and goes all
+// the same.
+TEST(BatchServerProcess, ApiKeyLeavesTheEnvironmentOnceRead) {
+  const std::string key = "ENVKEY-7c1f0e9a4b2d";
+  sim::SimulatorOptions sim_options;
+  sim_options.api_key = key;
+  auto sim = sim::Simulator::Start(sim_options);
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  (*sim)->PutBatch("ENVQ1", sim::BatchState::kQueued, 10);
+  const std::vector<std::string> env = {"SERPWOW_API_KEY=" + key, "SERPWOW_TEST_MARKER=present"};
+  for (bool simulate : {false, true}) {
+    std::vector<std::string> argv = {BATCH_SERVER_PATH, "--listen=127.0.0.1:0",
+                                     "--metrics_listen="};
+    argv.push_back(simulate ? "--simulate" : "--upstream=" + (*sim)->base_url());
+    ChildProcess server(argv, env);
+    const std::string target = WaitReady(server);
+    ASSERT_FALSE(target.empty()) << server.Output();
+    const std::string environ_block = EnvironOf(server.pid());
+    // The right file, read: the rest of the environment is there.
+    EXPECT_TRUE(absl::StrContains(environ_block, std::string("SERPWOW_TEST_MARKER=present\0", 28)))
+        << "simulate=" << simulate;
+    EXPECT_FALSE(absl::StrContains(environ_block, key)) << "simulate=" << simulate;
+    EXPECT_FALSE(absl::StrContains(environ_block, "ENVKEY")) << "simulate=" << simulate;
+    if (!simulate) {
+      // Still held: the simulator, which requires the key, accepts the stop.
+      ProcessResult r = Batchctl(target, {"stop", "ENVQ1"});
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_EQ(r.out, "stopped batch ENVQ1 (was queued): credits refunded\n");
+    }
+    EXPECT_EQ(server.Stop(SIGTERM, absl::Seconds(10)), 0);
+    EXPECT_FALSE(absl::StrContains(server.Output(), key));
+  }
 }
 
 // SIGTERM with slow RPCs in flight: the quick ones finish, the stuck ones end
@@ -346,8 +397,45 @@ TEST(BatchServerProcess, EverySettingCanComeFromTheEnvironment) {
   for (const char* var :
        {"BATCH_SERVER_LISTEN", "BATCH_SERVER_METRICS_LISTEN", "BATCH_SERVER_SHUTDOWN_GRACE",
         "BATCH_SERVER_TLS_CERT_FILE", "BATCH_SERVER_AUTH_TOKENS_FILE",
-        "BATCH_SERVER_MAX_CONNECTION_AGE", "SERPWOW_API_KEY"}) {
+        "BATCH_SERVER_MAX_CONNECTION_AGE", "BATCH_SERVER_HANDSHAKE_TIMEOUT", "SERPWOW_API_KEY"}) {
     EXPECT_TRUE(absl::StrContains(help.out + help.err, var)) << var;
+  }
+}
+
+// --handshake_timeout, from the environment and from the command line (which
+// wins): a connection that never sends the HTTP/2 preface is closed after it,
+// and the server keeps serving.
+TEST(BatchServerProcess, HandshakeTimeoutComesFromTheFlagOrTheEnvironment) {
+  struct Case {
+    const char* name;
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+  };
+  const std::vector<Case> cases = {
+      {"environment", {}, {"BATCH_SERVER_HANDSHAKE_TIMEOUT=300ms"}},
+      {"flag over environment",
+       {"--handshake_timeout=300ms"},
+       {"BATCH_SERVER_HANDSHAKE_TIMEOUT=1h"}},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> argv = {BATCH_SERVER_PATH, "--simulate", "--listen=127.0.0.1:0",
+                                     "--metrics_listen="};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    ChildProcess server(argv, c.env);
+    const std::string target = WaitReady(server);
+    ASSERT_FALSE(target.empty()) << c.name << ": " << server.Output();
+    int port = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(target.substr(target.rfind(':') + 1), &port)) << target;
+    const absl::Time start = absl::Now();
+    UniqueFd silent = ConnectLoopback(port);
+    ASSERT_TRUE(silent.valid()) << c.name;
+    absl::optional<absl::Duration> closed = WaitForPeerClose(silent.get(), start, absl::Seconds(5));
+    ASSERT_TRUE(closed.has_value()) << c.name << ": still open after 5 s";
+    EXPECT_GE(*closed, absl::Milliseconds(250)) << c.name;
+    EXPECT_LT(*closed, absl::Milliseconds(2300)) << c.name;
+    ProcessResult r = Batchctl(target, {"stop", "9E867FAA"});
+    EXPECT_EQ(r.exit_code, 0) << c.name << ": " << r.err;
+    EXPECT_EQ(server.Stop(SIGTERM, absl::Seconds(10)), 0) << c.name;
   }
 }
 
@@ -361,7 +449,7 @@ TEST(BatchServerProcess, HelpExitsZeroListingTheFlagsWithoutBuildPaths) {
     EXPECT_TRUE(HelpIsClean(
         r.out, {"listen", "metrics_listen", "health_listen", "upstream", "api_key_file", "simulate",
                 "upstream_timeout", "upstream_ca_file", "shutdown_grace", "log_level",
-                "tls_cert_file", "auth_tokens_file", "max_connection_age"}));
+                "tls_cert_file", "auth_tokens_file", "max_connection_age", "handshake_timeout"}));
     EXPECT_TRUE(absl::StrContains(r.out, "--listen=\"0.0.0.0:50051\"")) << r.out;
   }
   // --help wins over settings that would make it exit 2, and starts nothing.

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -296,6 +297,44 @@ TEST_F(FaultTest, BadRepliesAreInternal) {
     CallResult r = Stop(id);
     EXPECT_EQ(r.Reason(), c.reason) << c.name << ": " << r.status.error_message();
     EXPECT_LT(r.elapsed, absl::Seconds(2)) << c.name;
+  }
+  ExpectStillServes();
+}
+
+// Reply headers beyond what the gateway accepts are a bad reply: SerpWow
+// answered, so the call is INTERNAL, not retried and not a breaker failure,
+// and the message names no libcurl code. One header line over libcurl's own
+// line limit (100 KiB, which libcurl 7.88 reports as out of memory) and many
+// short lines over the gateway's total cap (64 KiB) both count.
+TEST_F(FaultTest, OversizedReplyHeadersAreABadReplyNotRetried) {
+  StartAll();
+  struct Case {
+    const char* name;
+    std::vector<std::pair<std::string, std::string>> headers;
+  };
+  std::vector<std::pair<std::string, std::string>> many;
+  for (int i = 0; i < 5000; ++i)
+    many.emplace_back(absl::StrCat("X-Filler-", i), std::string(200, 'b'));
+  const std::vector<Case> cases = {
+      {"one 1 MiB header", {{"X-Huge", std::string(1 << 20, 'a')}}},
+      {"one 200 KiB header", {{"X-Big", std::string(200 << 10, 'a')}}},
+      {"5000 headers of 200 bytes", many},
+      {"80 KiB over two headers",
+       {{"X-A", std::string(40 << 10, 'a')}, {"X-B", std::string(40 << 10, 'b')}}},
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    const std::string id = absl::StrCat("HDR", ++n);
+    sim_->PutBatch(id, BatchState::kQueued, 10);
+    Fault f = On("/" + id + "/stop", Fault::Action::kRespond, 200,
+                 R"({"request_info":{"success":true,"message":"Batch stopped"}})");
+    f.headers = c.headers;
+    sim_->AddFault(f);
+    CallResult r = Stop(id);
+    Expect(r, grpc::StatusCode::INTERNAL, "UPSTREAM_BAD_RESPONSE", absl::Seconds(2));
+    EXPECT_FALSE(absl::StrContains(absl::AsciiStrToLower(r.status.error_message()), "libcurl"))
+        << c.name << ": " << r.status.error_message();
+    EXPECT_EQ(Requests("/" + id + "/stop"), 1) << c.name << ": retried";
   }
   ExpectStillServes();
 }

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "server/logic/errors.h"
 
@@ -207,8 +208,11 @@ TEST(ClassifyStop, ServerErrorsAreUnavailable) {
 
 TEST(ClassifyStop, TransportFailuresAreUnavailable) {
   for (TransportError e : {TransportError::kResolve, TransportError::kConnect, TransportError::kTls,
-                           TransportError::kConnectionLost}) {
-    ExpectError(Stop(Failed(e)), absl::StatusCode::kUnavailable, "UPSTREAM_UNAVAILABLE");
+                           TransportError::kConnectionLost, TransportError::kOther}) {
+    absl::Status s = Stop(Failed(e));
+    ExpectError(s, absl::StatusCode::kUnavailable, "UPSTREAM_UNAVAILABLE");
+    // libcurl's code is for the debug log, never the caller's message.
+    EXPECT_FALSE(absl::StrContains(s.message(), "libcurl")) << s.message();
   }
 }
 
@@ -239,6 +243,8 @@ TEST(ClassifyStop, BadRepliesAreInternal) {
   ExpectError(Stop(Failed(TransportError::kBodyTooLarge)), absl::StatusCode::kInternal,
               "UPSTREAM_BAD_RESPONSE");
   ExpectError(Stop(Failed(TransportError::kBadReply)), absl::StatusCode::kInternal,
+              "UPSTREAM_BAD_RESPONSE");
+  ExpectError(Stop(Failed(TransportError::kHeadersTooLarge)), absl::StatusCode::kInternal,
               "UPSTREAM_BAD_RESPONSE");
   ExpectError(Stop(Reply(501, "")), absl::StatusCode::kInternal, "UPSTREAM_BAD_RESPONSE");
 }
@@ -335,6 +341,7 @@ TEST(Verdict, OneDefinitionOfFailureAgreesWithTheClassifier) {
         Case{TE::kConnectionLost, false, true, true, true},
         Case{TE::kTimeout, false, true, true, true}, Case{TE::kTimeout, true, false, false, true},
         Case{TE::kBodyTooLarge, false, false, false, false},
+        Case{TE::kHeadersTooLarge, false, false, false, false},
         Case{TE::kBadReply, false, false, false, false},
         Case{TE::kCancelled, false, false, false, false},
         Case{TE::kOther, false, true, false, true}}) {

@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "google/api/annotations.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/support/gateway_fixture.h"
 
 namespace serpwow::testing {
@@ -88,7 +89,9 @@ std::string FromBuffer(const grpc::ByteBuffer& buffer) {
 
 // Sends `requests` (serialized ServerReflectionRequests) on one
 // ServerReflectionInfo stream, one at a time, and returns the serialized
-// response to each. Every step is bounded by a 10 s deadline.
+// response to each, or the call's status code when it ended in an error
+// (e.g. UNIMPLEMENTED where reflection is not served). Every step is bounded
+// by a 10 s deadline.
 absl::StatusOr<std::vector<std::string>> Reflect(const std::string& address,
                                                  const std::vector<std::string>& requests) {
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
@@ -134,11 +137,14 @@ absl::StatusOr<std::vector<std::string>> Reflect(const std::string& address,
   bool ok = false;
   while (cq.Next(&tag, &ok)) {
   }
+  // The call's own status first: a failed step is what a refused call looks like.
+  if (finished.ok() && !status.ok()) {
+    // gRPC's and Abseil's code numbers are the same.
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        absl::StrCat("reflection call: ", status.error_message()));
+  }
   if (!step.ok()) return step;
   if (!finished.ok()) return finished;
-  if (!status.ok()) {
-    return absl::UnknownError(absl::StrCat("reflection call: ", status.error_message()));
-  }
   return responses;
 }
 
@@ -210,6 +216,33 @@ TEST_F(ReflectionTest, ServiceDescriptorHasBothMethodsWithTheirHttpRules) {
   EXPECT_EQ(stop_rule.pattern_case(), google::api::HttpRule::kPost);
   EXPECT_EQ(stop_rule.post(), "/v1/{name=batches/*}:stop");
   EXPECT_EQ(stop_rule.body(), "*");
+}
+
+// The plaintext --health_listen port serves health and nothing else: gRPC's
+// reflection plugin, once registered process-wide, would add reflection to
+// every server the process builds, so the gateway adds it to the main
+// server's builder only.
+TEST_F(ReflectionTest, HealthPortServesHealthButNotReflection) {
+  options_.health_listen = "127.0.0.1:0";
+  StartAll();
+  ASSERT_GT(gateway_->health_port(), 0);
+  const std::string health_address = absl::StrCat("127.0.0.1:", gateway_->health_port());
+
+  auto main_port = Reflect(gateway_->address(), {LengthDelimited(kListServices, "")});
+  EXPECT_TRUE(main_port.ok()) << main_port.status();
+  auto health_port = Reflect(health_address, {LengthDelimited(kListServices, "")});
+  EXPECT_EQ(health_port.status().code(), absl::StatusCode::kUnimplemented) << health_port.status();
+
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(health_address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("readiness");
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status = health->Check(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
 }  // namespace
