@@ -36,6 +36,7 @@
 #include "server/logic/upstream_caller.h"
 #include "server/metrics.h"
 #include "server/rpc/caller_auth.h"
+#include "server/rpc/cancel_cause.h"
 #include "server/rpc/grpc_status.h"
 
 namespace serpwow::rpc {
@@ -99,7 +100,9 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
 
   void OnCancel() override {
     if (op_ == nullptr) return;  // already finished (auth)
-    const bool expired = absl::Now() >= deadline_;
+    // Usually the caller's own deadline timer, which fires before ours
+    // (cancel_cause.h); a cancel well before the deadline is the caller's.
+    const bool expired = CancelIsTheDeadline(start_, deadline_, absl::Now());
     op_->Cancel(expired ? logic::ErrorBuilder(absl::StatusCode::kDeadlineExceeded,
                                               absl::StrCat("the call's deadline passed (",
                                                            RpcMethodName(Rpc::kMethod), ")"),
