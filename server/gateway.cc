@@ -1,5 +1,7 @@
 #include "server/gateway.h"
 
+#include <grpc/grpc.h>
+#include <grpc/support/time.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -169,6 +171,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   deps.metrics = gw->metrics_.get();
   deps.auth = gw->auth_.get();
   deps.max_metadata_bytes = options.max_metadata_bytes;
+  deps.gate = &gw->gate_;
   gw->service_ = std::make_unique<rpc::BatchServiceImpl>(deps);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -276,10 +279,32 @@ void Gateway::Shutdown(absl::Duration grace) {
     SetHealth(kReadinessService, false);
     SetHealth(serpwow::batches::v1::BatchService::service_full_name(), false);
     if (drain_delay_ > absl::ZeroDuration()) absl::SleepFor(drain_delay_);
-    const absl::Time grace_end = absl::Now() + grace;
-    // grpc::Server::Shutdown stops accepting calls at once and waits for the
-    // calls in flight; its own deadline (which would end them as CANCELLED)
-    // is set past ours, so that we end the stragglers with UNAVAILABLE.
+    const absl::Time began = absl::Now();
+    const absl::Time grace_end = began + grace;
+    // gRPC 1.51 drops a call that reaches grpc::Server once its shutdown has
+    // begun (the caller hears CANCELLED, no details, and does not retry):
+    // the calls clients send before they read the GOAWAY. So the gateway
+    // refuses calls itself first, UNAVAILABLE SHUTTING_DOWN, and holds every
+    // answer (rpc/shutdown_gate.h), until the calls clients sent just before
+    // have arrived and been refused; a client that waits for its answer then
+    // has nothing in the air.
+    gate_.Hold();
+    while (absl::Now() < rpc::RefusalWindowEnd(began, gate_.last_refused(), gate_.held(), grace)) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    // GOAWAY on every connection, the listener closed: the core call queues
+    // the GOAWAYs before it returns (grpc::Server::Shutdown also waits for the
+    // calls, so it runs below, in a thread; a second shutdown call only adds
+    // its tag, and both are notified when the last call has ended).
+    grpc_completion_queue* shutdown_cq = grpc_completion_queue_create_for_pluck(nullptr);
+    int shutdown_tag = 0;
+    grpc_server_shutdown_and_notify(server_->c_server(), shutdown_cq, &shutdown_tag);
+    // The held answers now follow the GOAWAY on their connection: the client
+    // reads it first and sends its next call, or its retry, elsewhere.
+    gate_.Release();
+    // grpc::Server::Shutdown waits for the calls in flight; its own deadline
+    // (which would end them as CANCELLED) is set past ours, so that we end
+    // the stragglers with UNAVAILABLE.
     std::thread shutdown(
         [this, grace_end] { server_->Shutdown(absl::ToChronoTime(grace_end + absl::Seconds(5))); });
     while (caller_->in_flight() > 0 && absl::Now() < grace_end) {
@@ -293,6 +318,18 @@ void Gateway::Shutdown(absl::Duration grace) {
     }
     shutdown.join();
     server_->Wait();
+    // The shutdown is complete, so our tag has been posted.
+    const grpc_event event = grpc_completion_queue_pluck(
+        shutdown_cq, &shutdown_tag,
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(5, GPR_TIMESPAN)),
+        nullptr);
+    grpc_completion_queue_shutdown(shutdown_cq);
+    if (event.type == GRPC_OP_COMPLETE) {
+      grpc_completion_queue_destroy(shutdown_cq);
+    } else {
+      // Destroying a queue with an event still to come is not allowed.
+      SERPWOW_LOG(kError, "the server's shutdown notice did not arrive; its queue is left");
+    }
   }
   // Last: probes keep getting answers (readiness NOT_SERVING) while draining.
   if (health_server_ != nullptr) {

@@ -24,6 +24,7 @@
 #include "server/metrics_server.h"
 #include "server/rpc/batch_service.h"
 #include "server/rpc/caller_auth.h"
+#include "server/rpc/shutdown_gate.h"
 #include "server/upstream/http_loop.h"
 #include "server/upstream/loop_pool.h"
 #include "server/upstream/serpwow_client.h"
@@ -135,10 +136,12 @@ class Gateway {
   int health_port() const { return health_port_; }
 
   // Graceful shutdown: health goes NOT_SERVING (liveness excepted); after
-  // the drain delay no new calls are accepted; calls in flight get until
+  // the drain delay new calls are refused with UNAVAILABLE (reason
+  // SHUTTING_DOWN) and the server sends GOAWAY; calls in flight get until
   // `grace` (counted from the end of the drain delay) to finish; those still
   // waiting then end with UNAVAILABLE (reason SHUTTING_DOWN). Returns when
-  // every call has ended. Idempotent.
+  // every call has ended. Idempotent. See Shutdown in gateway.cc for how no
+  // refused call hears CANCELLED.
   void Shutdown(absl::Duration grace);
 
   // Upstream transfers in flight, over all loops.
@@ -155,6 +158,7 @@ class Gateway {
   std::unique_ptr<upstream::SerpwowClient> client_;
   std::unique_ptr<logic::UpstreamCaller> caller_;
   std::unique_ptr<rpc::CallerAuth> auth_;
+  rpc::ShutdownGate gate_;  // the refusal window of Shutdown (rpc/shutdown_gate.h)
   std::unique_ptr<rpc::BatchServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   // Answers UNIMPLEMENTED for every method but health on the health server;

@@ -32,6 +32,14 @@ bool MayRetry(EffectClass effect, const Verdict& v) {
 
 }  // namespace
 
+absl::Status ShuttingDownError(const std::string& batch_id) {
+  ErrorBuilder error(absl::StatusCode::kUnavailable,
+                     "the gateway is shutting down; retry on another instance",
+                     reason::kShuttingDown);
+  if (!batch_id.empty()) error.Metadata("batch_id", batch_id);
+  return error;
+}
+
 // --- UpstreamCaller ------------------------------------------------------------
 
 UpstreamCaller::UpstreamCaller(upstream::SerpwowClient* client, CallerOptions options)
@@ -174,13 +182,6 @@ ClassifyContext Operation::Context(const std::string& batch_id, bool deadline_bi
   return context;
 }
 
-absl::Status Operation::ShuttingDown(const std::string& batch_id) {
-  return ErrorBuilder(absl::StatusCode::kUnavailable,
-                      "the gateway is shutting down; retry on another instance",
-                      reason::kShuttingDown)
-      .Metadata("batch_id", batch_id);
-}
-
 void Operation::Send(const char* label, upstream::UpstreamRequest request,
                      absl::Time phase_deadline, absl::Duration timeout_cap, PhaseDone done,
                      int max_attempts) {
@@ -253,7 +254,7 @@ void Operation::OnAttempt(HttpResult result, bool deadline_binds) {
   }
   if (result.error == TransportError::kCancelled) {
     // Only the loop's shutdown cancels a transfer unasked.
-    End(ShuttingDown(phase_.request.args.batch));
+    End(ShuttingDownError(phase_.request.args.batch));
     return;
   }
   const Verdict verdict = JudgeResult(result, deadline_binds);

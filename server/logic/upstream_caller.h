@@ -78,6 +78,10 @@ struct CallTrace {
 
 class Operation;
 
+// UNAVAILABLE SHUTTING_DOWN: the gateway is going away, retry on another
+// instance; ErrorInfo metadata batch_id when `batch_id` is not empty.
+absl::Status ShuttingDownError(const std::string& batch_id);
+
 class UpstreamCaller {
  public:
   // `client` must outlive the caller and every operation.
@@ -190,8 +194,6 @@ class Operation : public std::enable_shared_from_this<Operation> {
   const upstream::UpstreamOptions& upstream_options() const { return caller_->client_->options(); }
   // The classifier's context for this call's batch.
   ClassifyContext Context(const std::string& batch_id, bool deadline_binds) const;
-  // UNAVAILABLE SHUTTING_DOWN for `batch_id`.
-  static absl::Status ShuttingDown(const std::string& batch_id);
 
   std::string batch_id_;  // set by Validate()
 

@@ -1,12 +1,15 @@
 // The one unary reactor every RPC uses (gRPC callback API). It does what
 // every call needs, once: the size of its metadata (an oversized call fails
 // alone) and the caller's bearer token (when auth is on) before anything
-// else; the request id from `x-request-id` (or a new one), sent
-// back in the initial metadata; the caller's deadline; cancellation (which
-// aborts the upstream transfer); the RPC metrics; one JSON log line; and
-// Finish(ToGrpcStatus(...)) at the handler edge. It never blocks a gRPC
-// thread: the upstream work runs on the loop threads (logic/upstream_caller.h)
-// and the reactor is finished from there, from OnCancel, or at shutdown.
+// else; the refusal of new calls at shutdown (shutdown_gate.h); the
+// request id from `x-request-id` (or a new one), sent back in the initial
+// metadata (in the trailing metadata on SHUTTING_DOWN, see OnEnded); the
+// caller's deadline; cancellation (which aborts the upstream transfer); the
+// RPC metrics; one JSON log line; and Finish(ToGrpcStatus(...)) at the
+// handler edge, through the shutdown gate, which holds answers for a moment
+// at shutdown. It never blocks a gRPC thread: the upstream work runs on the
+// loop threads (logic/upstream_caller.h) and the reactor is finished from
+// there, from OnCancel, or at shutdown.
 //
 // Each RPC supplies a small traits type `Rpc` with:
 //   using Request, Response, Op (a logic::Operation subclass);
@@ -15,7 +18,8 @@
 //                                   const RpcDeps&);
 //   static std::string LogId(const Request&);  // a batch id safe to log, or "",
 //                                              // for calls refused before an
-//                                              // operation exists (auth)
+//                                              // operation exists (auth,
+//                                              // shutdown)
 //   static void Fill(const Op&, Response*);    // on OK only
 //   static void Log(const Op&, LogRecord&);    // its own fields, on OK only
 #pragma once
@@ -38,6 +42,7 @@
 #include "server/rpc/caller_auth.h"
 #include "server/rpc/cancel_cause.h"
 #include "server/rpc/grpc_status.h"
+#include "server/rpc/shutdown_gate.h"
 
 namespace serpwow::rpc {
 
@@ -61,6 +66,7 @@ struct RpcDeps {
   // METADATA_TOO_LARGE (gRPC's own limit, past which a call fails its whole
   // connection, is set higher: GatewayOptions::max_metadata_bytes).
   size_t max_metadata_bytes = 8 << 10;
+  ShutdownGate* gate = nullptr;      // null: never refuses, never holds
 };
 
 template <typename Rpc>
@@ -68,14 +74,15 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
  public:
   UnaryReactor(grpc::CallbackServerContext* context, const typename Rpc::Request* request,
                typename Rpc::Response* response, const RpcDeps& deps)
-      : request_(request),
+      : context_(context),
+        request_(request),
         response_(response),
         metrics_(deps.metrics),
         deadline_(DeadlineOf(context)),
         start_(absl::Now()),
-        request_id_(RequestIdFrom(context->client_metadata())) {
+        request_id_(RequestIdFrom(context->client_metadata())),
+        gate_(deps.gate) {
     metrics_->RpcStarted();
-    context->AddInitialMetadata(kRequestIdKey, request_id_);
     if (const size_t size = MetadataSize(context->client_metadata());
         size > deps.max_metadata_bytes) {
       OnEnded(logic::ErrorBuilder(absl::StatusCode::kResourceExhausted,
@@ -91,6 +98,11 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
         OnEnded(allowed, logic::CallTrace{});
         return;
       }
+    }
+    if (gate_ != nullptr && gate_->refusing()) {  // shutting down (shutdown_gate.h)
+      gate_->Refused(absl::Now());
+      OnEnded(logic::ShuttingDownError(Rpc::LogId(*request)), logic::CallTrace{});
+      return;
     }
     op_ = Rpc::Make(*request, deadline_, deps);
     logic::Operation::Start(op_, [this](absl::Status status, const logic::CallTrace& trace) {
@@ -158,15 +170,32 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
       record.Str("reason", logic::ReasonOf(status));
     }
     record.Emit();
-    Finish(ToGrpcStatus(status));
+    // The request id goes back in the initial metadata, except on SHUTTING_DOWN:
+    // an answer with initial metadata commits the call, and gRPC's retry
+    // policies retry only an uncommitted one (a Trailers-Only answer), while
+    // this is the answer a caller must retry, elsewhere. Safe from any thread:
+    // gRPC reads the metadata only when Finish sends it.
+    if (status.code() == absl::StatusCode::kUnavailable &&
+        logic::ReasonOf(status) == logic::reason::kShuttingDown) {
+      context_->AddTrailingMetadata(kRequestIdKey, request_id_);
+    } else {
+      context_->AddInitialMetadata(kRequestIdKey, request_id_);
+    }
+    if (gate_ != nullptr) {
+      gate_->Finish(this, ToGrpcStatus(status));  // held while a shutdown refuses calls
+    } else {
+      Finish(ToGrpcStatus(status));
+    }
   }
 
+  grpc::CallbackServerContext* const context_;
   const typename Rpc::Request* const request_;
   typename Rpc::Response* const response_;
   GatewayMetrics* const metrics_;
   const absl::Time deadline_;
   const absl::Time start_;
   const std::string request_id_;
+  ShutdownGate* const gate_;
   std::shared_ptr<typename Rpc::Op> op_;
 };
 
