@@ -2,7 +2,6 @@
 // real batch-server binary, a real simulator and real gRPC clients on
 // 127.0.0.1: what the callers hear, and what the server logs and counts,
 // must be what happened.
-#include <curl/curl.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -26,6 +25,7 @@
 #include "google/rpc/status.pb.h"
 #include "serpwow/batches/v1/batch_service.grpc.pb.h"
 #include "sim/simulator.h"
+#include "tests/support/http_get.h"
 #include "tests/support/subprocess.h"
 
 namespace serpwow::testing {
@@ -117,24 +117,9 @@ std::string Describe(const std::map<std::string, int>& counts) {
   return out;
 }
 
-size_t Collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-// GET /metrics on 127.0.0.1:`port` with libcurl; "" on failure.
+// GET /metrics on 127.0.0.1:`port`; "" on failure.
 std::string Scrape(int port) {
-  CURL* curl = curl_easy_init();
-  std::string body;
-  const std::string url = absl::StrCat("http://127.0.0.1:", port, "/metrics");
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  long status = 0;
-  if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_cleanup(curl);
+  auto [status, body] = HttpGet(port, "/metrics");
   return status == 200 ? body : "";
 }
 

@@ -2,7 +2,6 @@
 // shutdown, the graceful drain, metrics scraped over HTTP, request ids,
 // bearer-token auth and TLS/mTLS. Real gateway, real simulator, real gRPC
 // clients and a real HTTP scrape, all on 127.0.0.1 with OS-picked ports.
-#include <curl/curl.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
@@ -21,6 +20,7 @@
 #include "common/unique_fd.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/support/gateway_fixture.h"
+#include "tests/support/http_get.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_certs.h"
 
@@ -43,27 +43,6 @@ std::string HealthOf(const std::shared_ptr<grpc::Channel>& channel, const std::s
   grpc::Status status = stub->Check(&context, request, &response);
   if (!status.ok()) return absl::StrCat("error ", status.error_code());
   return HealthCheckResponse::ServingStatus_Name(response.status());
-}
-
-size_t Collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-// GET http://127.0.0.1:PORT/PATH with libcurl; returns {status, body}.
-std::pair<long, std::string> HttpGet(int port, const std::string& path) {
-  CURL* curl = curl_easy_init();
-  std::string body;
-  std::string url = absl::StrCat("http://127.0.0.1:", port, path);
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  long status = 0;
-  if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_cleanup(curl);
-  return {status, body};
 }
 
 // Parses the Prometheus text format: "name{labels}" -> value. Fails the test
