@@ -241,11 +241,12 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
     guard.limit_bytes = options.memory_limit_bytes;
     guard.grpc_port = gw->port_;
     GatewayMetrics* metrics = gw->metrics_.get();
-    gw->memory_guard_ = MemoryGuard::Start(guard, [metrics](const ConnectionSample& shed) {
+    const std::string sample = absl::FormatDuration(guard.sample);
+    gw->memory_guard_ = MemoryGuard::Start(guard, [metrics, sample](const ConnectionSample& shed) {
       metrics->ConnectionShed();
       SERPWOW_LOG(kWarning, "memory near the limit (", ResidentBytes() >> 20,
                   " MiB resident): shut down the client connection from ", shed.peer,
-                  ", which sent most (", shed.bytes_received, " bytes in 5 ms)");
+                  ", which was flooding it (", shed.bytes_received, " bytes in ", sample, ")");
     });
   }
   if (!options.metrics_listen.empty()) {

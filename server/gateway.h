@@ -79,8 +79,8 @@ struct GatewayOptions {
   // transports and calls allocate, is a share of it (GrpcMemoryQuota): under
   // pressure gRPC shrinks its buffers and, at the quota, cancels calls on
   // the connections that hold most. And the memory guard
-  // (server/memory_guard.h) sheds the connection that sends most when the
-  // RSS nears it; not in sanitizer builds, whose RSS is mostly the
+  // (server/memory_guard.h) sheds connections that flood it when the RSS
+  // passes a share of it; not in sanitizer builds, whose RSS is mostly the
   // sanitizer's own.
   int64_t memory_limit_bytes = 0;
   // Metadata one call may carry (HTTP/2 accounting: name + value + 32 per

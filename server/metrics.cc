@@ -206,7 +206,7 @@ std::string GatewayMetrics::Render(int64_t connections_opened, int64_t upstream_
   absl::StrAppend(&out, "serpwow_gateway_log_lines_dropped_total ", LogLinesDropped(), "\n");
   out +=
       "# HELP serpwow_gateway_connections_shed_total Client connections shut down because the "
-      "process neared its memory limit (the one that sent most is shed).\n"
+      "process neared its memory limit (those flooding it are shed).\n"
       "# TYPE serpwow_gateway_connections_shed_total counter\n";
   absl::StrAppend(&out, "serpwow_gateway_connections_shed_total ",
                   connections_shed_.load(std::memory_order_relaxed), "\n");

@@ -394,9 +394,6 @@ CurlEasy HttpLoop::NewConfiguredEasy() {
   bool ok = true;
   auto set = [&ok](CURLcode c) { ok = ok && c == CURLE_OK; };
   set(curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L));
-  // The receive buffer is per handle (16 KiB by default); SerpWow's replies
-  // are JSON of a few KiB, and thousands of transfers may be in flight.
-  set(curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L));
   set(curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpLoop::WriteCallback));
   set(curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &HttpLoop::HeaderCallback));
   // Redirects are never followed: the key must not travel to another host.

@@ -92,23 +92,15 @@ TEST_F(HandshakeTimeoutTest, AnEstablishedConnectionOutlivesTheTimeout) {
   sim_->PutBatch("HS2", BatchState::kQueued, 10);
   sim_->PutBatch("HS3", BatchState::kQueued, 10);
   auto channel = grpc::CreateChannel(gateway_->address(), grpc::InsecureChannelCredentials());
-  auto stub = v1::BatchService::NewStub(channel);
-  auto stop = [&stub](const std::string& id) {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-    v1::StopBatchRequest request;
-    request.set_batch_id(id);
-    v1::StopBatchResponse response;
-    return stub->StopBatch(&context, request, &response);
-  };
-  grpc::Status first = stop("HS2");
+
+  grpc::Status first = StopOver(channel, "HS2");
   ASSERT_TRUE(first.ok()) << first.error_message();
   // A silent connection opened after it is cut at its own deadline, which is
   // later than the established connection's would have been.
   UniqueFd silent = ConnectLoopback(gateway_->port());
   ASSERT_TRUE(WaitForPeerClose(silent.get(), absl::Now(), kBoundedWait).has_value());
   EXPECT_EQ(channel->GetState(false), GRPC_CHANNEL_READY);
-  grpc::Status second = stop("HS3");
+  grpc::Status second = StopOver(channel, "HS3");
   EXPECT_TRUE(second.ok()) << second.error_message();
 }
 
@@ -135,14 +127,8 @@ TEST_F(TlsHandshakeTimeoutTest, TlsPortClosesConnectionsThatNeverSayHello) {
   ssl.pem_root_certs = ReadFileOrEmpty(certs_->ca_cert);
   grpc::ChannelArguments args;
   args.SetSslTargetNameOverride("localhost");
-  auto stub = v1::BatchService::NewStub(
-      grpc::CreateCustomChannel(gateway_->address(), grpc::SslCredentials(ssl), args));
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-  v1::StopBatchRequest request;
-  request.set_batch_id("HS4");
-  v1::StopBatchResponse response;
-  grpc::Status status = stub->StopBatch(&context, request, &response);
+  grpc::Status status = StopOver(
+      grpc::CreateCustomChannel(gateway_->address(), grpc::SslCredentials(ssl), args), "HS4");
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 

@@ -268,16 +268,6 @@ class TlsTest : public GatewayTest {
     return grpc::CreateCustomChannel(gateway_->address(), grpc::SslCredentials(ssl), args);
   }
 
-  grpc::Status StopOver(const std::shared_ptr<grpc::Channel>& channel, const std::string& id) {
-    auto stub = v1::BatchService::NewStub(channel);
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-    v1::StopBatchRequest request;
-    request.set_batch_id(id);
-    v1::StopBatchResponse response;
-    return stub->StopBatch(&context, request, &response);
-  }
-
   static TestCerts* certs_;
 };
 TestCerts* TlsTest::certs_ = nullptr;

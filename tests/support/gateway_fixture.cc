@@ -29,6 +29,17 @@ void GatewayTest::TearDown() {
   sim_.reset();
 }
 
+grpc::Status GatewayTest::StopOver(const std::shared_ptr<grpc::Channel>& channel,
+                                   const std::string& batch_id) {
+  auto stub = v1::BatchService::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  v1::StopBatchRequest request;
+  request.set_batch_id(batch_id);
+  v1::StopBatchResponse response;
+  return stub->StopBatch(&context, request, &response);
+}
+
 CallResult GatewayTest::Stop(const std::string& batch_id, absl::Duration timeout) {
   v1::StopBatchRequest request;
   request.set_batch_id(batch_id);

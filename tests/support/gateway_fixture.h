@@ -67,6 +67,9 @@ class GatewayTest : public ::testing::Test {
   void TearDown() override;
 
   CallResult Stop(const std::string& batch_id, absl::Duration timeout = absl::Seconds(10));
+  // A StopBatch over another channel (TLS, a second connection), 5 s deadline.
+  static grpc::Status StopOver(const std::shared_ptr<grpc::Channel>& channel,
+                               const std::string& batch_id);
   // Any unary RPC through the stub, e.g. Call(&v1::BatchService::Stub::GetBatch, request).
   template <typename Request, typename Response>
   RpcResult<Response> Call(grpc::Status (v1::BatchService::Stub::*method)(grpc::ClientContext*,
