@@ -25,6 +25,7 @@ ErrorBuilder::ErrorBuilder(absl::StatusCode code, std::string message, std::stri
 }
 
 ErrorBuilder& ErrorBuilder::Metadata(const std::string& key, const std::string& value) {
+  if (value.empty()) return *this;  // e.g. batch_id of an account-wide call
   (*info_.mutable_metadata())[key] = value;
   return *this;
 }

@@ -52,6 +52,7 @@ class ErrorBuilder {
  public:
   ErrorBuilder(absl::StatusCode code, std::string message, std::string reason);
 
+  // An empty value adds nothing (an account-wide call has no batch_id).
   ErrorBuilder& Metadata(const std::string& key, const std::string& value);
   ErrorBuilder& BadRequestField(const std::string& field, const std::string& description);
   ErrorBuilder& Precondition(const std::string& type, const std::string& subject,

@@ -151,6 +151,11 @@ absl::optional<absl::Duration> RetryHint(const HttpResult& result, const Envelop
 
 std::string HttpMeta(const HttpResult& result) { return absl::StrCat(result.http_status); }
 
+// "batch 9E867FAA", or "the account" for an account-wide call.
+std::string Subject(const ClassifyContext& ctx) {
+  return ctx.batch_id.empty() ? std::string("the account") : absl::StrCat("batch ", ctx.batch_id);
+}
+
 absl::Status TransportFailure(const HttpResult& result, const ClassifyContext& ctx,
                               const ReplyRules& rules) {
   const std::string& id = ctx.batch_id;
@@ -158,8 +163,8 @@ absl::Status TransportFailure(const HttpResult& result, const ClassifyContext& c
     if (result.error == TransportError::kTimeout) {
       return ErrorBuilder(absl::StatusCode::kUnavailable,
                           absl::StrCat("SerpWow did not answer within the gateway's upstream "
-                                       "timeout for batch ",
-                                       id, "; the call is safe to retry"),
+                                       "timeout for ",
+                                       Subject(ctx), "; the call is safe to retry"),
                           reason::kUpstreamTimeout)
           .Metadata("batch_id", id);
     }
@@ -183,7 +188,8 @@ absl::Status TransportFailure(const HttpResult& result, const ClassifyContext& c
     }
     return ErrorBuilder(
                absl::StatusCode::kUnavailable,
-               absl::StrCat(what, " while ", rules.doing, " ", id, "; the call is safe to retry"),
+               absl::StrCat(what, " while ", rules.doing, id.empty() ? "" : " ", id,
+                            "; the call is safe to retry"),
                reason::kUpstreamUnavailable)
         .Metadata("batch_id", id)
         .Metadata("transport_error", upstream::TransportErrorName(result.error));
@@ -192,8 +198,8 @@ absl::Status TransportFailure(const HttpResult& result, const ClassifyContext& c
     case TransportError::kTimeout:  // the caller's own deadline
       return ErrorBuilder(absl::StatusCode::kDeadlineExceeded,
                           absl::StrCat("the call's deadline passed while SerpWow was "
-                                       "handling batch ",
-                                       id,
+                                       "handling ",
+                                       Subject(ctx),
                                        rules.effect != nullptr
                                            ? absl::StrCat("; ", rules.effect,
                                                           " may or may not have taken effect")

@@ -74,7 +74,9 @@ struct Verdict {
 Verdict JudgeResult(const upstream::HttpResult& result, bool timeout_is_callers_deadline);
 
 struct ClassifyContext {
-  // Already validated; used in messages and details.
+  // Already validated; used in messages and details. Empty for an
+  // account-wide call (list, stop all, the account): messages then speak of
+  // "the account" and no batch_id metadata is set.
   std::string batch_id;
   // What a read just before saw (kUnknown when it failed or none was made);
   // it only sharpens an otherwise ambiguous refusal.
@@ -97,7 +99,8 @@ struct Envelope {
 
 // What is particular to one operation.
 struct ReplyRules {
-  // Its words in generic messages: "... while <doing> <batch_id>".
+  // Its words in generic messages: "... while <doing> <batch_id>" (the id
+  // left out for an account-wide call, e.g. "listing batches").
   const char* doing = "calling SerpWow for batch";
   // When it changes state: what a deadline passing mid-request may or may
   // not have done ("the stop"); nullptr for reads.
