@@ -1,7 +1,6 @@
 // batchctl: a command-line client for serpwow.batches.v1.BatchService.
-//   batchctl stop BATCH_ID [--target=HOST:PORT] [--timeout=DURATION] [--json]
-//   batchctl get BATCH_ID [same flags]
-//            [--tls | --ca_file=PEM [--cert_file=PEM --key_file=PEM]] [--token_file=F]
+// Top-level verbs act on batches (`batchctl stop ID`, `get ID`); child
+// resources are nouns with verbs (gh's grammar). Output: client/output.h.
 // Exit status: 0 on OK, the gRPC code's number on an RPC error (see
 // batchctl_format.h), 64 on a usage error.
 #include <grpcpp/create_channel.h>
@@ -9,6 +8,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/batchctl_format.h"
+#include "client/output.h"
 #include "common/file.h"
 #include "common/flag_env.h"
 #include "common/host_port.h"
@@ -29,7 +30,12 @@
 ABSL_FLAG(std::string, target, "localhost:50051",
           "the batch-server to call, HOST:PORT (or a gRPC target such as dns:///HOST:PORT)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "deadline for the call, e.g. 5s or 500ms");
-ABSL_FLAG(bool, json, false, "print the response (or the error status) as proto JSON");
+ABSL_FLAG(std::string, o, "",
+          "output format: table (the default), wide, json, jsonl or name; when stdout is not a "
+          "terminal, tables are tab-separated with no header");
+ABSL_FLAG(std::string, output, "", "the same as -o");
+ABSL_FLAG(bool, json, false, "the same as -o json");
+ABSL_FLAG(bool, no_headers, false, "tables without their header line");
 ABSL_FLAG(bool, tls, false, "use TLS, verifying the server with the system's CA store");
 ABSL_FLAG(std::string, ca_file, "", "PEM CA bundle to verify the server (implies --tls)");
 ABSL_FLAG(std::string, cert_file, "", "PEM client certificate for mTLS (implies --tls)");
@@ -42,11 +48,17 @@ ABSL_FLAG(std::string, token_file, "",
 namespace {
 
 constexpr char kUsage[] =
-    "stops or shows a SerpWow batch through batch-server.\n"
-    "usage: batchctl stop BATCH_ID [--target=HOST:PORT] [--timeout=DURATION] [--json]\n"
-    "       batchctl get BATCH_ID  (or batches/BATCH_ID) [same flags]\n"
-    "       [--tls | --ca_file=PEM [--cert_file=PEM --key_file=PEM]] [--server_name=NAME]\n"
-    "       [--token_file=FILE]   (or the token in BATCHCTL_TOKEN)\n"
+    "manages SerpWow batches through batch-server.\n"
+    "usage: batchctl COMMAND ARGS [flags]\n"
+    "  stop BATCH_ID          stop a queued or running batch (says whether credits came back)\n"
+    "  get BATCH_ID           one batch as a table row (BATCH_ID or batches/BATCH_ID)\n"
+    "  describe BATCH_ID      one batch in full\n"
+    "flags: [--target=HOST:PORT] [--timeout=DURATION] [-o table|wide|json|jsonl|name]\n"
+    "       [--json] [--no-headers] [--tls | --ca_file=PEM [--cert_file=PEM --key_file=PEM]]\n"
+    "       [--server_name=NAME] [--token_file=FILE]   (or the token in BATCHCTL_TOKEN)\n"
+    "       flags may be written with dashes or underscores (--no-headers, --no_headers)\n"
+    "output: tables fit the terminal; when stdout is not a terminal they are tab-separated,\n"
+    "        with no header and exact times (BATCHCTL_FORCE_TTY=1 forces the terminal form)\n"
     "exit status: 0 OK; 1-16 the gRPC status code (3 INVALID_ARGUMENT, 4 DEADLINE_EXCEEDED,\n"
     "5 NOT_FOUND, 8 RESOURCE_EXHAUSTED, 9 FAILED_PRECONDITION, 13 INTERNAL, 14 UNAVAILABLE, ...);\n"
     "64 usage error";
@@ -100,40 +112,33 @@ std::shared_ptr<grpc::ChannelCredentials> Credentials(std::string* error) {
 }
 
 namespace v1 = serpwow::batches::v1;
+using serpwow::client::Format;
 
-// One verb: the request it builds from its argument, and how it prints.
-template <typename Request, typename Response>
-struct Verb {
-  grpc::Status (v1::BatchService::Stub::*method)(grpc::ClientContext*, const Request&, Response*);
-  Request (*request)(const std::string& arg);
-  std::string (*format)(const Response&);
+// What every command works with: the stub, the call settings and where and
+// how to print.
+struct Env {
+  v1::BatchService::Stub* stub = nullptr;
+  std::string token;
+  absl::Duration timeout;
+  Format format = Format::kTable;
+  serpwow::client::Terminal terminal;
+  bool no_headers = false;
 };
 
-v1::StopBatchRequest StopRequest(const std::string& id) {
-  v1::StopBatchRequest request;
-  request.set_batch_id(id);
-  return request;
-}
-
-v1::GetBatchRequest GetRequest(const std::string& id) {
-  v1::GetBatchRequest request;
-  request.set_name(absl::StartsWith(id, "batches/") ? id : "batches/" + id);
-  return request;
-}
-
-// Calls the verb and prints its outcome; the exit status.
+// Calls one RPC with the deadline and the token. On an error, prints it
+// (-o json: the google.rpc.Status on stdout; else one line on stderr) and
+// returns its exit status; 0 on OK.
 template <typename Request, typename Response>
-int Run(const Verb<Request, Response>& verb, v1::BatchService::Stub& stub,
-        grpc::ClientContext& context, const std::string& arg) {
-  Response response;
-  grpc::Status status = (stub.*verb.method)(&context, verb.request(arg), &response);
-  const bool json = absl::GetFlag(FLAGS_json);
-  if (status.ok()) {
-    std::printf("%s\n", json ? serpwow::client::MessageJson(response).c_str()
-                             : verb.format(response).c_str());
-    return 0;
-  }
-  if (json) {
+int Call(const Env& env,
+         grpc::Status (v1::BatchService::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                        Response*),
+         const Request& request, Response* response) {
+  grpc::ClientContext context;
+  if (!env.token.empty()) context.AddMetadata("authorization", "Bearer " + env.token);
+  context.set_deadline(absl::ToChronoTime(absl::Now() + env.timeout));
+  grpc::Status status = (env.stub->*method)(&context, request, response);
+  if (status.ok()) return 0;
+  if (env.format == Format::kJson || env.format == Format::kJsonl) {
     std::printf("%s\n", serpwow::client::ErrorJson(status).c_str());
   } else {
     std::fprintf(stderr, "batchctl: %s\n", serpwow::client::FormatError(status).c_str());
@@ -141,19 +146,131 @@ int Run(const Verb<Request, Response>& verb, v1::BatchService::Stub& stub,
   return serpwow::client::ExitCodeFor(status.error_code());
 }
 
+// "9E867FAA" or "batches/9E867FAA" -> "batches/9E867FAA". The server checks
+// the id; anything odd is its INVALID_ARGUMENT, not a guess here.
+std::string BatchName(const std::string& arg) {
+  return absl::StartsWith(arg, "batches/") ? arg : "batches/" + arg;
+}
+
+// Batches as the output format asks: a table (one row each) or messages.
+void PrintBatches(const Env& env, const std::vector<const v1::Batch*>& batches, bool as_list) {
+  if (env.format != Format::kTable && env.format != Format::kWide) {
+    std::vector<const google::protobuf::Message*> messages(batches.begin(), batches.end());
+    std::fputs(serpwow::client::PrintMessages(messages, env.format, as_list).c_str(), stdout);
+    return;
+  }
+  const bool wide = env.format == Format::kWide;
+  serpwow::client::Table table(serpwow::client::BatchColumns(wide));
+  const absl::Time now = absl::Now();
+  for (const v1::Batch* b : batches) {
+    table.AddRow(serpwow::client::BatchCells(*b, wide, wide || !env.terminal.is_tty, now));
+  }
+  std::fputs(table.Render(env.terminal, env.no_headers).c_str(), stdout);
+}
+
+int OneArg(const std::string& command, const std::vector<std::string>& args) {
+  if (args.size() != 1) return UsageError("'" + command + "' takes exactly one BATCH_ID");
+  return 0;
+}
+
+int StopCommand(const Env& env, const std::vector<std::string>& args) {
+  if (int bad = OneArg("stop", args)) return bad;
+  v1::StopBatchRequest request;
+  request.set_batch_id(args[0]);
+  v1::StopBatchResponse response;
+  if (int code = Call(env, &v1::BatchService::Stub::StopBatch, request, &response)) return code;
+  switch (env.format) {
+    case Format::kJson:
+    case Format::kJsonl:
+      std::printf("%s\n", serpwow::client::StoppedJson(response).c_str());
+      break;
+    case Format::kName:
+      std::printf("batches/%s\n", response.batch_id().c_str());
+      break;
+    default:
+      std::printf("%s\n", serpwow::client::FormatStopped(response).c_str());
+  }
+  return 0;
+}
+
+int GetCommand(const Env& env, const std::vector<std::string>& args) {
+  if (int bad = OneArg("get", args)) return bad;
+  v1::GetBatchRequest request;
+  request.set_name(BatchName(args[0]));
+  v1::Batch batch;
+  if (int code = Call(env, &v1::BatchService::Stub::GetBatch, request, &batch)) return code;
+  PrintBatches(env, {&batch}, false);
+  return 0;
+}
+
+int DescribeCommand(const Env& env, const std::vector<std::string>& args) {
+  if (int bad = OneArg("describe", args)) return bad;
+  v1::GetBatchRequest request;
+  request.set_name(BatchName(args[0]));
+  v1::Batch batch;
+  if (int code = Call(env, &v1::BatchService::Stub::GetBatch, request, &batch)) return code;
+  if (env.format == Format::kTable || env.format == Format::kWide) {
+    std::printf("%s\n", serpwow::client::FormatBatch(batch).c_str());
+  } else {
+    PrintBatches(env, {&batch}, false);
+  }
+  return 0;
+}
+
+struct Command {
+  const char* name;
+  int (*run)(const Env& env, const std::vector<std::string>& args);
+};
+
+constexpr Command kCommands[] = {
+    {"stop", &StopCommand},
+    {"get", &GetCommand},
+    {"describe", &DescribeCommand},
+};
+
+// Flags may be spelled with dashes as well (--no-headers, --token-file):
+// kubectl's and gh's habit. absl's names use underscores.
+void DashesToUnderscores(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    char* arg = argv[i];
+    if (arg[0] != '-' || arg[1] != '-' || arg[2] == '\0') continue;
+    if (std::strcmp(arg, "--") == 0) break;  // the rest are not flags
+    for (char* c = arg + 2; *c != '\0' && *c != '='; ++c) {
+      if (*c == '-') *c = '_';
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   serpwow::SetUpHelp(argc, argv, "client/batchctl.cc", kUsage);
+  DashesToUnderscores(argc, argv);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return UsageError("missing command");
   const std::string command = args[1];
-  if (command != "stop" && command != "get") {
-    return UsageError("unknown command (the commands are 'stop' and 'get')");
+  const Command* chosen = nullptr;
+  std::string names;
+  for (const Command& c : kCommands) {
+    if (command == c.name) chosen = &c;
+    absl::StrAppend(&names, names.empty() ? "" : ", ", c.name);
   }
-  if (args.size() != 3) return UsageError("'" + command + "' takes exactly one BATCH_ID");
-  const absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
-  if (timeout <= absl::ZeroDuration()) return UsageError("--timeout must be positive");
+  if (chosen == nullptr) return UsageError("unknown command (the commands are " + names + ")");
+
+  Env env;
+  env.timeout = absl::GetFlag(FLAGS_timeout);
+  if (env.timeout <= absl::ZeroDuration()) return UsageError("--timeout must be positive");
+  std::string output = absl::GetFlag(FLAGS_o);
+  if (output.empty()) output = absl::GetFlag(FLAGS_output);
+  if (absl::GetFlag(FLAGS_json)) {
+    if (!output.empty() && output != "json") return UsageError("--json is -o json; give one");
+    output = "json";
+  }
+  absl::StatusOr<Format> format = serpwow::client::ParseFormat(output);
+  if (!format.ok()) return UsageError(std::string(format.status().message()));
+  env.format = *format;
+  env.terminal = serpwow::client::DetectTerminal();
+  env.no_headers = absl::GetFlag(FLAGS_no_headers);
 
   if (std::string bad = CheckTarget(absl::GetFlag(FLAGS_target)); !bad.empty()) {
     return UsageError(bad);
@@ -161,13 +278,12 @@ int main(int argc, char** argv) {
   std::string error;
   std::shared_ptr<grpc::ChannelCredentials> credentials = Credentials(&error);
   if (credentials == nullptr) return UsageError(error);
-  std::string token;
   if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
-    if (!ReadFlagFile("--token_file", path, &token, &error)) return UsageError(error);
-  } else if (const char* env = std::getenv("BATCHCTL_TOKEN")) {
-    token = env;
+    if (!ReadFlagFile("--token_file", path, &env.token, &error)) return UsageError(error);
+  } else if (const char* token = std::getenv("BATCHCTL_TOKEN")) {
+    env.token = token;
   }
-  token = std::string(absl::StripAsciiWhitespace(token));
+  env.token = std::string(absl::StripAsciiWhitespace(env.token));
 
   grpc::ChannelArguments channel_args;
   if (const std::string name = absl::GetFlag(FLAGS_server_name); !name.empty()) {
@@ -175,16 +291,6 @@ int main(int argc, char** argv) {
   }
   auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target), credentials, channel_args);
   auto stub = v1::BatchService::NewStub(channel);
-  grpc::ClientContext context;
-  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
-  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  if (command == "get") {
-    return Run(Verb<v1::GetBatchRequest, v1::Batch>{&v1::BatchService::Stub::GetBatch, &GetRequest,
-                                                    &serpwow::client::FormatBatch},
-               *stub, context, args[2]);
-  }
-  return Run(
-      Verb<v1::StopBatchRequest, v1::StopBatchResponse>{
-          &v1::BatchService::Stub::StopBatch, &StopRequest, &serpwow::client::FormatStopped},
-      *stub, context, args[2]);
+  env.stub = stub.get();
+  return chosen->run(env, std::vector<std::string>(args.begin() + 2, args.end()));
 }

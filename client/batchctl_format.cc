@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "client/output.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 
@@ -95,6 +96,46 @@ std::string Schedule(const v1::Batch& b) {
   return absl::StrCat(out, " (account time zone)");
 }
 
+// The schedule in a table cell: "manual", "hourly", "daily 09,17",
+// "weekly mon,wed 09", "monthly 1,15 09".
+std::string ShortSchedule(const v1::Batch& b) {
+  static constexpr const char* kDays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+  std::string out;
+  switch (b.schedule_type()) {
+    case v1::SCHEDULE_TYPE_MANUAL:
+      return "manual";
+    case v1::SCHEDULE_TYPE_HOURLY:
+      return "hourly";
+    case v1::SCHEDULE_TYPE_DAILY:
+      out = "daily";
+      break;
+    case v1::SCHEDULE_TYPE_WEEKLY:
+      out = "weekly";
+      if (b.schedule_days_of_week_size() > 0) {
+        absl::StrAppend(
+            &out, " ", absl::StrJoin(b.schedule_days_of_week(), ",", [](std::string* o, int32_t d) {
+              o->append(d >= 0 && d <= 6 ? kDays[d] : "?");
+            }));
+      }
+      break;
+    case v1::SCHEDULE_TYPE_MONTHLY:
+      out = "monthly";
+      if (b.schedule_days_of_month_size() > 0) {
+        absl::StrAppend(&out, " ", absl::StrJoin(b.schedule_days_of_month(), ","));
+      }
+      break;
+    default:
+      return "";
+  }
+  if (b.schedule_hours_size() > 0) {
+    absl::StrAppend(&out, " ",
+                    absl::StrJoin(b.schedule_hours(), ",", [](std::string* o, int32_t h) {
+                      absl::StrAppend(o, absl::Dec(h, absl::kZeroPad2));
+                    }));
+  }
+  return out;
+}
+
 std::string Priority(v1::Priority p) {
   switch (p) {
     case v1::PRIORITY_LOWEST:
@@ -118,12 +159,46 @@ std::string Time(const google::protobuf::Timestamp& t) {
 
 }  // namespace
 
-std::string MessageJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.always_print_primitive_fields = true;
-  std::string out;
-  if (!google::protobuf::util::MessageToJsonString(message, &out, options).ok()) return "{}";
-  return out;
+std::vector<Column> BatchColumns(bool wide) {
+  std::vector<Column> columns = {{"ID"},       {"NAME", true}, {"STATUS"},  {"SCHEDULE", true},
+                                 {"PRIORITY"}, {"SEARCHES"},   {"CREDITS"}, {"RESULTS"},
+                                 {"LAST-RUN"}, {"AGE"}};
+  if (wide) {
+    for (Column c : std::vector<Column>{
+             {"ENABLED"}, {"NEXT-RESULT-SET"}, {"DESTINATIONS", true}, {"WEBHOOK", true}}) {
+      columns.push_back(std::move(c));
+    }
+  }
+  return columns;
+}
+
+std::vector<std::string> BatchCells(const v1::Batch& b, bool wide, bool exact_times,
+                                    absl::Time now) {
+  auto when = [&](const google::protobuf::Timestamp& t, bool has) -> std::string {
+    if (!has) return exact_times ? "" : "never";
+    if (exact_times) return Time(t);
+    const absl::Time at = absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+    return Age(now - at);
+  };
+  std::vector<std::string> cells = {
+      b.batch_id(),
+      b.display_name(),
+      StatusName(b.status()),
+      ShortSchedule(b),
+      b.has_priority() ? Priority(b.priority()) : "",
+      absl::StrCat(b.searches_total_count()),
+      absl::StrCat(b.credits_required()),
+      absl::StrCat(b.results_count()),
+      when(b.last_run_time(), b.has_last_run_time()),
+      when(b.create_time(), b.has_create_time()),
+  };
+  if (wide) {
+    cells.push_back(b.has_enabled() ? (b.enabled() ? "yes" : "no") : "");
+    cells.push_back(absl::StrCat(b.next_result_set_id()));
+    cells.push_back(absl::StrJoin(b.destination_ids(), ","));
+    cells.push_back(b.notification_webhook());
+  }
+  return cells;
 }
 
 std::string FormatBatch(const v1::Batch& b) {

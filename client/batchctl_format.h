@@ -4,7 +4,10 @@
 #include <grpcpp/support/status.h>
 
 #include <string>
+#include <vector>
 
+#include "absl/time/time.h"
+#include "client/output.h"
 #include "serpwow/batches/v1/batch_service.pb.h"
 
 namespace serpwow::client {
@@ -28,13 +31,20 @@ std::string FormatError(const grpc::Status& status);
 //     ...
 std::string FormatBatch(const serpwow::batches::v1::Batch& batch);
 
-// Proto JSON of a response (every field, default values included).
-std::string MessageJson(const google::protobuf::Message& message);
 std::string StoppedJson(const serpwow::batches::v1::StopBatchResponse& response);
 
 // Proto JSON of the google.rpc.Status carried by `status` (code, message,
 // details), or of code and message alone when it carries none.
 std::string ErrorJson(const grpc::Status& status);
+
+// A batch as a table row (`batchctl get`, `list`): ID NAME STATUS SCHEDULE
+// PRIORITY SEARCHES CREDITS RESULTS LAST-RUN AGE, and with `wide` also
+// ENABLED NEXT-RESULT-SET DESTINATIONS WEBHOOK. Times are ages relative to
+// `now` ("5h"), or RFC 3339 when `exact_times` (-o wide, or stdout not a
+// terminal).
+std::vector<Column> BatchColumns(bool wide);
+std::vector<std::string> BatchCells(const serpwow::batches::v1::Batch& batch, bool wide,
+                                    bool exact_times, absl::Time now);
 
 // "OK", "INVALID_ARGUMENT", ...
 std::string CodeName(grpc::StatusCode code);

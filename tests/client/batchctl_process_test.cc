@@ -4,12 +4,15 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "tests/support/gateway_fixture.h"
 #include "tests/support/help_check.h"
 #include "tests/support/subprocess.h"
@@ -45,14 +48,74 @@ TEST_F(BatchctlTest, StopsAQueuedBatch) {
   EXPECT_EQ(r.err, "");
 }
 
-TEST_F(BatchctlTest, GetDescribesABatchByIdOrName) {
-  ProcessResult r = Batchctl({"get", "9E867FAA"});
+TEST_F(BatchctlTest, DescribeShowsABatchInFull) {
+  ProcessResult r = Batchctl({"describe", "9E867FAA"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(
       absl::StartsWith(r.out, "batch 9E867FAA \"9E867FAA\": queued (200 credits reserved)\n"))
       << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "  credits:       200 per run\n")) << r.out;
   EXPECT_EQ(r.err, "");
+}
+
+// Piped (not a terminal): one tab-separated row, no header, exact times.
+TEST_F(BatchctlTest, GetPipedIsOneTabSeparatedRow) {
+  ProcessResult r = Batchctl({"get", "9E867FAA"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> cells = absl::StrSplit(absl::StripSuffix(r.out, "\n"), '\t');
+  ASSERT_EQ(cells.size(), 10u) << r.out;
+  EXPECT_EQ(cells[0], "9E867FAA");
+  EXPECT_EQ(cells[2], "queued");
+  EXPECT_EQ(cells[3], "manual");
+  EXPECT_EQ(cells[6], "200");
+  EXPECT_EQ(cells[8], "") << "no last run: empty when piped";
+  EXPECT_TRUE(absl::EndsWith(cells[9], "Z")) << "creation time as RFC 3339: " << cells[9];
+  EXPECT_EQ(absl::StrContains(r.out, "\n"), true);
+  EXPECT_EQ(r.err, "");
+}
+
+// On a terminal: a header and aligned columns that fit $COLUMNS.
+TEST_F(BatchctlTest, GetOnATerminalIsATableThatFitsItsWidth) {
+  std::vector<std::string> argv = {BATCHCTL_PATH, absl::StrCat("--target=", gateway_->address()),
+                                   "get", "9E867FAA"};
+  ProcessResult r = RunProcess(argv, {"BATCHCTL_FORCE_TTY=1", "COLUMNS=200"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> lines = absl::StrSplit(absl::StripSuffix(r.out, "\n"), '\n');
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_TRUE(absl::StartsWith(lines[0], "ID         NAME       STATUS   SCHEDULE   PRIORITY"))
+      << lines[0];
+  EXPECT_TRUE(absl::StrContains(lines[1], "never")) << "no last run yet: " << lines[1];
+  ProcessResult narrow = RunProcess(argv, {"BATCHCTL_FORCE_TTY=1", "COLUMNS=60"});
+  for (absl::string_view line : absl::StrSplit(narrow.out, '\n', absl::SkipEmpty())) {
+    // Only the flexible columns shrink; the rest keep their width.
+    EXPECT_LE(line.size(), 100u) << line;
+  }
+  ProcessResult bare = RunProcess({BATCHCTL_PATH, absl::StrCat("--target=", gateway_->address()),
+                                   "get", "9E867FAA", "--no-headers"},
+                                  {"BATCHCTL_FORCE_TTY=1", "COLUMNS=200"});
+  EXPECT_EQ(absl::StrSplit(absl::StripSuffix(bare.out, "\n"), '\n').begin()->substr(0, 8),
+            "9E867FAA")
+      << bare.out;
+}
+
+TEST_F(BatchctlTest, OutputFormatsNameJsonlAndJson) {
+  ProcessResult name = Batchctl({"get", "9E867FAA", "-o", "name"});
+  EXPECT_EQ(name.exit_code, 0) << name.err;
+  EXPECT_EQ(name.out, "batches/9E867FAA\n");
+  ProcessResult jsonl = Batchctl({"get", "9E867FAA", "--output=jsonl"});
+  EXPECT_EQ(jsonl.exit_code, 0) << jsonl.err;
+  EXPECT_EQ(std::count(jsonl.out.begin(), jsonl.out.end(), '\n'), 1) << jsonl.out;
+  v1::Batch parsed;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(jsonl.out, &parsed).ok()) << jsonl.out;
+  EXPECT_EQ(parsed.batch_id(), "9E867FAA");
+  ProcessResult bad = Batchctl({"get", "9E867FAA", "-o", "yaml"});
+  EXPECT_EQ(bad.exit_code, 64);
+  EXPECT_TRUE(absl::StrContains(bad.err, "-o yaml: the formats are")) << bad.err;
+  ProcessResult both = Batchctl({"get", "9E867FAA", "--json", "-o", "name"});
+  EXPECT_EQ(both.exit_code, 64) << both.err;
+}
+
+TEST_F(BatchctlTest, GetByIdOrName) {
   ProcessResult by_name = Batchctl({"get", "batches/DEMOIDLE", "--json"});
   EXPECT_EQ(by_name.exit_code, 0) << by_name.err;
   v1::Batch batch;
@@ -152,10 +215,10 @@ TEST_F(BatchctlTest, UnreachableServerIsUnavailable) {
 
 TEST_F(BatchctlTest, UsageErrorsExit64) {
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {}, {"start", "X"}, {"stop"}, {"stop", "A", "B"}, {"stop", "A", "--timeout=0s"}}) {
+           {}, {"frobnicate", "X"}, {"stop"}, {"stop", "A", "B"}, {"stop", "A", "--timeout=0s"}}) {
     ProcessResult r = Batchctl(args);
     EXPECT_EQ(r.exit_code, 64) << absl::StrJoin(args, " ") << ": " << r.err;
-    EXPECT_TRUE(absl::StrContains(r.err, "usage: batchctl stop BATCH_ID")) << r.err;
+    EXPECT_TRUE(absl::StrContains(r.err, "usage: batchctl COMMAND")) << r.err;
   }
   EXPECT_EQ(sim_->request_count(), 0);
 }
@@ -165,10 +228,11 @@ TEST(BatchctlHelpTest, HelpExitsZeroListingTheFlagsWithoutBuildPaths) {
     ProcessResult r = RunProcess({BATCHCTL_PATH, help});
     EXPECT_EQ(r.exit_code, 0) << help << ": " << r.err;
     EXPECT_EQ(r.err, "") << help;
-    EXPECT_TRUE(absl::StartsWith(r.out, "batchctl: stops or shows a SerpWow batch")) << r.out;
-    EXPECT_TRUE(absl::StrContains(r.out, "usage: batchctl stop BATCH_ID")) << r.out;
-    EXPECT_TRUE(HelpIsClean(r.out, {"target", "timeout", "json", "tls", "ca_file", "cert_file",
-                                    "key_file", "server_name", "token_file"}));
+    EXPECT_TRUE(absl::StartsWith(r.out, "batchctl: manages SerpWow batches")) << r.out;
+    EXPECT_TRUE(absl::StrContains(r.out, "  stop BATCH_ID")) << r.out;
+    EXPECT_TRUE(
+        HelpIsClean(r.out, {"target", "timeout", "o", "output", "json", "no_headers", "tls",
+                            "ca_file", "cert_file", "key_file", "server_name", "token_file"}));
     EXPECT_TRUE(absl::StrContains(r.out, "--target=\"localhost:50051\"")) << r.out;
   }
 }
