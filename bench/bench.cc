@@ -273,17 +273,22 @@ std::vector<double> HealthLatencies(const std::string& target, int n, int* unexp
   });
 }
 
-// RunLoad (below) runs `total` StopBatch calls as described above StubsFor.
-// With `invalid_ids`, every call carries an invalid id instead (answered by
-// the gateway without any upstream request) and INVALID_ARGUMENT is the
-// expected outcome: the cost of the gRPC hop alone.
+// What RunLoad calls: StopBatch on a queued batch (the refund path: a read
+// and a stop upstream), the same with an invalid id (answered by the gateway
+// without any upstream request: the cost of the gRPC hop alone), or GetBatch
+// (one read upstream).
+enum class Load { kStop, kStopInvalidId, kGet };
+
+// RunLoad (below) runs `total` calls of `load` as described above StubsFor.
 Stats RunLoad(const std::string& target, serpwow::sim::Simulator* sim, int total, int concurrency,
-              int channels, absl::Duration deadline, bool invalid_ids = false) {
+              int channels, absl::Duration deadline, Load load = Load::kStop) {
   std::vector<v1::BatchService::Stub*> stubs = StubsFor(target, channels);
   struct Call {
     grpc::ClientContext context;
     v1::StopBatchRequest request;
     v1::StopBatchResponse response;
+    v1::GetBatchRequest get_request;
+    v1::Batch batch;
     absl::Time start;
   };
   Stats stats;
@@ -303,34 +308,51 @@ Stats RunLoad(const std::string& target, serpwow::sim::Simulator* sim, int total
       ++in_flight;
     }
     auto call = std::make_shared<Call>();
-    if (invalid_ids) {
+    const std::string id = absl::StrCat("LOAD", n % pool);
+    if (load == Load::kStopInvalidId) {
       call->request.set_batch_id("not/valid");
-    } else {
-      const std::string id = absl::StrCat("LOAD", n % pool);
+    } else if (load == Load::kStop) {
       sim->PutBatch(id, BatchState::kQueued, 1);
       call->request.set_batch_id(id);
+    } else if (n < pool) {
+      sim->PutBatch(id, BatchState::kIdle, 1);  // reads change nothing: one batch per slot
     }
+    call->get_request.set_name("batches/" + id);
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
     call->start = absl::Now();
-    stubs[static_cast<size_t>(n % channels)]->async()->StopBatch(
-        &call->context, &call->request, &call->response, [&, call](grpc::Status status) {
-          const double us = absl::ToDoubleMicroseconds(absl::Now() - call->start);
-          absl::MutexLock lock(&mu);
-          const bool expected = invalid_ids
-                                    ? status.error_code() == grpc::StatusCode::INVALID_ARGUMENT
-                                    : status.ok() && call->response.credits_refunded();
-          if (expected) {
-            ++stats.ok;
-            stats.latencies_us.push_back(us);
-          } else {
-            ++stats.errors;
-            if (stats.first_error.empty()) {
-              stats.first_error = absl::StrCat(status.error_code(), " ", status.error_message());
-            }
-          }
-          --in_flight;
-          ++finished;
-        });
+    auto done = [&, call](grpc::Status status) {
+      const double us = absl::ToDoubleMicroseconds(absl::Now() - call->start);
+      absl::MutexLock lock(&mu);
+      bool expected = false;
+      switch (load) {
+        case Load::kStop:
+          expected = status.ok() && call->response.credits_refunded();
+          break;
+        case Load::kStopInvalidId:
+          expected = status.error_code() == grpc::StatusCode::INVALID_ARGUMENT;
+          break;
+        case Load::kGet:
+          expected = status.ok() && call->batch.name() == call->get_request.name();
+          break;
+      }
+      if (expected) {
+        ++stats.ok;
+        stats.latencies_us.push_back(us);
+      } else {
+        ++stats.errors;
+        if (stats.first_error.empty()) {
+          stats.first_error = absl::StrCat(status.error_code(), " ", status.error_message());
+        }
+      }
+      --in_flight;
+      ++finished;
+    };
+    v1::BatchService::Stub* stub = stubs[static_cast<size_t>(n % channels)];
+    if (load == Load::kGet) {
+      stub->async()->GetBatch(&call->context, &call->get_request, &call->batch, std::move(done));
+    } else {
+      stub->async()->StopBatch(&call->context, &call->request, &call->response, std::move(done));
+    }
   }
   absl::MutexLock lock(&mu);
   auto all = [&] { return finished == total; };
@@ -530,6 +552,23 @@ void Throughput() {
     Report(absl::StrCat("concurrency ", concurrency, ": gateway CPU per RPC"), Us(cpu_us),
            "<= 100 µs", cpu_us <= 100);
   }
+  // GetBatch: one upstream read per call (StopBatch makes two).
+  for (int concurrency : {1, 16, 256}) {
+    const int calls = absl::GetFlag(FLAGS_throughput_calls);
+    Stats s;
+    const double cpu_us = GatewayCpuPerCall(gw, calls, [&] {
+      s = RunLoad(gw.target(), sim.get(), calls, concurrency, std::min(concurrency, 8),
+                  absl::Seconds(30), Load::kGet);
+    });
+    const double rps = static_cast<double>(s.ok) / absl::ToDoubleSeconds(s.wall);
+    Report(absl::StrCat("GetBatch, concurrency ", concurrency, ": RPC/s, p50, p99"),
+           absl::StrCat(static_cast<int64_t>(rps), ", ", Us(Percentile(s.latencies_us, 50)), ", ",
+                        Us(Percentile(s.latencies_us, 99))),
+           "", true);
+    Report(absl::StrCat("GetBatch, concurrency ", concurrency, ": gateway CPU per RPC"),
+           absl::StrCat(Us(cpu_us), s.errors == 0 ? "" : " (errors: " + s.first_error + ")"), "",
+           s.errors == 0);
+  }
   // Diagnostics, to split the CPU per RPC: the same gateway answering
   // without any upstream request (an invalid id: validation, error details,
   // a warning log line), and gRPC's built-in health check (no code of ours).
@@ -538,7 +577,7 @@ void Throughput() {
     Stats s;
     double cpu_us = GatewayCpuPerCall(gw, calls, [&] {
       s = RunLoad(gw.target(), sim.get(), calls, concurrency, std::min(concurrency, 8),
-                  absl::Seconds(30), /*invalid_ids=*/true);
+                  absl::Seconds(30), Load::kStopInvalidId);
     });
     Report(absl::StrCat("concurrency ", concurrency, ": CPU per call, invalid id (no upstream)"),
            absl::StrCat(Us(cpu_us), s.errors == 0 ? "" : " (unexpected: " + s.first_error + ")"),
