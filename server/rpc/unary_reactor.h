@@ -3,7 +3,8 @@
 // alone) and the caller's bearer token (when auth is on) before anything
 // else; the refusal of new calls at shutdown (shutdown_gate.h); the
 // request id from `x-request-id` (or a new one), sent back in the initial
-// metadata (in the trailing metadata on SHUTTING_DOWN, see OnEnded); the
+// metadata of an OK answer and the trailing metadata of an error (so that
+// errors are Trailers-Only and retry policies can retry them, see OnEnded); the
 // caller's deadline; cancellation (which aborts the upstream transfer); the
 // RPC metrics; one JSON log line; and Finish(ToGrpcStatus(...)) at the
 // handler edge, through the shutdown gate, which holds answers for a moment
@@ -66,7 +67,7 @@ struct RpcDeps {
   // METADATA_TOO_LARGE (gRPC's own limit, past which a call fails its whole
   // connection, is set higher: GatewayOptions::max_metadata_bytes).
   size_t max_metadata_bytes = 8 << 10;
-  ShutdownGate* gate = nullptr;      // null: never refuses, never holds
+  ShutdownGate* gate = nullptr;  // null: never refuses, never holds
 };
 
 template <typename Rpc>
@@ -170,16 +171,16 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
       record.Str("reason", logic::ReasonOf(status));
     }
     record.Emit();
-    // The request id goes back in the initial metadata, except on SHUTTING_DOWN:
-    // an answer with initial metadata commits the call, and gRPC's retry
-    // policies retry only an uncommitted one (a Trailers-Only answer), while
-    // this is the answer a caller must retry, elsewhere. Safe from any thread:
-    // gRPC reads the metadata only when Finish sends it.
-    if (status.code() == absl::StatusCode::kUnavailable &&
-        logic::ReasonOf(status) == logic::reason::kShuttingDown) {
-      context_->AddTrailingMetadata(kRequestIdKey, request_id_);
-    } else {
+    // The request id goes back in the initial metadata of an OK answer and in
+    // the trailing metadata of an error: an answer with initial metadata
+    // commits the call, and gRPC's retry policies retry only an uncommitted
+    // one (a Trailers-Only answer), so every error a caller's policy lists
+    // (UNAVAILABLE of any reason, above all) must be Trailers-Only. Safe from
+    // any thread: gRPC reads the metadata only when Finish sends it.
+    if (status.ok()) {
       context_->AddInitialMetadata(kRequestIdKey, request_id_);
+    } else {
+      context_->AddTrailingMetadata(kRequestIdKey, request_id_);
     }
     if (gate_ != nullptr) {
       gate_->Finish(this, ToGrpcStatus(status));  // held while a shutdown refuses calls

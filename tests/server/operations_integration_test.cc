@@ -198,11 +198,13 @@ TEST_F(OperationsTest, RequestIdRoundTrip) {
     v1::StopBatchRequest request;
     request.set_batch_id("R1");
     v1::StopBatchResponse response;
-    stub_->StopBatch(&context, request, &response);
-    auto it = context.GetServerInitialMetadata().find("x-request-id");
-    return it == context.GetServerInitialMetadata().end()
-               ? std::string()
-               : std::string(it->second.data(), it->second.size());
+    // The first stop succeeds (initial metadata); the others are refused
+    // (the batch is idle then), and errors carry it in the trailers.
+    const bool ok = stub_->StopBatch(&context, request, &response).ok();
+    const auto& metadata =
+        ok ? context.GetServerInitialMetadata() : context.GetServerTrailingMetadata();
+    auto it = metadata.find("x-request-id");
+    return it == metadata.end() ? std::string() : std::string(it->second.data(), it->second.size());
   };
   EXPECT_EQ(call("req-7f3a.42"), "req-7f3a.42");
   std::string generated = call(nullptr);
@@ -212,6 +214,55 @@ TEST_F(OperationsTest, RequestIdRoundTrip) {
   // Hostile ids are replaced, not echoed.
   std::string replaced = call("bad id with spaces");
   EXPECT_EQ(replaced.size(), 32u);
+}
+
+// An error is Trailers-Only: its request id is in the trailing metadata, and
+// no initial metadata commits the call.
+TEST_F(OperationsTest, ErrorsCarryTheRequestIdInTheTrailers) {
+  StartAll();
+  grpc::ClientContext context;
+  context.AddMetadata("x-request-id", "req-missing-1");
+  v1::GetBatchRequest request;
+  request.set_name("batches/NOSUCH");
+  v1::Batch response;
+  EXPECT_EQ(stub_->GetBatch(&context, request, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(context.GetServerInitialMetadata().count("x-request-id"), 0u);
+  auto it = context.GetServerTrailingMetadata().find("x-request-id");
+  ASSERT_NE(it, context.GetServerTrailingMetadata().end());
+  EXPECT_EQ(std::string(it->second.data(), it->second.size()), "req-missing-1");
+}
+
+// The sample retry policy of deploy/README.md retries every UNAVAILABLE the
+// gateway answers, not only SHUTTING_DOWN: here SerpWow fails the gateway's
+// own three attempts with 503 (UPSTREAM_UNAVAILABLE), and the client's
+// policy sends the call again, which succeeds.
+TEST_F(OperationsTest, ClientRetryPoliciesRetryTheGatewaysUnavailable) {
+  StartAll();
+  sim_->PutBatch("RETRY1", BatchState::kIdle, 10);
+  sim::Fault fault;
+  fault.status = 503;
+  fault.body = "<html>down</html>";
+  fault.headers = {{"Content-Type", "text/html"}};
+  fault.times = 3;  // the gateway's own attempts
+  sim_->AddFault(fault);
+  grpc::ChannelArguments args;
+  args.SetServiceConfigJSON(R"({"methodConfig": [{
+      "name": [{"service": "serpwow.batches.v1.BatchService"}],
+      "retryPolicy": {"maxAttempts": 2, "initialBackoff": "0.05s", "maxBackoff": "0.1s",
+                      "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]})");
+  auto channel =
+      grpc::CreateCustomChannel(gateway_->address(), grpc::InsecureChannelCredentials(), args);
+  auto stub = v1::BatchService::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::GetBatchRequest request;
+  request.set_name("batches/RETRY1");
+  v1::Batch response;
+  grpc::Status status = stub->GetBatch(&context, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+  EXPECT_EQ(response.batch_id(), "RETRY1");
+  EXPECT_EQ(sim_->request_count(), 4) << "three failed attempts, then the client's retry";
 }
 
 TEST_F(OperationsTest, BearerTokensGateEveryCallButHealth) {
