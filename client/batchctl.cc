@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/batchctl_format.h"
+#include "client/cli.h"
 #include "client/output.h"
 #include "common/file.h"
 #include "common/flag_env.h"
@@ -63,10 +64,16 @@ constexpr char kUsage[] =
     "5 NOT_FOUND, 8 RESOURCE_EXHAUSTED, 9 FAILED_PRECONDITION, 13 INTERNAL, 14 UNAVAILABLE, ...);\n"
     "64 usage error";
 
-int UsageError(const std::string& message) {
+}  // namespace
+
+int serpwow::client::UsageError(const std::string& message) {
   std::fprintf(stderr, "batchctl: %s\n%s\n", message.c_str(), kUsage);
-  return serpwow::client::kExitUsage;
+  return kExitUsage;
 }
+
+namespace {
+
+using serpwow::client::UsageError;
 
 // A gRPC target URI (dns:///host:port, unix:///path, ...) is passed through
 // as it is; anything else must be HOST:PORT. Empty if fine, else the message.
@@ -114,118 +121,15 @@ std::shared_ptr<grpc::ChannelCredentials> Credentials(std::string* error) {
 namespace v1 = serpwow::batches::v1;
 using serpwow::client::Format;
 
-// What every command works with: the stub, the call settings and where and
-// how to print.
-struct Env {
-  v1::BatchService::Stub* stub = nullptr;
-  std::string token;
-  absl::Duration timeout;
-  Format format = Format::kTable;
-  serpwow::client::Terminal terminal;
-  bool no_headers = false;
-};
-
-// Calls one RPC with the deadline and the token. On an error, prints it
-// (-o json: the google.rpc.Status on stdout; else one line on stderr) and
-// returns its exit status; 0 on OK.
-template <typename Request, typename Response>
-int Call(const Env& env,
-         grpc::Status (v1::BatchService::Stub::*method)(grpc::ClientContext*, const Request&,
-                                                        Response*),
-         const Request& request, Response* response) {
-  grpc::ClientContext context;
-  if (!env.token.empty()) context.AddMetadata("authorization", "Bearer " + env.token);
-  context.set_deadline(absl::ToChronoTime(absl::Now() + env.timeout));
-  grpc::Status status = (env.stub->*method)(&context, request, response);
-  if (status.ok()) return 0;
-  if (env.format == Format::kJson || env.format == Format::kJsonl) {
-    std::printf("%s\n", serpwow::client::ErrorJson(status).c_str());
-  } else {
-    std::fprintf(stderr, "batchctl: %s\n", serpwow::client::FormatError(status).c_str());
-  }
-  return serpwow::client::ExitCodeFor(status.error_code());
-}
-
-// "9E867FAA" or "batches/9E867FAA" -> "batches/9E867FAA". The server checks
-// the id; anything odd is its INVALID_ARGUMENT, not a guess here.
-std::string BatchName(const std::string& arg) {
-  return absl::StartsWith(arg, "batches/") ? arg : "batches/" + arg;
-}
-
-// Batches as the output format asks: a table (one row each) or messages.
-void PrintBatches(const Env& env, const std::vector<const v1::Batch*>& batches, bool as_list) {
-  if (env.format != Format::kTable && env.format != Format::kWide) {
-    std::vector<const google::protobuf::Message*> messages(batches.begin(), batches.end());
-    std::fputs(serpwow::client::PrintMessages(messages, env.format, as_list).c_str(), stdout);
-    return;
-  }
-  const bool wide = env.format == Format::kWide;
-  serpwow::client::Table table(serpwow::client::BatchColumns(wide));
-  const absl::Time now = absl::Now();
-  for (const v1::Batch* b : batches) {
-    table.AddRow(serpwow::client::BatchCells(*b, wide, wide || !env.terminal.is_tty, now));
-  }
-  std::fputs(table.Render(env.terminal, env.no_headers).c_str(), stdout);
-}
-
-int OneArg(const std::string& command, const std::vector<std::string>& args) {
-  if (args.size() != 1) return UsageError("'" + command + "' takes exactly one BATCH_ID");
-  return 0;
-}
-
-int StopCommand(const Env& env, const std::vector<std::string>& args) {
-  if (int bad = OneArg("stop", args)) return bad;
-  v1::StopBatchRequest request;
-  request.set_batch_id(args[0]);
-  v1::StopBatchResponse response;
-  if (int code = Call(env, &v1::BatchService::Stub::StopBatch, request, &response)) return code;
-  switch (env.format) {
-    case Format::kJson:
-    case Format::kJsonl:
-      std::printf("%s\n", serpwow::client::StoppedJson(response).c_str());
-      break;
-    case Format::kName:
-      std::printf("batches/%s\n", response.batch_id().c_str());
-      break;
-    default:
-      std::printf("%s\n", serpwow::client::FormatStopped(response).c_str());
-  }
-  return 0;
-}
-
-int GetCommand(const Env& env, const std::vector<std::string>& args) {
-  if (int bad = OneArg("get", args)) return bad;
-  v1::GetBatchRequest request;
-  request.set_name(BatchName(args[0]));
-  v1::Batch batch;
-  if (int code = Call(env, &v1::BatchService::Stub::GetBatch, request, &batch)) return code;
-  PrintBatches(env, {&batch}, false);
-  return 0;
-}
-
-int DescribeCommand(const Env& env, const std::vector<std::string>& args) {
-  if (int bad = OneArg("describe", args)) return bad;
-  v1::GetBatchRequest request;
-  request.set_name(BatchName(args[0]));
-  v1::Batch batch;
-  if (int code = Call(env, &v1::BatchService::Stub::GetBatch, request, &batch)) return code;
-  if (env.format == Format::kTable || env.format == Format::kWide) {
-    std::printf("%s\n", serpwow::client::FormatBatch(batch).c_str());
-  } else {
-    PrintBatches(env, {&batch}, false);
-  }
-  return 0;
-}
-
 struct Command {
   const char* name;
-  int (*run)(const Env& env, const std::vector<std::string>& args);
+  serpwow::client::CommandFn run;
 };
 
 constexpr Command kCommands[] = {
-    {"stop", &StopCommand},
-    {"get", &GetCommand},
-    {"describe", &DescribeCommand},
+    {"stop", &serpwow::client::StopCommand},
+    {"get", &serpwow::client::GetCommand},
+    {"describe", &serpwow::client::DescribeCommand},
 };
 
 // Flags may be spelled with dashes as well (--no-headers, --token-file):
@@ -257,7 +161,7 @@ int main(int argc, char** argv) {
   }
   if (chosen == nullptr) return UsageError("unknown command (the commands are " + names + ")");
 
-  Env env;
+  serpwow::client::Env env;
   env.timeout = absl::GetFlag(FLAGS_timeout);
   if (env.timeout <= absl::ZeroDuration()) return UsageError("--timeout must be positive");
   std::string output = absl::GetFlag(FLAGS_o);

@@ -1,0 +1,91 @@
+// What every batchctl command is built from: the call settings, one way to
+// call an RPC and report its error, and one way to print resources in the
+// output format asked for (client/output.h). Commands live in
+// commands_*.cc; batchctl.cc parses the flags and picks one.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "client/batchctl_format.h"
+#include "client/output.h"
+#include "serpwow/batches/v1/batch_service.grpc.pb.h"
+
+namespace serpwow::client {
+
+namespace v1 = serpwow::batches::v1;
+
+// Prints `message` and the usage on stderr; returns kExitUsage.
+int UsageError(const std::string& message);
+
+// What every command works with: the stub, the call settings and where and
+// how to print.
+struct Env {
+  v1::BatchService::Stub* stub = nullptr;
+  std::string token;
+  absl::Duration timeout;
+  Format format = Format::kTable;
+  Terminal terminal;
+  bool no_headers = false;
+};
+
+// Calls one RPC with the deadline and the token. On an error, prints it
+// (-o json: the google.rpc.Status on stdout; else one line on stderr) and
+// returns its exit status; 0 on OK.
+template <typename Request, typename Response>
+int Call(const Env& env,
+         grpc::Status (v1::BatchService::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                        Response*),
+         const Request& request, Response* response) {
+  grpc::ClientContext context;
+  if (!env.token.empty()) context.AddMetadata("authorization", "Bearer " + env.token);
+  context.set_deadline(absl::ToChronoTime(absl::Now() + env.timeout));
+  grpc::Status status = (env.stub->*method)(&context, request, response);
+  if (status.ok()) return 0;
+  if (env.format == Format::kJson || env.format == Format::kJsonl) {
+    std::printf("%s\n", ErrorJson(status).c_str());
+  } else {
+    std::fprintf(stderr, "batchctl: %s\n", FormatError(status).c_str());
+  }
+  return ExitCodeFor(status.error_code());
+}
+
+// "9E867FAA" or "batches/9E867FAA" -> "batches/9E867FAA". The server checks
+// the id; anything odd is its INVALID_ARGUMENT, not a guess here.
+std::string BatchName(const std::string& arg);
+
+// Resources as the output format asks: a table (one row each, columns and
+// cells from `columns` and `cells`; exact times with -o wide or when stdout
+// is not a terminal) or messages (-o json|jsonl|name).
+template <typename T>
+void PrintResources(const Env& env, const std::vector<const T*>& items, bool as_list,
+                    std::vector<Column> (*columns)(bool wide),
+                    std::vector<std::string> (*cells)(const T&, bool wide, bool exact_times,
+                                                      absl::Time now)) {
+  if (env.format != Format::kTable && env.format != Format::kWide) {
+    std::vector<const google::protobuf::Message*> messages(items.begin(), items.end());
+    std::fputs(PrintMessages(messages, env.format, as_list).c_str(), stdout);
+    return;
+  }
+  const bool wide = env.format == Format::kWide;
+  Table table(columns(wide));
+  const absl::Time now = absl::Now();
+  for (const T* item : items) table.AddRow(cells(*item, wide, wide || !env.terminal.is_tty, now));
+  std::fputs(table.Render(env.terminal, env.no_headers).c_str(), stdout);
+}
+
+// Exactly one positional argument, else a usage error (its exit status).
+int OneArg(const std::string& command, const std::vector<std::string>& args);
+
+// The commands (commands_*.cc): each takes the arguments after its name.
+using CommandFn = int (*)(const Env& env, const std::vector<std::string>& args);
+int StopCommand(const Env& env, const std::vector<std::string>& args);
+int GetCommand(const Env& env, const std::vector<std::string>& args);
+int DescribeCommand(const Env& env, const std::vector<std::string>& args);
+
+}  // namespace serpwow::client
