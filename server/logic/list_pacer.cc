@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "server/logic/errors.h"
+
 namespace serpwow::logic {
 
 // --- TokenBucket ----------------------------------------------------------------
@@ -65,6 +68,23 @@ absl::Duration TokenBucket::PauseLeft(absl::Time now) const {
 }
 
 // --- ListPacer ------------------------------------------------------------------
+
+absl::Status GatewayListRateLimited(const ListPacerOptions& options, absl::Duration retry_after,
+                                    bool paused) {
+  const absl::Duration delay = absl::Ceil(retry_after, absl::Milliseconds(1));
+  const std::string why =
+      paused ? "SerpWow refused a List call with 429 just now, so the gateway holds every List "
+               "call for a while"
+             : absl::StrCat("the gateway sends at most ", options.rate_per_minute,
+                            " List calls a minute (SerpWow allows 60 per account) and has no "
+                            "token for this call before its deadline");
+  return ErrorBuilder(
+             absl::StatusCode::kResourceExhausted,
+             absl::StrCat(why, "; nothing was sent; retry after ", absl::FormatDuration(delay)),
+             reason::kRateLimited)
+      .Metadata("limiter", "gateway")
+      .RetryAfter(delay);
+}
 
 ListPacer::ListPacer(ListPacerOptions options, Clock clock, ListPacerObserver* observer)
     : options_(options),

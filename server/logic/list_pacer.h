@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
@@ -94,6 +95,12 @@ class ListPacerObserver {
   // A call that got a token waited this long (0 for most).
   virtual void OnListWait(absl::Duration waited) = 0;
 };
+
+// RESOURCE_EXHAUSTED RATE_LIMITED, ErrorInfo metadata limiter=gateway and a
+// RetryInfo of `retry_after`: the bucket (or a pause after SerpWow's 429,
+// when `paused`) has no token for the call in time; nothing was sent.
+absl::Status GatewayListRateLimited(const ListPacerOptions& options, absl::Duration retry_after,
+                                    bool paused);
 
 class ListPacer {
  public:

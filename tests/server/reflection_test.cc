@@ -216,6 +216,16 @@ TEST_F(ReflectionTest, ServiceDescriptorHasBothMethodsWithTheirHttpRules) {
   EXPECT_EQ(stop_rule.pattern_case(), google::api::HttpRule::kPost);
   EXPECT_EQ(stop_rule.post(), "/v1/{name=batches/*}:stop");
   EXPECT_EQ(stop_rule.body(), "*");
+
+  ASSERT_EQ(methods.count("ListBatches"), 1u);
+  const auto& list = methods["ListBatches"];
+  EXPECT_EQ(list.input_type(), ".serpwow.batches.v1.ListBatchesRequest");
+  EXPECT_EQ(list.output_type(), ".serpwow.batches.v1.ListBatchesResponse");
+  ASSERT_TRUE(list.options().HasExtension(google::api::http));
+  const google::api::HttpRule& list_rule = list.options().GetExtension(google::api::http);
+  EXPECT_EQ(list_rule.pattern_case(), google::api::HttpRule::kGet);
+  EXPECT_EQ(list_rule.get(), "/v1/batches");
+  EXPECT_EQ(list_rule.body(), "");
 }
 
 // The plaintext --health_listen port serves health and nothing else: gRPC's
