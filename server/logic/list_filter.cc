@@ -43,9 +43,11 @@ bool IsSpecial(char c) {
          c == '"' || c == '\'';
 }
 
-// Quoted in messages only when it is short and made of safe characters.
+// Quoted in messages only when it is short, made of safe characters and
+// not a word messages must never carry (the key's parameter name).
 std::string Shown(const std::string& text) {
   if (text.empty() || text.size() > 32) return "a value";
+  if (absl::StrContains(absl::AsciiStrToLower(text), "api_key")) return "a value";
   for (char c : text) {
     if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) {
       return "a value";

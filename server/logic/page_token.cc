@@ -96,7 +96,7 @@ absl::StatusOr<int64_t> DecodePageToken(absl::string_view token, uint64_t expect
     return BadToken("it was issued for another filter or order_by");
   }
   uint64_t offset = GetBigEndian(bytes, 9);
-  if (offset > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+  if (offset > static_cast<uint64_t>(kMaxListOffset)) {
     return BadToken("not a token this gateway issued");
   }
   return static_cast<int64_t>(offset);
@@ -125,15 +125,13 @@ absl::StatusOr<int64_t> StartOffset(absl::string_view token, int64_t skip,
   }
   absl::StatusOr<int64_t> offset = DecodePageToken(token, expected_fingerprint);
   if (!offset.ok()) return offset.status();
-  if (skip > std::numeric_limits<int64_t>::max() - *offset) {
-    return std::numeric_limits<int64_t>::max();
-  }
+  if (skip > kMaxListOffset - *offset) return kMaxListOffset;
   return *offset + skip;
 }
 
 UpstreamPagePlan PlanUpstreamPage(int64_t offset, int32_t page_size, int32_t upstream_page_size) {
   UpstreamPagePlan plan;
-  plan.offset = std::max<int64_t>(offset, 0);
+  plan.offset = std::clamp<int64_t>(offset, 0, kMaxListOffset);
   plan.upstream_page_size = std::max(upstream_page_size, 1);
   plan.max_items = std::max(page_size, 1);
   plan.page = plan.offset / plan.upstream_page_size + 1;
@@ -147,7 +145,7 @@ PageSlice SliceUpstreamPage(const UpstreamPagePlan& plan, size_t items_on_page,
   slice.begin = std::min(static_cast<size_t>(plan.first_index), items_on_page);
   slice.end = std::min(items_on_page, slice.begin + static_cast<size_t>(plan.max_items));
   const int64_t returned = static_cast<int64_t>(slice.end - slice.begin);
-  slice.next_offset = plan.offset + returned;
+  slice.next_offset = plan.offset + returned;  // <= 2^62 + 2^31: no overflow
   slice.has_next = returned > 0 && slice.next_offset < total_count;
   return slice;
 }

@@ -11,7 +11,8 @@
 //                replica and build; never std::hash)
 //   bytes 9..16  offset, big-endian, >= 0: the index of the next item
 // Anything else (longer than kMaxPageTokenLength, other characters, padding,
-// another length or version, a negative offset, a non-canonical encoding, or
+// another length or version, an offset above kMaxListOffset, a non-canonical
+// encoding, or
 // a fingerprint of another query) is INVALID_ARGUMENT INVALID_PAGE_TOKEN.
 // Tokens do not expire and grant nothing: authorization is checked per call.
 #pragma once
@@ -27,6 +28,10 @@
 namespace serpwow::logic {
 
 inline constexpr size_t kMaxPageTokenLength = 256;
+// The largest offset a token carries or a call starts at (tokens beyond it
+// are refused; skip saturates at it): far above any real list, and low
+// enough that page arithmetic never overflows.
+inline constexpr int64_t kMaxListOffset = int64_t{1} << 62;
 inline constexpr uint8_t kPageTokenVersion = 1;
 
 // FNV-1a, 64 bits, over the bytes of `data`.
@@ -55,7 +60,7 @@ absl::StatusOr<int32_t> NormalizePageSize(int32_t requested, int32_t default_siz
 
 // The offset a call starts at: the token's offset plus `skip` (AIP-158).
 // A negative skip is INVALID_ARGUMENT INVALID_FIELD (BadRequest on "skip");
-// the token's errors as DecodePageToken. The sum saturates at INT64_MAX.
+// the token's errors as DecodePageToken. The sum saturates at kMaxListOffset.
 absl::StatusOr<int64_t> StartOffset(absl::string_view token, int64_t skip,
                                     uint64_t expected_fingerprint);
 
@@ -73,7 +78,7 @@ struct UpstreamPagePlan {
 // items from o%u to the end of that page, at most s. ListBatches passes
 // u = s (SerpWow takes a page_size), so a changed size yields one short page
 // and then realigns; ListSearches passes u = 1000 (fixed upstream pages).
-// Requires offset >= 0, page_size > 0, upstream_page_size > 0.
+// The offset is clamped to [0, kMaxListOffset], the sizes to at least 1.
 UpstreamPagePlan PlanUpstreamPage(int64_t offset, int32_t page_size, int32_t upstream_page_size);
 
 // What one call returns: the items [begin, end) of what it fetched, and the
