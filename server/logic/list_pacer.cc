@@ -150,30 +150,23 @@ bool ListPacer::JoinOrLead(const std::string& key, const void* leader, Waiter wa
   return follows;
 }
 
+std::vector<ListPacer::Waiter> ListPacer::TakeFlight(const std::string& key, const void* leader) {
+  absl::MutexLock lock(&mu_);
+  auto it = flights_.find(key);
+  if (it == flights_.end() || it->second.leader != leader) return {};
+  std::vector<Waiter> waiters = std::move(it->second.waiters);
+  flights_.erase(it);
+  return waiters;
+}
+
 void ListPacer::Complete(const std::string& key, const void* leader,
                          const upstream::HttpResult& result, uint64_t generation) {
   Store(key, result, generation);
-  std::vector<Waiter> waiters;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = flights_.find(key);
-    if (it == flights_.end() || it->second.leader != leader) return;
-    waiters = std::move(it->second.waiters);
-    flights_.erase(it);
-  }
-  for (Waiter& w : waiters) w(&result);
+  for (Waiter& w : TakeFlight(key, leader)) w(&result);
 }
 
 void ListPacer::Abandon(const std::string& key, const void* leader) {
-  std::vector<Waiter> waiters;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = flights_.find(key);
-    if (it == flights_.end() || it->second.leader != leader) return;
-    waiters = std::move(it->second.waiters);
-    flights_.erase(it);
-  }
-  for (Waiter& w : waiters) w(nullptr);
+  for (Waiter& w : TakeFlight(key, leader)) w(nullptr);
 }
 
 void ListPacer::NoteBypass() {

@@ -165,6 +165,9 @@ class ListPacer {
     absl::Time stored;
   };
   void Prune(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the flight of `key` if `leader` leads it: its followers, to wake
+  // with no lock held.
+  std::vector<Waiter> TakeFlight(const std::string& key, const void* leader);
 
   const ListPacerOptions options_;
   const Clock clock_;
