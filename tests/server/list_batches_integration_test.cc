@@ -291,6 +291,44 @@ TEST_F(ListBatchesTest, TokenOfAnotherQueryOrMalformedIsInvalidPageToken) {
   EXPECT_EQ(sim_->request_count(), before + 1);
 }
 
+// Each attempt costs one of SerpWow's 60 List calls a minute: the gateway
+// sends a List once and passes the failure on.
+TEST_F(ListBatchesTest, UpstreamFailuresAreAnsweredAfterOneAttempt) {
+  StartAll();
+  struct Row {
+    int status;
+    const char* body;
+    grpc::StatusCode code;
+    const char* reason;
+  };
+  const Row rows[] = {
+      {503, "", grpc::StatusCode::UNAVAILABLE, "UPSTREAM_UNAVAILABLE"},
+      {200, R"({"request_info":{"success":true},"total_count":3})", grpc::StatusCode::INTERNAL,
+       "UPSTREAM_BAD_RESPONSE"},
+      {200, R"({"request_info":{"success":true},"total_count":1,"batches":[{"name":"no id"}]})",
+       grpc::StatusCode::INTERNAL, "UPSTREAM_BAD_RESPONSE"},
+      {401, R"({"request_info":{"success":false,"message":"Supplied api_key is not valid"}})",
+       grpc::StatusCode::INTERNAL, "UPSTREAM_AUTH_FAILED"},
+  };
+  for (const Row& row : rows) {
+    sim::Fault fault;
+    fault.path_suffix = "/batches";
+    fault.status = row.status;
+    fault.body = row.body;
+    fault.times = 1;
+    sim_->AddFault(fault);
+    const int64_t before = sim_->request_count();
+    ListCall call = List(v1::ListBatchesRequest());
+    EXPECT_EQ(call.r.status.error_code(), row.code) << row.status << " " << row.body;
+    EXPECT_EQ(call.r.Reason(), row.reason) << call.r.status.error_message();
+    EXPECT_EQ(call.r.ErrorInfoCount(), 1);
+    EXPECT_EQ(call.r.status.error_message().find(kTestKey), std::string::npos);
+    EXPECT_EQ(call.r.status.error_message().find("http://"), std::string::npos);
+    EXPECT_EQ(sim_->request_count(), before + 1) << row.status;
+  }
+  EXPECT_TRUE(List(v1::ListBatchesRequest()).r.status.ok());  // the faults are used up
+}
+
 // --- Pacing --------------------------------------------------------------------------
 
 TEST_F(ListBatchesTest, IdenticalConcurrentCallsShareOneUpstreamRequest) {
