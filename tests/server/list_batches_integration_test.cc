@@ -6,6 +6,7 @@
 // pause) against the simulator's 60-a-minute limit.
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -336,7 +337,7 @@ TEST_F(ListBatchesTest, IdenticalConcurrentCallsShareOneUpstreamRequest) {
   sim_->AddGeneratedBatches(20, 2);
   sim::Fault slow;  // keep the first call in flight while the others arrive
   slow.path_suffix = "/batches";
-  slow.delay = absl::Milliseconds(400);
+  slow.delay = absl::Seconds(1);
   sim_->AddFault(slow);
   constexpr int kCalls = 10;
   std::vector<ListCall> calls(kCalls);
@@ -358,6 +359,55 @@ TEST_F(ListBatchesTest, IdenticalConcurrentCallsShareOneUpstreamRequest) {
       metrics, absl::StrCat("serpwow_gateway_cache_requests_total{cache=\"list\",result="
                             "\"coalesced\"} ",
                             kCalls - 1, "\n")));
+}
+
+// The caller whose call leads a shared flight goes away: the followers do
+// not hang; one of them sends the request again and all get the answer.
+TEST_F(ListBatchesTest, FollowersOfACancelledLeaderStartOver) {
+  // With the cache on, a follower that restarts after the new leader's
+  // reply is served from it: exactly one more request, however they race.
+  options_.list_pacing.cache_ttl = absl::Seconds(30);
+  StartAll();
+  sim_->AddGeneratedBatches(7, 2);
+  sim::Fault slow;  // only the leader's request
+  slow.path_suffix = "/batches";
+  slow.delay = absl::Seconds(3);
+  slow.times = 1;
+  sim_->AddFault(slow);
+  auto wait_for = [&](const std::function<bool()>& done) {
+    const absl::Time until = absl::Now() + absl::Seconds(5);
+    while (!done() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(5));
+    return done();
+  };
+  grpc::ClientContext leader_context;
+  v1::ListBatchesResponse leader_response;
+  grpc::Status leader_status;
+  std::thread leader([&] {
+    leader_status = stub_->ListBatches(&leader_context, v1::ListBatchesRequest(), &leader_response);
+  });
+  ASSERT_TRUE(wait_for([&] { return sim_->request_count() == 1; }));
+  constexpr int kFollowers = 4;
+  std::vector<ListCall> followers(kFollowers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kFollowers; ++i) {
+    threads.emplace_back([&, i] { followers[i] = List(v1::ListBatchesRequest()); });
+  }
+  ASSERT_TRUE(wait_for([&] {
+    return absl::StrContains(
+        gateway_->RenderMetrics(),
+        absl::StrCat("cache_requests_total{cache=\"list\",result=\"coalesced\"} ", kFollowers,
+                     "\n"));
+  }));
+  leader_context.TryCancel();
+  leader.join();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(leader_status.error_code(), grpc::StatusCode::CANCELLED);
+  for (const ListCall& f : followers) {
+    ASSERT_TRUE(f.r.status.ok()) << f.r.status.error_message();
+    EXPECT_EQ(f.r.response.batches_size(), 7);
+    EXPECT_LT(f.r.elapsed, absl::Seconds(2));  // not the leader's 3 s
+  }
+  EXPECT_EQ(sim_->request_count(), 2);  // the new leader's, shared by the rest
 }
 
 TEST_F(ListBatchesTest, CacheHitWithinTheTtlCarriesItsAgeAndBypassOrMutationSkipsIt) {
