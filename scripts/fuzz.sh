@@ -21,7 +21,8 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
   exit 64
 fi
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
-targets=(fuzz_classify_reply fuzz_parse_retry_after fuzz_batch_id fuzz_map_batch)
+targets=(fuzz_classify_reply fuzz_parse_retry_after fuzz_batch_id fuzz_map_batch fuzz_list_filter
+  fuzz_page_token)
 build="build-fuzz"
 
 # --- Tools -------------------------------------------------------------------
@@ -109,6 +110,8 @@ for t in "${targets[@]}"; do
     fuzz_parse_retry_after) extra=(-dict=fuzz/dict/retry_after.dict) ;;
     # -max_len: as above; the deep_nesting seed is 6 KB.
     fuzz_map_batch) extra=(-dict=fuzz/dict/batch.dict -max_len=4096) ;;
+    fuzz_list_filter) extra=(-dict=fuzz/dict/list_filter.dict -max_len=2048) ;;
+    fuzz_page_token) extra=(-max_len=300) ;;
   esac
   t0=$(date +%s)
   set +e

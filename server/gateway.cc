@@ -165,6 +165,10 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   if (!client.ok()) return client.status();
   gw->client_ = std::move(*client);
   gw->caller_ = std::make_unique<logic::UpstreamCaller>(gw->client_.get(), options.calls);
+  gw->list_pacer_ = std::make_unique<logic::ListPacer>(
+      options.list_pacing, [] { return absl::Now(); }, gw->metrics_.get());
+  gw->metrics_->SetListTokensSource(
+      [pacer = gw->list_pacer_.get()] { return pacer->TokensAvailable(); });
   rpc::RpcDeps deps;
   deps.caller = gw->caller_.get();
   deps.stop_batch = options.stop_batch;
@@ -172,6 +176,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   deps.auth = gw->auth_.get();
   deps.max_metadata_bytes = options.max_metadata_bytes;
   deps.gate = &gw->gate_;
+  deps.list_pacer = gw->list_pacer_.get();
   gw->service_ = std::make_unique<rpc::BatchServiceImpl>(deps);
 
   grpc::EnableDefaultHealthCheckService(true);

@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/logic/list_pacer.h"
 #include "server/logic/stop_batch.h"
 #include "server/logic/upstream_caller.h"
 #include "server/memory_guard.h"
@@ -62,6 +63,10 @@ struct GatewayOptions {
   logic::CallerOptions calls;
   // StopBatch's own (the pre-read's share of the deadline).
   logic::StopBatchOptions stop_batch;
+  // SerpWow's List calls from this replica (logic/list_pacer.h): the token
+  // bucket, the 429 pause, the cache. Per replica: with N replicas divide
+  // rate_per_minute and burst by N.
+  logic::ListPacerOptions list_pacing;
   TlsOptions tls;
   // Bearer tokens file for callers; empty disables caller authentication.
   std::string auth_tokens_file;
@@ -147,6 +152,9 @@ class Gateway {
   // Upstream transfers in flight, over all loops.
   int64_t upstream_in_flight() const;
   GatewayMetrics& metrics() { return *metrics_; }
+  // The List pacer; every mutation through this replica calls its
+  // Invalidate() (the List cache must not outlive a change made here).
+  logic::ListPacer& list_pacer() { return *list_pacer_; }
   // The Prometheus exposition (what GET /metrics returns).
   std::string RenderMetrics() const;
 
@@ -157,6 +165,7 @@ class Gateway {
   std::unique_ptr<upstream::LoopPool> pool_;
   std::unique_ptr<upstream::SerpwowClient> client_;
   std::unique_ptr<logic::UpstreamCaller> caller_;
+  std::unique_ptr<logic::ListPacer> list_pacer_;
   std::unique_ptr<rpc::CallerAuth> auth_;
   rpc::ShutdownGate gate_;  // the refusal window of Shutdown (rpc/shutdown_gate.h)
   std::unique_ptr<rpc::BatchServiceImpl> service_;

@@ -96,6 +96,17 @@ ABSL_FLAG(std::string, upstream_proxy, "",
 ABSL_FLAG(std::string, upstream_ca_file, "",
           "CA bundle to verify the upstream's TLS certificate (default: the system store) "
           "[env BATCH_SERVER_UPSTREAM_CA_FILE]");
+ABSL_FLAG(int, list_rate_per_minute, 55,
+          "SerpWow List calls this replica sends per minute (SerpWow allows 60 per account); "
+          "with N replicas use 55/N. Calls beyond wait up to 2s for a token or get "
+          "RESOURCE_EXHAUSTED RATE_LIMITED [env BATCH_SERVER_LIST_RATE_PER_MINUTE]");
+ABSL_FLAG(int, list_burst, 5,
+          "List calls that may go at once after a quiet spell (over any minute at most "
+          "burst + rate leave this replica); with N replicas use 5/N, at least 1 "
+          "[env BATCH_SERVER_LIST_BURST]");
+ABSL_FLAG(absl::Duration, list_cache_ttl, absl::Seconds(2),
+          "how long a List reply is served from this replica's cache (0 turns it off; any "
+          "mutation through this replica empties it) [env BATCH_SERVER_LIST_CACHE_TTL]");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "on SIGTERM/SIGINT, how long calls in flight may take to finish before they are ended "
           "with UNAVAILABLE [env BATCH_SERVER_SHUTDOWN_GRACE]");
@@ -310,6 +321,18 @@ int main(int argc, char** argv) {
            "--breaker_open_for not negative (0 disables the breaker)");
     }
   }
+  {  // List pacing
+    serpwow::logic::ListPacerOptions& o = options.list_pacing;
+    o.rate_per_minute = absl::GetFlag(FLAGS_list_rate_per_minute);
+    o.burst = absl::GetFlag(FLAGS_list_burst);
+    o.cache_ttl = absl::GetFlag(FLAGS_list_cache_ttl);
+    if (o.rate_per_minute < 1 || o.rate_per_minute > 100000 || o.burst < 1 || o.burst > 100000) {
+      Fail(kExitBadConfig, "--list_rate_per_minute and --list_burst must be between 1 and 100000");
+    }
+    if (o.cache_ttl < absl::ZeroDuration() || o.cache_ttl > absl::Minutes(10)) {
+      Fail(kExitBadConfig, "--list_cache_ttl must be between 0 and 10m");
+    }
+  }
   if (absl::GetFlag(FLAGS_shutdown_grace) < absl::ZeroDuration()) {
     Fail(kExitBadConfig, "--shutdown_grace must not be negative");
   }
@@ -350,6 +373,7 @@ int main(int argc, char** argv) {
     serpwow::sim::SimulatorOptions sim_options;
     sim_options.api_key = RandomKey();
     sim_options.live_prefix = true;  // behave like SerpWow itself
+    sim_options.list_rate_per_minute = 60;
     absl::StatusOr<std::unique_ptr<serpwow::sim::Simulator>> sim =
         serpwow::sim::Simulator::Start(sim_options);
     if (!sim.ok()) {

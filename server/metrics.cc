@@ -1,6 +1,7 @@
 #include "server/metrics.h"
 
 #include <cstdio>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -105,13 +106,19 @@ const char* RpcMethodName(RpcMethod method) {
       return "StopBatch";
     case RpcMethod::kGetBatch:
       return "GetBatch";
+    case RpcMethod::kListBatches:
+      return "ListBatches";
     case RpcMethod::kCount:
       break;
   }
   return "unknown";
 }
 
-GatewayMetrics::GatewayMetrics() {
+constexpr const char* kCacheResultNames[] = {"hit", "miss", "coalesced", "bypass"};
+
+GatewayMetrics::GatewayMetrics()
+    : list_wait_(std::make_unique<Histogram>(
+          std::vector<double>{0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2})) {
   for (int m = 0; m < kMethods; ++m)
     rpc_latency_.push_back(std::make_unique<Histogram>(LatencyBounds()));
   for (int e = 0; e < kEndpoints; ++e)
@@ -125,6 +132,18 @@ void GatewayMetrics::RpcFinished(RpcMethod method, absl::StatusCode code, absl::
   rpcs_[m][c].fetch_add(1, std::memory_order_relaxed);
   rpc_latency_[m]->Observe(absl::ToDoubleSeconds(elapsed));
   rpcs_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void GatewayMetrics::OnListCache(const char* result) {
+  for (int i = 0; i < kCacheResults; ++i) {
+    if (std::string_view(result) == kCacheResultNames[i]) {
+      list_cache_[i].fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
+void GatewayMetrics::OnListWait(absl::Duration waited) {
+  list_wait_->Observe(absl::ToDoubleSeconds(waited));
 }
 
 void GatewayMetrics::OnUpstreamResult(upstream::Endpoint endpoint,
@@ -210,6 +229,29 @@ std::string GatewayMetrics::Render(int64_t connections_opened, int64_t upstream_
       "# TYPE serpwow_gateway_connections_shed_total counter\n";
   absl::StrAppend(&out, "serpwow_gateway_connections_shed_total ",
                   connections_shed_.load(std::memory_order_relaxed), "\n");
+  out +=
+      "# HELP serpwow_gateway_cache_requests_total Lookups of the gateway's reply caches, by "
+      "cache and result (hit; miss: sent upstream; coalesced: shared an identical call in "
+      "flight; bypass: x-serpwow-cache: no-cache).\n"
+      "# TYPE serpwow_gateway_cache_requests_total counter\n";
+  for (int i = 0; i < kCacheResults; ++i) {
+    absl::StrAppend(&out, "serpwow_gateway_cache_requests_total{cache=\"list\",result=\"",
+                    kCacheResultNames[i], "\"} ", list_cache_[i].load(std::memory_order_relaxed),
+                    "\n");
+  }
+  out +=
+      "# HELP serpwow_gateway_list_wait_seconds Time List calls waited for a token of the "
+      "gateway's List bucket (calls refused at once are not counted).\n"
+      "# TYPE serpwow_gateway_list_wait_seconds histogram\n";
+  list_wait_->Render(out, "serpwow_gateway_list_wait_seconds", "");
+  if (list_tokens_) {
+    out +=
+        "# HELP serpwow_gateway_list_tokens_available Tokens in the gateway's List bucket "
+        "(negative: reserved by calls waiting).\n"
+        "# TYPE serpwow_gateway_list_tokens_available gauge\n";
+    absl::StrAppend(&out, "serpwow_gateway_list_tokens_available ", FormatDouble(list_tokens_()),
+                    "\n");
+  }
   return out;
 }
 

@@ -10,12 +10,14 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "server/logic/list_pacer.h"
 #include "server/upstream/serpwow_client.h"
 
 namespace serpwow {
@@ -35,10 +37,10 @@ class Histogram {
   std::atomic<uint64_t> sum_nanos_{0};
 };
 
-enum class RpcMethod { kStopBatch, kGetBatch, kCount };
+enum class RpcMethod { kStopBatch, kGetBatch, kListBatches, kCount };
 const char* RpcMethodName(RpcMethod method);  // "StopBatch", ...: the metric label and log value
 
-class GatewayMetrics : public upstream::UpstreamObserver {
+class GatewayMetrics : public upstream::UpstreamObserver, public logic::ListPacerObserver {
  public:
   GatewayMetrics();
 
@@ -46,6 +48,14 @@ class GatewayMetrics : public upstream::UpstreamObserver {
   void RpcFinished(RpcMethod method, absl::StatusCode code, absl::Duration elapsed);
   // Upstream side (called on the loop thread by SerpwowClient).
   void OnUpstreamResult(upstream::Endpoint endpoint, const upstream::HttpResult& result) override;
+
+  // List pacing (logic/list_pacer.h): cache results ("hit", "miss",
+  // "coalesced", "bypass") and the time calls waited for a token.
+  void OnListCache(const char* result) override;
+  void OnListWait(absl::Duration waited) override;
+  // Where serpwow_gateway_list_tokens_available is read at each scrape
+  // (unset: the gauge is not rendered). Set before the first Render.
+  void SetListTokensSource(std::function<double()> source) { list_tokens_ = std::move(source); }
 
   // The memory guard shut a client connection down (server/memory_guard.h).
   void ConnectionShed() { connections_shed_.fetch_add(1, std::memory_order_relaxed); }
@@ -65,6 +75,10 @@ class GatewayMetrics : public upstream::UpstreamObserver {
   std::vector<std::unique_ptr<Histogram>> upstream_latency_;  // per endpoint
   std::atomic<int64_t> rpcs_in_flight_{0};
   std::atomic<uint64_t> connections_shed_{0};
+  static constexpr int kCacheResults = 4;  // hit, miss, coalesced, bypass
+  std::array<std::atomic<uint64_t>, kCacheResults> list_cache_{};
+  std::unique_ptr<Histogram> list_wait_;
+  std::function<double()> list_tokens_;
 };
 
 }  // namespace serpwow

@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <exception>
+#include <random>
 #include <string_view>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
@@ -51,13 +55,6 @@ http::Response NotFoundRoute() {
 
 http::Response NotFoundBatch(int status, const std::string& id) {
   return Envelope(status, false, absl::StrCat("Batch with ID '", id, "' was not found"));
-}
-
-const std::string* FindParam(const ApiRequest& request, std::string_view name) {
-  for (const auto& [key, value] : request.params) {
-    if (key == name) return &value;
-  }
-  return nullptr;
 }
 
 }  // namespace
@@ -203,8 +200,8 @@ json BatchApi::BatchJson(const Batch& b) const {
       {"schedule_hours", json::array()},
       {"schedule_days_of_week", json::array()},
       {"schedule_days_of_month", json::array()},
-      {"priority", "normal"},
-      {"destination_ids", json::array()},
+      {"priority", b.priority},
+      {"destination_ids", b.destination_ids},
       {"notification_email", ""},
       {"notification_webhook", ""},
       {"notification_as_json", false},
@@ -359,60 +356,261 @@ http::Response BatchApi::StopAll() {
             {"batches_failed_to_stop", 0}});
 }
 
-http::Response BatchApi::List(const ApiRequest& request) {
-  absl::optional<BatchState> filter;
-  if (const std::string* status = FindParam(request, "status")) {
-    if (*status == "idle") {
-      filter = BatchState::kIdle;
-    } else if (*status == "queued") {
-      filter = BatchState::kQueued;
-    } else if (*status == "running") {
-      filter = BatchState::kRunning;
-    } else if (*status != "all") {
-      return Envelope(400, false, "'status' must be one of all, idle, queued, running");
-    }
-  }
-  int64_t page = 1;
-  if (const std::string* p = FindParam(request, "page")) {
-    if (!absl::SimpleAtoi(*p, &page) || page < 1) {
-      return Envelope(400, false, "'page' must be a positive integer");
-    }
-  }
-  int64_t page_size = kDefaultPageSize;
-  if (const std::string* p = FindParam(request, "page_size")) {
-    if (!absl::SimpleAtoi(*p, &page_size) || page_size < 1) {
-      return Envelope(400, false, "'page_size' must be a positive integer");
-    }
-    page_size = std::min(page_size, kMaxPageSize);
-  }
+absl::Time BatchApi::Now() const { return absl::Now(); }
 
-  absl::MutexLock lock(&mu_);
-  AdvanceAll(absl::Now());
-  std::vector<const Batch*> matching;
-  for (const auto& [id, batch] : batches_) {
-    if (!filter || batch.state == *filter) matching.push_back(&batch);
+absl::optional<http::Response> BatchApi::ListRateLimited() {
+  if (options_.list_rate_per_minute <= 0) return absl::nullopt;
+  const absl::Time now = Now();
+  while (!list_times_.empty() && list_times_.front() <= now - absl::Minutes(1)) {
+    list_times_.pop_front();
   }
-  std::sort(matching.begin(), matching.end(), [](const Batch* a, const Batch* b) {
-    return a->name != b->name ? a->name < b->name : a->id < b->id;
+  if (static_cast<int64_t>(list_times_.size()) < options_.list_rate_per_minute) {
+    list_times_.push_back(now);
+    return absl::nullopt;
+  }
+  http::Response r =
+      Envelope(429, false,
+               absl::StrCat("Rate limit exceeded: at most ", options_.list_rate_per_minute,
+                            " List Batches requests per minute"));
+  if (options_.list_rate_limit_retry_after) {
+    const absl::Duration wait = list_times_.front() + absl::Minutes(1) - now;
+    r.headers.emplace_back("Retry-After",
+                           absl::StrCat(std::max<int64_t>(
+                               1, absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1))))));
+  }
+  return r;
+}
+
+namespace {
+
+// List's documented parameters and their values, checked before anything
+// else: a bad value is a 400, as SerpWow documents for invalid parameters.
+struct ListQuery {
+  absl::optional<std::string> status;  // idle, queued, running
+  std::string search_term;
+  std::string search_type = "contains";
+  absl::optional<absl::Time> created_before, created_after, last_run_before, last_run_after;
+  std::string destination_id;
+  bool only_with_results = false;
+  bool only_without_results = false;
+  std::string sort_by = "name";
+  bool descending = false;
+  int64_t page = 1;
+  int64_t page_size = kDefaultPageSize;
+};
+
+absl::optional<std::string> ParseListQuery(const ApiRequest& request, ListQuery* q) {
+  for (const auto& [key, value] : request.params) {
+    if (key == "status") {
+      if (value != "all" && value != "idle" && value != "queued" && value != "running") {
+        return "'status' must be one of all, idle, queued, running";
+      }
+      if (value != "all") q->status = value;
+    } else if (key == "search_term") {
+      q->search_term = value;
+    } else if (key == "search_type") {
+      if (value != "contains" && value != "starts_with" && value != "ends_with" &&
+          value != "exact") {
+        return "'search_type' must be one of contains, starts_with, ends_with, exact";
+      }
+      q->search_type = value;
+    } else if (key == "created_before" || key == "created_after" || key == "last_run_before" ||
+               key == "last_run_after") {
+      absl::Time t;
+      std::string err;
+      if (!absl::ParseTime(absl::RFC3339_full, value, &t, &err)) {
+        return absl::StrCat("'", key, "' must be an ISO 8601 UTC date and time");
+      }
+      (key == "created_before"    ? q->created_before
+       : key == "created_after"   ? q->created_after
+       : key == "last_run_before" ? q->last_run_before
+                                  : q->last_run_after) = t;
+    } else if (key == "destination_id") {
+      q->destination_id = value;
+    } else if (key == "only_with_results" || key == "only_without_results") {
+      if (value != "true" && value != "false")
+        return absl::StrCat("'", key, "' must be true or false");
+      (key == "only_with_results" ? q->only_with_results : q->only_without_results) =
+          value == "true";
+    } else if (key == "sort_by") {
+      if (value != "created_at" && value != "last_run" && value != "name" && value != "priority" &&
+          value != "status") {
+        return "'sort_by' must be one of created_at, last_run, name, priority, status";
+      }
+      q->sort_by = value;
+    } else if (key == "sort_direction") {
+      if (value != "ascending" && value != "descending") {
+        return "'sort_direction' must be ascending or descending";
+      }
+      q->descending = value == "descending";
+    } else if (key == "page") {
+      if (!absl::SimpleAtoi(value, &q->page) || q->page < 1) {
+        return "'page' must be a positive integer";
+      }
+    } else if (key == "page_size") {
+      // Above the documented maximum: capped (what SerpWow does is unknown).
+      if (!absl::SimpleAtoi(value, &q->page_size) || q->page_size < 1) {
+        return "'page_size' must be a positive integer";
+      }
+      q->page_size = std::min(q->page_size, kMaxPageSize);
+    }
+  }
+  if (q->only_with_results && q->only_without_results) {
+    return "'only_with_results' and 'only_without_results' cannot both be true";
+  }
+  return absl::nullopt;
+}
+
+int PriorityRank(const std::string& priority) {
+  static const char* const kOrder[] = {"lowest", "low", "normal", "high", "highest"};
+  for (int i = 0; i < 5; ++i) {
+    if (priority == kOrder[i]) return i;
+  }
+  return 2;
+}
+
+absl::optional<absl::Time> TimeField(const json& batch, const char* key) {
+  auto it = batch.find(key);
+  if (it == batch.end() || !it->is_string()) return absl::nullopt;
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, it->get<std::string>(), &t, &err)) return absl::nullopt;
+  return t;
+}
+
+std::string StringField(const json& batch, const char* key) {
+  auto it = batch.find(key);
+  return it != batch.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// Filters see the batch as replies show it (SetBatchFields patches
+// included), except for the status, which is the state machine's (`state`).
+bool Matches(const ListQuery& q, BatchState state, const json& b) {
+  if (q.status && BatchStateName(state) != *q.status) return false;
+  if (!q.search_term.empty()) {
+    const std::string name = absl::AsciiStrToLower(StringField(b, "name"));
+    const std::string term = absl::AsciiStrToLower(q.search_term);
+    const bool hit = q.search_type == "exact"         ? name == term
+                     : q.search_type == "starts_with" ? absl::StartsWith(name, term)
+                     : q.search_type == "ends_with"   ? absl::EndsWith(name, term)
+                                                      : absl::StrContains(name, term);
+    if (!hit) return false;
+  }
+  const absl::optional<absl::Time> created = TimeField(b, "created_at");
+  if (q.created_before && !(created && *created < *q.created_before)) return false;
+  if (q.created_after && !(created && *created > *q.created_after)) return false;
+  const absl::optional<absl::Time> last_run = TimeField(b, "last_run");
+  if (q.last_run_before && !(last_run && *last_run < *q.last_run_before)) return false;
+  if (q.last_run_after && !(last_run && *last_run > *q.last_run_after)) return false;
+  if (!q.destination_id.empty()) {
+    bool found = false;
+    auto it = b.find("destination_ids");
+    if (it != b.end() && it->is_array()) {
+      for (const auto& d : *it) found = found || (d.is_string() && d == q.destination_id);
+    }
+    if (!found) return false;
+  }
+  auto results = b.find("results_count");
+  const int64_t count =
+      results != b.end() && results->is_number_integer() ? results->get<int64_t>() : 0;
+  if (q.only_with_results && count <= 0) return false;
+  if (q.only_without_results && count > 0) return false;
+  return true;
+}
+
+// -1, 0, 1 on the sort key; ties are broken by id (ascending) so that pages
+// never overlap or skip.
+int CompareOn(const std::string& key, const json& a, const json& b) {
+  auto cmp = [](const auto& x, const auto& y) { return x < y ? -1 : y < x ? 1 : 0; };
+  if (key == "priority") {
+    return cmp(PriorityRank(StringField(a, "priority")), PriorityRank(StringField(b, "priority")));
+  }
+  if (key == "created_at" || key == "last_run") {
+    // A batch that never ran sorts before every one that did.
+    const auto ta = TimeField(a, key.c_str());
+    const auto tb = TimeField(b, key.c_str());
+    if (!ta || !tb) return cmp(ta.has_value(), tb.has_value());
+    return cmp(*ta, *tb);
+  }
+  return cmp(StringField(a, key.c_str()), StringField(b, key.c_str()));
+}
+
+}  // namespace
+
+http::Response BatchApi::List(const ApiRequest& request) {
+  ListQuery q;
+  if (absl::optional<std::string> bad = ParseListQuery(request, &q)) {
+    return Envelope(400, false, *bad);
+  }
+  absl::MutexLock lock(&mu_);
+  if (absl::optional<http::Response> limited = ListRateLimited()) return *limited;
+  AdvanceAll(absl::Now());
+  std::vector<json> matching;
+  for (const auto& [id, batch] : batches_) {
+    json j = BatchJson(batch);
+    if (Matches(q, batch.state, j)) matching.push_back(std::move(j));
+  }
+  std::sort(matching.begin(), matching.end(), [&](const json& a, const json& b) {
+    int c = CompareOn(q.sort_by, a, b);
+    if (q.descending) c = -c;
+    return c != 0 ? c < 0 : StringField(a, "id") < StringField(b, "id");
   });
   const int64_t total = static_cast<int64_t>(matching.size());
-  const int64_t total_pages = (total + page_size - 1) / page_size;
+  const int64_t total_pages = (total + q.page_size - 1) / q.page_size;
   json list = json::array();
-  // page <= total/page_size+1 keeps the multiplication below from overflowing.
-  if (page <= total_pages) {
-    int64_t first = (page - 1) * page_size;
-    int64_t last = std::min(total, first + page_size);
-    for (int64_t i = first; i < last; ++i) {
-      const Batch& b = *matching[static_cast<size_t>(i)];
-      list.push_back(BatchJson(b));
-    }
+  // page <= total_pages keeps the multiplication below from overflowing.
+  if (q.page <= total_pages) {
+    const int64_t first = (q.page - 1) * q.page_size;
+    const int64_t last = std::min(total, first + q.page_size);
+    for (int64_t i = first; i < last; ++i)
+      list.push_back(std::move(matching[static_cast<size_t>(i)]));
   }
   return JsonResponse(200, {{"request_info", {{"success", true}}},
                             {"total_count", total},
                             {"total_pages", total_pages},
-                            {"current_page", page},
+                            {"current_page", q.page},
                             {"count_this_page", list.size()},
                             {"batches", list}});
+}
+
+std::vector<std::string> BatchApi::AddGeneratedBatches(int count, uint64_t seed) {
+  static const char* const kWords[] = {"Nightly", "Weekly",     "Hourly", "Daily",  "Monthly",
+                                       "Brand",   "Competitor", "Local",  "Mobile", "Retail"};
+  static const char* const kKinds[] = {"rankings", "audit", "keywords", "prices", "news"};
+  static const char* const kPriorities[] = {"lowest", "low", "normal", "high", "highest"};
+  std::mt19937_64 rng(seed);
+  std::vector<std::string> ids;
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = Now();
+  for (int i = 0; i < count; ++i) {
+    std::string id;
+    do {
+      id = absl::StrFormat("%08X", static_cast<uint32_t>(rng()));
+    } while (batches_.count(id) != 0);
+    Batch b;
+    b.id = id;
+    b.name = absl::StrFormat("%s %s %04d", kWords[rng() % 10], kKinds[rng() % 5], i + 1);
+    b.created_at = now - absl::Seconds(count - 1 - i);
+    b.credits_required = 10 + 5 * static_cast<int64_t>(rng() % 10);
+    b.state = i % 20 == 0   ? BatchState::kQueued
+              : i % 20 == 1 ? BatchState::kRunning
+                            : BatchState::kIdle;
+    b.state_since = now;
+    b.priority = kPriorities[i % 5];
+    if (i % 7 == 0) b.destination_ids = {"DEST1"};
+    if (i % 3 == 0) {
+      b.results_count = 1 + i % 4;
+      b.next_result_set_id = b.results_count + 1;
+      b.last_run = b.created_at + absl::Minutes(1 + i % 50);
+    }
+    if (b.state != BatchState::kIdle) {
+      b.reserved = b.credits_required;
+      credits_ -= b.credits_required;
+    }
+    ids.push_back(id);
+    batches_[id] = std::move(b);
+  }
+  return ids;
 }
 
 http::Response BatchApi::Account() {

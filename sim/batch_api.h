@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <utility>
@@ -67,6 +68,8 @@ class BatchApi {
   void RemoveBatch(const std::string& id);
   int64_t credits();
   void SetCredits(int64_t credits);
+  // See Simulator::AddGeneratedBatches.
+  std::vector<std::string> AddGeneratedBatches(int count, uint64_t seed);
 
  private:
   struct Batch {
@@ -81,6 +84,8 @@ class BatchApi {
     int64_t results_count = 0;
     int64_t next_result_set_id = 1;
     absl::optional<absl::Time> last_run;
+    std::string priority = "normal";
+    std::vector<std::string> destination_ids;
     // SetBatchFields(): a merge patch applied to this batch's JSON (null: none).
     nlohmann::json field_patch;
   };
@@ -103,10 +108,18 @@ class BatchApi {
   http::Response List(const ApiRequest& request);
   http::Response Account();
 
+  // The clock of the code added for List (filters, the rate limit, generated
+  // batches): the one place it reads the time.
+  absl::Time Now() const;
+  // SerpWow's List limit: a 429 when list_rate_per_minute requests were
+  // accepted in the last 60 s, else nullopt (and this one counts).
+  absl::optional<http::Response> ListRateLimited() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const SimulatorOptions options_;
   absl::Mutex mu_;
   std::map<std::string, Batch> batches_ ABSL_GUARDED_BY(mu_);
   int64_t credits_ ABSL_GUARDED_BY(mu_);
+  std::deque<absl::Time> list_times_ ABSL_GUARDED_BY(mu_);  // accepted List calls, last 60 s
 };
 
 }  // namespace serpwow::sim

@@ -48,6 +48,11 @@ ABSL_FLAG(bool, stop_reply_reports_refund, false,
 ABSL_FLAG(bool, singular_count_fields, false,
           "Spell the search counts of batch objects search_total_count and search_page_count, "
           "as SerpWow's Get Batch example does (default: searches_..., as every other page).");
+ABSL_FLAG(int, list_rate_per_minute, 60,
+          "GET /batches calls accepted in any 60 s (SerpWow documents 60); beyond, 429. "
+          "0 turns the limit off.");
+ABSL_FLAG(bool, list_rate_limit_retry_after, false,
+          "Send Retry-After with that 429 (SerpWow is not known to).");
 ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM server certificate (optionally followed by its chain). With --tls_key_file, "
           "serve HTTPS only (TLS 1.2/1.3, session resumption on); without both, plain HTTP.");
@@ -96,6 +101,9 @@ int main(int argc, char** argv) {
   options.initial_credits = absl::GetFlag(FLAGS_credits);
   options.stop_reply_reports_refund = absl::GetFlag(FLAGS_stop_reply_reports_refund);
   options.singular_count_fields = absl::GetFlag(FLAGS_singular_count_fields);
+  options.list_rate_per_minute = absl::GetFlag(FLAGS_list_rate_per_minute);
+  options.list_rate_limit_retry_after = absl::GetFlag(FLAGS_list_rate_limit_retry_after);
+  if (options.list_rate_per_minute < 0) return Fail("--list_rate_per_minute must not be negative");
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   if (options.initial_credits < 0) return Fail("--credits must not be negative");

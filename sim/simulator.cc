@@ -969,8 +969,14 @@ void Simulator::Impl::HandleRequest(Connection& c, http1::Request request) {
     absl::MutexLock lock(&mu_);
     ++request_count_;
     // A client that misplaces "?" could put a key into the path: scrub it.
-    recorded_.push_back(RecordedRequest{request.method, RedactSecrets(request.path),
-                                        c.request.auth != ApiRequest::Auth::kMissing});
+    RecordedRequest recorded;
+    recorded.method = request.method;
+    recorded.path = RedactSecrets(request.path);
+    recorded.had_api_key = c.request.auth != ApiRequest::Auth::kMissing;
+    for (const auto& [name, value] : c.request.params) {
+      recorded.params.emplace_back(RedactSecrets(name), RedactSecrets(value));
+    }
+    recorded_.push_back(std::move(recorded));
     if (recorded_.size() > kMaxRecorded) recorded_.pop_front();
     fault = TakeFault(StripLive(request.path));
   }
@@ -1163,6 +1169,11 @@ void Simulator::SeedDemo() {
   api.PutBatch("2A6F94BB", BatchState::kRunning, 150, "Demo 3: running (150 credits)", false);
   api.PutBatch("CAC8651D", BatchState::kQueued, 50, "Demo 4: queued (50 credits)", false);
   api.PutBatch("DEMOHUGE", BatchState::kIdle, 100000000, "Demo 5: too expensive to start", true);
+  api.AddGeneratedBatches(kDemoGeneratedBatches, 1);
+}
+
+std::vector<std::string> Simulator::AddGeneratedBatches(int count, uint64_t seed) {
+  return impl_->api().AddGeneratedBatches(count, seed);
 }
 
 std::string Simulator::SeedDemoDescription() {
@@ -1175,7 +1186,10 @@ std::string Simulator::SeedDemoDescription() {
          "  DEMOHUGE  idle     start -> 402 insufficient credits\n"
          "  any other id       -> \"Batch with ID '...' was not found\" (HTTP 404 by default)\n"
          "  stopall stops every queued/running batch with the same refund rules;\n"
-         "  GET /account shows the credits (seeding reserved 400 of them).\n";
+         "  GET /account shows the credits (these five reserved 400 of them).\n"
+         "Plus 300 generated batches (\"Nightly rankings 0042\"...), mostly idle, so that\n"
+         "  list paging, filters and sorting show; their queued and running ones follow\n"
+         "  the timers and reserve their credits (10 to 55 each) too.\n";
 }
 
 int64_t Simulator::credits() const { return impl_->api().credits(); }

@@ -34,6 +34,19 @@
 //    Transfer-Encoding, 505 other HTTP versions.
 //  * A request held by a fault delay is still carried out when the delay ends,
 //    even if the client has gone (a server does not notice abandoned work).
+//  * List (GET /batches) takes every documented parameter: status,
+//    search_term + search_type (contains by default, starts_with, ends_with,
+//    exact; case-insensitive), created_before/after and last_run_before/after
+//    (ISO times, strict bounds; a batch that never ran matches no last_run
+//    bound), destination_id, only_with_results / only_without_results,
+//    sort_by (name by default, created_at, last_run, priority, status),
+//    sort_direction, page and page_size (default 25, above 1000 capped).
+//    An unknown value is 400 with the envelope. Filters and sorting see the
+//    batch as replies show it (SetBatchFields patches included), except the
+//    status filter, which uses the state machine's state; ties are broken by
+//    id, so pages never overlap. Unknown parameters are ignored.
+//  * list_rate_per_minute: SerpWow's 60 List calls a minute, as a sliding
+//    window of 60 s (429 beyond, optionally with Retry-After).
 //  * Start() raises the process's soft RLIMIT_NOFILE towards the hard limit
 //    (at most 65536, common/fd_limit.h), so thousands of loopback
 //    connections fit.
@@ -115,6 +128,13 @@ struct SimulatorOptions {
   // example does, "search_total_count" and "search_page_count", instead of
   // the plural "searches_..." every other page uses.
   bool singular_count_fields = false;
+  // SerpWow's List limit (60 requests a minute [D list]): more than this many
+  // GET /batches in any 60 s are answered 429 (the refused ones do not
+  // count). 0 turns the limit off.
+  int list_rate_per_minute = 0;
+  // Whether that 429 carries Retry-After (seconds until a request fits
+  // again). SerpWow sends none as far as anyone has seen, hence false.
+  bool list_rate_limit_retry_after = false;
 };
 
 // One batch as the simulator holds it.
@@ -179,6 +199,9 @@ struct RecordedRequest {
   std::string path;  // as sent (percent-encoded, "/live" kept), no query string
   // The query string carried a non-empty api_key parameter (valid or not).
   bool had_api_key = false;
+  // The decoded query parameters in order, api_key left out (secrets in
+  // values scrubbed as in logs).
+  std::vector<std::pair<std::string, std::string>> params;
 };
 
 class Simulator {
@@ -223,8 +246,22 @@ class Simulator {
   // outcome at leisure; once stopped or started through the API they follow
   // the timers like any other batch. The seeded reservations (400 credits)
   // are taken from the account.
+  // The demo account also holds kDemoGeneratedBatches generated batches
+  // (AddGeneratedBatches with seed 1), so that paging, filters and sorting
+  // show.
   void SeedDemo();
   static std::string SeedDemoDescription();
+  static constexpr int kDemoGeneratedBatches = 300;
+
+  // Adds `count` batches at once (ids, names and fields from an RNG seeded
+  // with `seed`, so the same call gives the same batches): ids are 8
+  // upper-case hex digits not yet in use; names "<Word> <kind> NNNN"
+  // (e.g. "Nightly rankings 0042"); created_at one second apart, the last one
+  // now; one in 20 queued and one in 20 running (following the timers,
+  // reserving their credits), the rest idle; one in 3 has result sets and a
+  // last_run; priorities cycle through all five; one in 7 has destination
+  // "DEST1". Returns the ids in creation order.
+  std::vector<std::string> AddGeneratedBatches(int count, uint64_t seed);
 
   int64_t credits() const;
   void SetCredits(int64_t credits);

@@ -43,6 +43,13 @@ inline constexpr char kGatewayOverloaded[] = "GATEWAY_OVERLOADED";
 inline constexpr char kCircuitOpen[] = "CIRCUIT_OPEN";
 inline constexpr char kInvalidName[] = "INVALID_NAME";
 inline constexpr char kMetadataTooLarge[] = "METADATA_TOO_LARGE";
+// List RPCs (page_token.h): a malformed field, a token of another query, a
+// negative page size.
+inline constexpr char kInvalidField[] = "INVALID_FIELD";
+inline constexpr char kInvalidPageToken[] = "INVALID_PAGE_TOKEN";
+inline constexpr char kInvalidPageSize[] = "INVALID_PAGE_SIZE";
+inline constexpr char kInvalidFilter[] = "INVALID_FILTER";
+inline constexpr char kInvalidOrderBy[] = "INVALID_ORDER_BY";
 // A bug in the gateway (e.g. it refused to build its own upstream request).
 inline constexpr char kGatewayInternalError[] = "GATEWAY_INTERNAL_ERROR";
 }  // namespace reason

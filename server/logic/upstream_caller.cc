@@ -145,6 +145,7 @@ bool Operation::End(absl::Status status) {
   }
   caller_->RecordCall(last_verdict_, breaker_trial_);
   caller_->Unregister(this);
+  OnEnded();
   ended(std::move(status), trace);
   return true;
 }
@@ -166,6 +167,7 @@ void Operation::Cancel(absl::Status status) {
   }
   if (transfer != 0) caller_->client_->Cancel(transfer);
   caller_->Unregister(this);
+  OnEnded();
   ended(std::move(status), trace);
 }
 

@@ -173,6 +173,11 @@ class Operation : public std::enable_shared_from_this<Operation> {
   virtual absl::Status Validate() = 0;
   // Sends the first request (or ends the call). Runs after admission.
   virtual void Begin() = 0;
+  // Runs once when the call ends, whichever way (End or Cancel), before the
+  // `ended` callback, on the thread that ends it, with no lock held: for
+  // operations that registered with something shared (e.g. a List flight
+  // others wait on) and must let go.
+  virtual void OnEnded() {}
 
   // Runs `request` as one phase named `label` (the log line's
   // "upstream_<label>_status"): attempts per its endpoint's effect class (at

@@ -8,6 +8,7 @@
 #include "server/logic/batch_id.h"
 #include "server/logic/errors.h"
 #include "server/logic/get_batch.h"
+#include "server/logic/list_batches.h"
 #include "server/logic/stop_batch.h"
 
 namespace serpwow::rpc {
@@ -97,6 +98,51 @@ struct GetBatchRpc {
   }
 };
 
+// The request metadata that skips the List cache, and the initial metadata a
+// cached answer carries.
+constexpr char kCacheControlKey[] = "x-serpwow-cache";
+constexpr char kCacheAgeKey[] = "x-serpwow-cache-age-ms";
+
+struct ListBatchesRpc {
+  using Request = v1::ListBatchesRequest;
+  using Response = v1::ListBatchesResponse;
+  using Op = logic::ListBatchesOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kListBatches;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline, const RpcDeps& deps,
+                                  const grpc::CallbackServerContext& context) {
+    logic::ListBatchesParams params;
+    params.page_size = request.page_size();
+    params.page_token = request.page_token();
+    params.filter = request.filter();
+    params.order_by = request.order_by();
+    params.skip = request.skip();
+    auto range = context.client_metadata().equal_range(kCacheControlKey);
+    for (auto it = range.first; it != range.second; ++it) {
+      params.bypass_cache = params.bypass_cache || it->second == "no-cache";
+    }
+    return std::make_shared<Op>(deps.caller, deps.list_pacer, std::move(params), deadline);
+  }
+  static std::string LogId(const Request&) { return ""; }  // account-wide
+  static void Fill(const Op& op, Response* response) {
+    const logic::ListBatchesResult& r = op.result();
+    for (const v1::Batch& batch : r.batches) *response->add_batches() = batch;
+    response->set_next_page_token(r.next_page_token);
+    response->set_total_size(static_cast<int32_t>(r.total_size));
+  }
+  static void InitialMetadata(const Op& op, grpc::CallbackServerContext* context) {
+    if (op.result().cache_age) {
+      context->AddInitialMetadata(kCacheAgeKey,
+                                  absl::StrCat(absl::ToInt64Milliseconds(*op.result().cache_age)));
+    }
+  }
+  static void Log(const Op& op, LogRecord& record) {
+    record.Int("batches", static_cast<int64_t>(op.result().batches.size()))
+        .Int("total_size", op.result().total_size)
+        .Str("cache", op.result().cache);
+  }
+};
+
 }  // namespace
 
 size_t MetadataSize(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
@@ -127,6 +173,12 @@ grpc::ServerUnaryReactor* BatchServiceImpl::GetBatch(grpc::CallbackServerContext
                                                      const v1::GetBatchRequest* request,
                                                      v1::Batch* response) {
   return new UnaryReactor<GetBatchRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::ListBatches(grpc::CallbackServerContext* context,
+                                                        const v1::ListBatchesRequest* request,
+                                                        v1::ListBatchesResponse* response) {
+  return new UnaryReactor<ListBatchesRpc>(context, request, response, deps_);
 }
 
 }  // namespace serpwow::rpc

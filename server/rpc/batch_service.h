@@ -20,6 +20,9 @@ class BatchServiceImpl final : public serpwow::batches::v1::BatchService::Callba
   grpc::ServerUnaryReactor* GetBatch(grpc::CallbackServerContext* context,
                                      const serpwow::batches::v1::GetBatchRequest* request,
                                      serpwow::batches::v1::Batch* response) override;
+  grpc::ServerUnaryReactor* ListBatches(
+      grpc::CallbackServerContext* context, const serpwow::batches::v1::ListBatchesRequest* request,
+      serpwow::batches::v1::ListBatchesResponse* response) override;
 
  private:
   const RpcDeps deps_;

@@ -23,6 +23,13 @@
 //                                              // shutdown)
 //   static void Fill(const Op&, Response*);    // on OK only
 //   static void Log(const Op&, LogRecord&);    // its own fields, on OK only
+// and optionally:
+//   static std::shared_ptr<Op> Make(const Request&, absl::Time, const RpcDeps&,
+//                                   const grpc::CallbackServerContext&);
+//                                   // instead of the 3-argument Make, for an
+//                                   // RPC that reads the call's metadata
+//   static void InitialMetadata(const Op&, grpc::CallbackServerContext*);
+//                                   // adds its own initial metadata, on OK only
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -31,12 +38,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "server/logic/errors.h"
+#include "server/logic/list_pacer.h"
 #include "server/logic/stop_batch.h"
 #include "server/logic/upstream_caller.h"
 #include "server/metrics.h"
@@ -67,8 +76,26 @@ struct RpcDeps {
   // METADATA_TOO_LARGE (gRPC's own limit, past which a call fails its whole
   // connection, is set higher: GatewayOptions::max_metadata_bytes).
   size_t max_metadata_bytes = 8 << 10;
-  ShutdownGate* gate = nullptr;  // null: never refuses, never holds
+  ShutdownGate* gate = nullptr;            // null: never refuses, never holds
+  logic::ListPacer* list_pacer = nullptr;  // the List bucket, cache and coalescing
 };
+
+// Whether a traits type has the optional hooks (see the top of this file).
+template <typename Rpc, typename = void>
+struct MakesWithContext : std::false_type {};
+template <typename Rpc>
+struct MakesWithContext<
+    Rpc, std::void_t<decltype(Rpc::Make(std::declval<const typename Rpc::Request&>(), absl::Time(),
+                                        std::declval<const RpcDeps&>(),
+                                        std::declval<const grpc::CallbackServerContext&>()))>>
+    : std::true_type {};
+template <typename Rpc, typename = void>
+struct HasInitialMetadata : std::false_type {};
+template <typename Rpc>
+struct HasInitialMetadata<
+    Rpc, std::void_t<decltype(Rpc::InitialMetadata(std::declval<const typename Rpc::Op&>(),
+                                                   std::declval<grpc::CallbackServerContext*>()))>>
+    : std::true_type {};
 
 template <typename Rpc>
 class UnaryReactor final : public grpc::ServerUnaryReactor {
@@ -105,7 +132,11 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
       OnEnded(logic::ShuttingDownError(Rpc::LogId(*request)), logic::CallTrace{});
       return;
     }
-    op_ = Rpc::Make(*request, deadline_, deps);
+    if constexpr (MakesWithContext<Rpc>::value) {
+      op_ = Rpc::Make(*request, deadline_, deps, *context);
+    } else {
+      op_ = Rpc::Make(*request, deadline_, deps);
+    }
     logic::Operation::Start(op_, [this](absl::Status status, const logic::CallTrace& trace) {
       OnEnded(std::move(status), trace);
     });
@@ -179,6 +210,7 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
     // any thread: gRPC reads the metadata only when Finish sends it.
     if (status.ok()) {
       context_->AddInitialMetadata(kRequestIdKey, request_id_);
+      if constexpr (HasInitialMetadata<Rpc>::value) Rpc::InitialMetadata(*op_, context_);
     } else {
       context_->AddTrailingMetadata(kRequestIdKey, request_id_);
     }

@@ -167,7 +167,7 @@ TEST_F(ReflectionTest, ListsBatchService) {
       << "listed: " << ::testing::PrintToString(names);
 }
 
-TEST_F(ReflectionTest, ServiceDescriptorHasBothMethodsWithTheirHttpRules) {
+TEST_F(ReflectionTest, ServiceDescriptorHasEveryMethodWithItsHttpRule) {
   StartAll();
   auto responses = Reflect(gateway_->address(), {LengthDelimited(kFileContainingSymbol, kService)});
   ASSERT_TRUE(responses.ok()) << responses.status();
@@ -196,26 +196,35 @@ TEST_F(ReflectionTest, ServiceDescriptorHasBothMethodsWithTheirHttpRules) {
   EXPECT_EQ(service.name(), "BatchService");
   std::map<std::string, google::protobuf::MethodDescriptorProto> methods;
   for (const auto& m : service.method()) methods[m.name()] = m;
-  ASSERT_EQ(methods.count("GetBatch"), 1u);
-  ASSERT_EQ(methods.count("StopBatch"), 1u);
-
-  const auto& get = methods["GetBatch"];
-  EXPECT_EQ(get.input_type(), ".serpwow.batches.v1.GetBatchRequest");
-  EXPECT_EQ(get.output_type(), ".serpwow.batches.v1.Batch");
-  ASSERT_TRUE(get.options().HasExtension(google::api::http));
-  const google::api::HttpRule& get_rule = get.options().GetExtension(google::api::http);
-  EXPECT_EQ(get_rule.pattern_case(), google::api::HttpRule::kGet);
-  EXPECT_EQ(get_rule.get(), "/v1/{name=batches/*}");
-  EXPECT_EQ(get_rule.body(), "");
-
-  const auto& stop = methods["StopBatch"];
-  EXPECT_EQ(stop.input_type(), ".serpwow.batches.v1.StopBatchRequest");
-  EXPECT_EQ(stop.output_type(), ".serpwow.batches.v1.StopBatchResponse");
-  ASSERT_TRUE(stop.options().HasExtension(google::api::http));
-  const google::api::HttpRule& stop_rule = stop.options().GetExtension(google::api::http);
-  EXPECT_EQ(stop_rule.pattern_case(), google::api::HttpRule::kPost);
-  EXPECT_EQ(stop_rule.post(), "/v1/{name=batches/*}:stop");
-  EXPECT_EQ(stop_rule.body(), "*");
+  // One row per RPC: its types and its HTTP rule.
+  struct Row {
+    const char* method;
+    const char* input;
+    const char* output;
+    google::api::HttpRule::PatternCase pattern;
+    const char* path;
+    const char* body;
+  };
+  const Row rows[] = {
+      {"GetBatch", "GetBatchRequest", "Batch", google::api::HttpRule::kGet, "/v1/{name=batches/*}",
+       ""},
+      {"StopBatch", "StopBatchRequest", "StopBatchResponse", google::api::HttpRule::kPost,
+       "/v1/{name=batches/*}:stop", "*"},
+      {"ListBatches", "ListBatchesRequest", "ListBatchesResponse", google::api::HttpRule::kGet,
+       "/v1/batches", ""},
+  };
+  for (const Row& row : rows) {
+    ASSERT_EQ(methods.count(row.method), 1u) << row.method;
+    const auto& m = methods[row.method];
+    EXPECT_EQ(m.input_type(), absl::StrCat(".serpwow.batches.v1.", row.input));
+    EXPECT_EQ(m.output_type(), absl::StrCat(".serpwow.batches.v1.", row.output));
+    ASSERT_TRUE(m.options().HasExtension(google::api::http)) << row.method;
+    const google::api::HttpRule& rule = m.options().GetExtension(google::api::http);
+    EXPECT_EQ(rule.pattern_case(), row.pattern) << row.method;
+    EXPECT_EQ(row.pattern == google::api::HttpRule::kGet ? rule.get() : rule.post(), row.path)
+        << row.method;
+    EXPECT_EQ(rule.body(), row.body) << row.method;
+  }
 }
 
 // The plaintext --health_listen port serves health and nothing else: gRPC's

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -421,6 +422,105 @@ TEST_F(SimulatorTest, ListFiltersSortsByNameAndPages) {
   EXPECT_EQ(big["total_pages"], 1);
 }
 
+// Every documented List parameter, on batches whose fields differ.
+TEST_F(SimulatorTest, ListFiltersOnEveryDocumentedParameter) {
+  sim_->PutBatch("F1", BatchState::kIdle, 1, "Nightly rankings");
+  sim_->PutBatch("F2", BatchState::kQueued, 1, "Weekly rankings");
+  sim_->PutBatch("F3", BatchState::kIdle, 1, "Nightly audit");
+  ASSERT_TRUE(sim_->SetBatchFields("F1", R"({"created_at":"2026-01-10T00:00:00.000Z",
+      "last_run":"2026-01-20T00:00:00.000Z","results_count":2,"destination_ids":["D1"],
+      "priority":"high"})")
+                  .ok());
+  ASSERT_TRUE(sim_->SetBatchFields("F2", R"({"created_at":"2026-01-11T00:00:00.000Z",
+      "priority":"lowest"})")
+                  .ok());
+  ASSERT_TRUE(sim_->SetBatchFields("F3", R"({"created_at":"2026-01-12T00:00:00.000Z",
+      "last_run":"2026-01-25T00:00:00.000Z","results_count":1,"priority":"highest"})")
+                  .ok());
+  auto ids = [&](const std::string& query) {
+    Client c;
+    Reply r = c.Get(Url("/batches", std::string("api_key=") + kKey + "&" + query));
+    EXPECT_EQ(r.status, 200) << query << ": " << r.body;
+    std::vector<std::string> out;
+    const json body = r.Json();  // (a range over a temporary's member would dangle)
+    for (const json& b : body["batches"]) out.push_back(b["id"]);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids("status=queued"), (V{"F2"}));
+  EXPECT_EQ(ids("search_term=nightly"), (V{"F3", "F1"}));  // contains, any case; by name
+  EXPECT_EQ(ids("search_term=rankings&search_type=ends_with"), (V{"F1", "F2"}));
+  EXPECT_EQ(ids("search_term=Nightly&search_type=starts_with"), (V{"F3", "F1"}));
+  EXPECT_EQ(ids("search_term=nightly%20audit&search_type=exact"), (V{"F3"}));
+  EXPECT_EQ(ids("created_after=2026-01-10T12:00:00.000Z&sort_by=created_at"), (V{"F2", "F3"}));
+  EXPECT_EQ(ids("created_before=2026-01-11T12:00:00.000Z&sort_by=created_at"), (V{"F1", "F2"}));
+  EXPECT_EQ(ids("last_run_after=2026-01-21T00:00:00.000Z"), (V{"F3"}));
+  EXPECT_EQ(ids("last_run_before=2026-01-21T00:00:00.000Z"), (V{"F1"}));
+  EXPECT_EQ(ids("destination_id=D1"), (V{"F1"}));
+  EXPECT_EQ(ids("only_with_results=true&sort_by=created_at"), (V{"F1", "F3"}));
+  EXPECT_EQ(ids("only_without_results=true"), (V{"F2"}));
+  EXPECT_EQ(ids("sort_by=created_at&sort_direction=descending"), (V{"F3", "F2", "F1"}));
+  EXPECT_EQ(ids("sort_by=priority"), (V{"F2", "F1", "F3"}));
+  EXPECT_EQ(ids("sort_by=last_run"), (V{"F2", "F1", "F3"}));  // never run first
+  EXPECT_EQ(ids("sort_by=status&sort_direction=descending"), (V{"F2", "F1", "F3"}));
+
+  Client c;
+  for (const char* bad : {"search_type=fuzzy", "created_after=yesterday", "last_run_before=1",
+                          "only_with_results=yes", "sort_by=id", "sort_direction=up",
+                          "only_with_results=true&only_without_results=true", "page_size=0"}) {
+    Reply r = c.Get(Url("/batches", std::string("api_key=") + kKey + "&" + bad));
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(r.Json()["request_info"]["success"], false) << bad;
+  }
+}
+
+TEST_F(SimulatorTest, RecordsTheQueryWithoutTheKey) {
+  Client c;
+  c.Get(Url("/batches", std::string("status=idle&api_key=") + kKey + "&page=2"));
+  std::vector<RecordedRequest> seen = sim_->requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_TRUE(seen[0].had_api_key);
+  using P = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(seen[0].params, (P{{"status", "idle"}, {"page", "2"}}));
+}
+
+TEST_F(SimulatorTest, ListRateLimitPerMinute) {
+  for (bool retry_after : {false, true}) {
+    SimulatorOptions options;
+    options.list_rate_per_minute = 3;
+    options.list_rate_limit_retry_after = retry_after;
+    StartSim(options);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(Get("/batches").status, 200) << i;
+    Reply limited = Get("/batches");
+    EXPECT_EQ(limited.status, 429);
+    EXPECT_EQ(limited.Json()["request_info"]["success"], false);
+    EXPECT_EQ(limited.HasHeader("Retry-After: 60"), retry_after) << limited.headers;
+    EXPECT_EQ(limited.headers.find("Retry-After") != std::string::npos, retry_after);
+    // Other routes are not limited.
+    EXPECT_EQ(Get("/account").status, 200);
+  }
+}
+
+TEST_F(SimulatorTest, GeneratedBatchesAreDeterministicAndVaried) {
+  std::vector<std::string> ids = sim_->AddGeneratedBatches(2500, 7);
+  ASSERT_EQ(ids.size(), 2500u);
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 2500u);
+  json page = Get("/batches").Json();
+  EXPECT_EQ(page["total_count"], 2500);
+  auto other = Simulator::Start(SimulatorOptions());
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ((*other)->AddGeneratedBatches(2500, 7), ids);  // same seed, same batches
+  Client c;
+  json queued = c.Get(Url("/batches", std::string("status=queued&api_key=") + kKey)).Json();
+  EXPECT_GT(queued["total_count"].get<int>(), 0);
+  EXPECT_LT(queued["total_count"].get<int>(), 250);
+  // created_at one second apart: oldest first by created_at is creation order.
+  json oldest =
+      c.Get(Url("/batches", std::string("sort_by=created_at&page_size=3&api_key=") + kKey)).Json();
+  EXPECT_EQ(oldest["batches"][0]["id"], ids[0]);
+  EXPECT_EQ(oldest["batches"][2]["id"], ids[2]);
+}
+
 TEST_F(SimulatorTest, AccountReportsCreditsAndBatches) {
   SimulatorOptions options;
   options.initial_credits = 777;
@@ -611,7 +711,16 @@ TEST(SimulatorDemoTest, SeedDemoCoversEveryOutcome) {
   EXPECT_EQ(sim.GetBatch("2A6F94BB")->state, BatchState::kRunning);
   EXPECT_EQ(sim.GetBatch("CAC8651D")->state, BatchState::kQueued);
   EXPECT_EQ(sim.GetBatch("9E867FAA")->credits_reserved, 200);
-  EXPECT_EQ(sim.credits(), initial - 400);
+  // The five demo batches reserve 400; the generated active ones their own,
+  // measured on a second simulator that holds only those.
+  auto other = Simulator::Start(o);
+  ASSERT_TRUE(other.ok());
+  const int64_t other_initial = (*other)->credits();
+  EXPECT_EQ((*other)->AddGeneratedBatches(Simulator::kDemoGeneratedBatches, 1).size(),
+            static_cast<size_t>(Simulator::kDemoGeneratedBatches));
+  const int64_t generated_reserved = other_initial - (*other)->credits();
+  EXPECT_GT(generated_reserved, 0);
+  EXPECT_EQ(sim.credits(), initial - 400 - generated_reserved);
   const std::string text = Simulator::SeedDemoDescription();
   for (const char* id : {"DEMOIDLE", "9E867FAA", "2A6F94BB", "CAC8651D", "DEMOHUGE"}) {
     EXPECT_THAT(text, HasSubstr(id));
@@ -625,7 +734,7 @@ TEST(SimulatorDemoTest, SeedDemoCoversEveryOutcome) {
   const std::string base = "http://127.0.0.1:" + std::to_string(sim.port());
   EXPECT_EQ(c.Get(base + "/batches/DEMOHUGE/start?api_key=simulator-key").status, 402);
   EXPECT_EQ(c.Get(base + "/batches/9E867FAA/stop?api_key=simulator-key").status, 200);
-  EXPECT_EQ(sim.credits(), initial - 200);
+  EXPECT_EQ(sim.credits(), initial - 200 - generated_reserved);
   // Once started through the API, a demo batch follows the timers again.
   EXPECT_EQ(c.Get(base + "/batches/9E867FAA/start?api_key=simulator-key").status, 200);
   EXPECT_TRUE(WaitFor([&] { return sim.GetBatch("9E867FAA")->state == BatchState::kIdle; }));
