@@ -99,6 +99,12 @@ const std::vector<Probe>& Probes() {
          request.set_name("batches/9E867FAA");
          return t.Run(&v1::BatchService::Stub::GetBatch, request, timeout);
        }},
+      {"ListBatches",
+       [](GenericRowsTest& t, absl::Duration timeout) {
+         v1::ListBatchesRequest request;
+         request.set_filter("status = QUEUED");
+         return t.Run(&v1::BatchService::Stub::ListBatches, request, timeout);
+       }},
       {"StopBatch",
        [](GenericRowsTest& t, absl::Duration timeout) {
          v1::StopBatchRequest request;
