@@ -96,6 +96,9 @@ TEST(BatchServerProcess, BadSettingsExitNonZeroNamingTheSetting) {
       {{"--simulate", "--upstream_timeout=0s"}, {}, "--upstream_timeout"},
       {{"--simulate", "--log_level=loud"}, {}, "--log_level"},
       {{"--simulate", "--handshake_timeout=0s"}, {}, "--handshake_timeout"},
+      {{"--simulate", "--list_rate_per_minute=0"}, {}, "--list_rate_per_minute"},
+      {{"--simulate", "--list_burst=0"}, {}, "--list_burst"},
+      {{"--simulate", "--list_cache_ttl=-1s"}, {}, "--list_cache_ttl"},
       {{"--simulate", "--upstream=https://api.scaleserp.com"}, {}, "--simulate"},
   };
   for (const Case& c : cases) {
