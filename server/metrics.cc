@@ -105,6 +105,18 @@ const char* RpcMethodName(RpcMethod method) {
       return "StopBatch";
     case RpcMethod::kGetBatch:
       return "GetBatch";
+    case RpcMethod::kGetAccount:
+      return "GetAccount";
+    case RpcMethod::kListResultSets:
+      return "ListResultSets";
+    case RpcMethod::kGetResultSet:
+      return "GetResultSet";
+    case RpcMethod::kExportResultSet:
+      return "ExportResultSet";
+    case RpcMethod::kExportSearches:
+      return "ExportSearches";
+    case RpcMethod::kListSearches:
+      return "ListSearches";
     case RpcMethod::kCount:
       break;
   }

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -67,8 +68,23 @@ class BatchApi {
   void RemoveBatch(const std::string& id);
   int64_t credits();
   void SetCredits(int64_t credits);
+  // See Simulator::PutSearches, CompleteRuns, AdvanceTime.
+  absl::Status PutSearches(const std::string& id, int count);
+  absl::Status CompleteRuns(const std::string& id, int runs);
+  void AdvanceTime(absl::Duration d);
+  // "http://127.0.0.1:PORT": where download links point (set once the port
+  // is bound).
+  void SetFilesOrigin(const std::string& origin);
 
  private:
+  // One run's result set (kept until expires_at = ended_at + retention).
+  struct ResultSet {
+    int64_t id = 0;
+    absl::Time started_at;
+    absl::Time ended_at;
+    int64_t searches_total = 0;
+  };
+
   struct Batch {
     std::string id;
     std::string name;
@@ -83,11 +99,29 @@ class BatchApi {
     absl::optional<absl::Time> last_run;
     // SetBatchFields(): a merge patch applied to this batch's JSON (null: none).
     nlohmann::json field_patch;
+    // PutSearches(): the batch's searches; without it the batch counts
+    // credits_required searches (one credit each) but lists none.
+    bool has_searches = false;
+    std::vector<nlohmann::json> searches;
+    std::vector<ResultSet> result_sets;  // oldest first
   };
 
   // The batch object as replies carry it (every documented field, then the
   // batch's field_patch).
   nlohmann::json BatchJson(const Batch& batch) const;
+
+  // The simulator's clock: the wall clock plus AdvanceTime()'s offset. Every
+  // time the API logic reads goes through here.
+  absl::Time NowLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int64_t SearchCount(const Batch& batch) const;
+  // Appends a completed run's result set (started at `started`, ending at
+  // `ended`).
+  void AddResultSet(Batch& batch, absl::Time started, absl::Time ended) const;
+  nlohmann::json ResultSetJson(const Batch& batch, const ResultSet& set) const;
+  // Download links for `kind` ("searches" or "results/N") in `ext`; `pages`
+  // files plus (unless empty) one all-pages file.
+  nlohmann::json Links(const std::string& batch_id, const std::string& kind, const std::string& ext,
+                       int64_t pages, bool all_pages) const;
 
   // Applies the queue/run timers up to `now`.
   void Advance(Batch& batch, absl::Time now) const;
@@ -102,11 +136,18 @@ class BatchApi {
   http::Response StopAll();
   http::Response List(const ApiRequest& request);
   http::Response Account();
+  http::Response SearchesPage(const std::string& id, const std::string& page);
+  http::Response SearchesLinks(const std::string& id, const std::string& ext);
+  http::Response ResultSets(const std::string& id);
+  http::Response OneResultSet(const std::string& id, const std::string& rs, const std::string& ext);
+  http::Response File(std::string_view path);
 
   const SimulatorOptions options_;
   absl::Mutex mu_;
   std::map<std::string, Batch> batches_ ABSL_GUARDED_BY(mu_);
   int64_t credits_ ABSL_GUARDED_BY(mu_);
+  absl::Duration clock_offset_ ABSL_GUARDED_BY(mu_);
+  std::string files_origin_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace serpwow::sim

@@ -48,6 +48,11 @@ ABSL_FLAG(bool, stop_reply_reports_refund, false,
 ABSL_FLAG(bool, singular_count_fields, false,
           "Spell the search counts of batch objects search_total_count and search_page_count, "
           "as SerpWow's Get Batch example does (default: searches_..., as every other page).");
+ABSL_FLAG(absl::Duration, result_set_retention, absl::Hours(24 * 14),
+          "How long a result set is kept after its run ended (SerpWow: 14 days).");
+ABSL_FLAG(bool, links_include_api_key, false,
+          "Hostile variant: every download link carries ?api_key=<the key> (the gateway must "
+          "refuse to pass such links on).");
 ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM server certificate (optionally followed by its chain). With --tls_key_file, "
           "serve HTTPS only (TLS 1.2/1.3, session resumption on); without both, plain HTTP.");
@@ -96,6 +101,8 @@ int main(int argc, char** argv) {
   options.initial_credits = absl::GetFlag(FLAGS_credits);
   options.stop_reply_reports_refund = absl::GetFlag(FLAGS_stop_reply_reports_refund);
   options.singular_count_fields = absl::GetFlag(FLAGS_singular_count_fields);
+  options.result_set_retention = absl::GetFlag(FLAGS_result_set_retention);
+  options.links_include_api_key = absl::GetFlag(FLAGS_links_include_api_key);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   if (options.initial_credits < 0) return Fail("--credits must not be negative");

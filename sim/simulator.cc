@@ -1137,6 +1137,9 @@ Simulator::~Simulator() = default;
 absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Start(SimulatorOptions options) {
   auto impl = std::make_unique<Impl>(std::move(options));
   if (absl::Status s = impl->Listen(); !s.ok()) return s;
+  std::string origin = impl->base_url();
+  if (absl::EndsWith(origin, "/live")) origin.resize(origin.size() - 5);
+  impl->api().SetFilesOrigin(origin);
   impl->StartThread();
   return std::unique_ptr<Simulator>(new Simulator(std::move(impl)));
 }
@@ -1180,6 +1183,13 @@ std::string Simulator::SeedDemoDescription() {
 
 int64_t Simulator::credits() const { return impl_->api().credits(); }
 void Simulator::SetCredits(int64_t credits) { impl_->api().SetCredits(credits); }
+absl::Status Simulator::PutSearches(const std::string& id, int count) {
+  return impl_->api().PutSearches(id, count);
+}
+absl::Status Simulator::CompleteRuns(const std::string& id, int runs) {
+  return impl_->api().CompleteRuns(id, runs);
+}
+void Simulator::AdvanceTime(absl::Duration d) { impl_->api().AdvanceTime(d); }
 void Simulator::AddFault(Fault fault) { impl_->AddFault(std::move(fault)); }
 void Simulator::ClearFaults() { impl_->ClearFaults(); }
 int64_t Simulator::request_count() const { return impl_->request_count(); }

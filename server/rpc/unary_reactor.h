@@ -35,6 +35,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "server/logic/download_links.h"
 #include "server/logic/errors.h"
 #include "server/logic/stop_batch.h"
 #include "server/logic/upstream_caller.h"
@@ -66,7 +67,9 @@ struct RpcDeps {
   // METADATA_TOO_LARGE (gRPC's own limit, past which a call fails its whole
   // connection, is set higher: GatewayOptions::max_metadata_bytes).
   size_t max_metadata_bytes = 8 << 10;
-  ShutdownGate* gate = nullptr;      // null: never refuses, never holds
+  ShutdownGate* gate = nullptr;  // null: never refuses, never holds
+  // The check of download links passed on (null: every link is refused).
+  const logic::DownloadLinkPolicy* download_links = nullptr;
 };
 
 template <typename Rpc>
