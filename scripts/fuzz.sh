@@ -21,7 +21,7 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
   exit 64
 fi
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
-targets=(fuzz_classify_reply fuzz_parse_retry_after fuzz_batch_id fuzz_map_batch)
+targets=(fuzz_classify_reply fuzz_parse_retry_after fuzz_batch_id fuzz_map_batch fuzz_map_resources)
 build="build-fuzz"
 
 # --- Tools -------------------------------------------------------------------
@@ -109,6 +109,7 @@ for t in "${targets[@]}"; do
     fuzz_parse_retry_after) extra=(-dict=fuzz/dict/retry_after.dict) ;;
     # -max_len: as above; the deep_nesting seed is 6 KB.
     fuzz_map_batch) extra=(-dict=fuzz/dict/batch.dict -max_len=4096) ;;
+    fuzz_map_resources) extra=(-dict=fuzz/dict/json.dict -max_len=4096) ;;
   esac
   t0=$(date +%s)
   set +e

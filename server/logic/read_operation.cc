@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/logic/batch_id.h"
 #include "server/logic/errors.h"
 
 namespace serpwow::logic {
@@ -18,6 +19,14 @@ void ReadOperation::SendRead(upstream::UpstreamRequest request) {
 
 absl::Status ReadOperation::Refine(absl::Status error, const upstream::HttpResult&) {
   return error;
+}
+
+absl::Status ReadOperation::TakeParent(const std::string& parent, const char* what) {
+  absl::StatusOr<std::string> id = ParseBatchName(parent, "parent");
+  if (!id.ok()) return id.status();
+  batch_id_ = std::move(*id);
+  what_ = absl::StrCat(what, " of batch ", batch_id_);
+  return absl::OkStatus();
 }
 
 absl::Status ReadOperation::CheckLinks(const serpwow::batches::v1::DownloadLinks& links) const {

@@ -36,6 +36,10 @@ class ReadOperation : public Operation {
   // (e.g. a not-found result set). Default: as it is.
   virtual absl::Status Refine(absl::Status error, const upstream::HttpResult& result);
 
+  // Validates `parent` ("batches/{id}", BadRequest on field "parent") and
+  // sets batch_id_ and what_ ("<what> of batch <id>").
+  absl::Status TakeParent(const std::string& parent, const char* what);
+
   // CheckDownloadLinks with this call's policy, the gateway's key and batch.
   absl::Status CheckLinks(const serpwow::batches::v1::DownloadLinks& links) const;
 

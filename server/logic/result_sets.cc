@@ -70,10 +70,7 @@ ListResultSetsOperation::ListResultSetsOperation(UpstreamCaller* caller,
     : ReadOperation(caller, deadline, kListRules, nullptr), request_(request) {}
 
 absl::Status ListResultSetsOperation::Validate() {
-  absl::StatusOr<std::string> id = ParseBatchName(request_.parent(), "parent");
-  if (!id.ok()) return id.status();
-  batch_id_ = std::move(*id);
-  what_ = absl::StrCat("the result sets of batch ", batch_id_);
+  if (absl::Status s = TakeParent(request_.parent(), "the result sets"); !s.ok()) return s;
   absl::StatusOr<int32_t> size =
       NormalizePageSize(request_.page_size(), kDefaultResultSetPageSize, kMaxResultSetPageSize);
   if (!size.ok()) return size.status();

@@ -34,10 +34,7 @@ ListSearchesOperation::ListSearchesOperation(UpstreamCaller* caller,
     : ReadOperation(caller, deadline, kListRules, nullptr), request_(request) {}
 
 absl::Status ListSearchesOperation::Validate() {
-  absl::StatusOr<std::string> id = ParseBatchName(request_.parent(), "parent");
-  if (!id.ok()) return id.status();
-  batch_id_ = std::move(*id);
-  what_ = absl::StrCat("the searches of batch ", batch_id_);
+  if (absl::Status s = TakeParent(request_.parent(), "the searches"); !s.ok()) return s;
   if (!request_.filter().empty()) {
     return ErrorBuilder(absl::StatusCode::kInvalidArgument,
                         "invalid filter: filtering searches is not supported yet; leave filter "
@@ -126,10 +123,7 @@ ExportSearchesOperation::ExportSearchesOperation(UpstreamCaller* caller,
     : ReadOperation(caller, deadline, kExportRules, links), request_(request) {}
 
 absl::Status ExportSearchesOperation::Validate() {
-  absl::StatusOr<std::string> id = ParseBatchName(request_.parent(), "parent");
-  if (!id.ok()) return id.status();
-  batch_id_ = std::move(*id);
-  what_ = absl::StrCat("the search files of batch ", batch_id_);
+  if (absl::Status s = TakeParent(request_.parent(), "the search files"); !s.ok()) return s;
   switch (request_.format()) {
     case v1::EXPORT_FORMAT_UNSPECIFIED:
     case v1::EXPORT_FORMAT_JSON:

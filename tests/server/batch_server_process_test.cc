@@ -200,6 +200,63 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
       EXPECT_NE(run({"stop", "FAULTY"}).exit_code, 0);
       (*sim)->ClearFaults();
     }
+    // The read RPCs of the account, result sets and searches, with download
+    // links that carry the key (raw, escaped, as a parameter): refused, and
+    // neither the key nor the link is logged or answered.
+    std::string rpc_output;
+    {
+      (*sim)->PutBatch("LINKS1", sim::BatchState::kIdle, 10);
+      ASSERT_TRUE((*sim)->CompleteRuns("LINKS1", 1).ok());
+      for (const std::string& link :
+           {absl::StrCat((*sim)->base_url(), "/files/LINKS1/a.json?api_key=", escaped),
+            absl::StrCat((*sim)->base_url(), "/files/LINKS1/", canary, ".json")}) {
+        (*sim)->ClearFaults();
+        for (const char* suffix :
+             {"/LINKS1/results/1", "/LINKS1/results/1/csv", "/LINKS1/searches/json"}) {
+          sim::Fault f;
+          f.path_suffix = suffix;
+          f.status = 200;
+          f.body = absl::StrCat(R"({"request_info":{"success":true},"result":{"id":1,)",
+                                R"("download_links":{"pages":[")", link,
+                                R"("]}},"download_links":{"pages":[")", link, R"("]}})");
+          (*sim)->AddFault(f);
+        }
+        auto stub = serpwow::batches::v1::BatchService::NewStub(
+            grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+        auto deadline = [] { return absl::ToChronoTime(absl::Now() + absl::Seconds(5)); };
+        std::vector<grpc::Status> statuses;
+        {
+          grpc::ClientContext c;
+          c.set_deadline(deadline());
+          serpwow::batches::v1::GetResultSetRequest r;
+          r.set_name("batches/LINKS1/resultSets/1");
+          serpwow::batches::v1::ResultSet out;
+          statuses.push_back(stub->GetResultSet(&c, r, &out));
+        }
+        {
+          grpc::ClientContext c;
+          c.set_deadline(deadline());
+          serpwow::batches::v1::ExportResultSetRequest r;
+          r.set_name("batches/LINKS1/resultSets/1");
+          r.set_format(serpwow::batches::v1::EXPORT_FORMAT_CSV);
+          serpwow::batches::v1::ExportResultSetResponse out;
+          statuses.push_back(stub->ExportResultSet(&c, r, &out));
+        }
+        {
+          grpc::ClientContext c;
+          c.set_deadline(deadline());
+          serpwow::batches::v1::ExportSearchesRequest r;
+          r.set_parent("batches/LINKS1");
+          serpwow::batches::v1::ExportSearchesResponse out;
+          statuses.push_back(stub->ExportSearches(&c, r, &out));
+        }
+        for (const grpc::Status& st : statuses) {
+          EXPECT_EQ(st.error_code(), grpc::StatusCode::INTERNAL) << st.error_message();
+          rpc_output += st.error_message() + st.error_details();
+        }
+      }
+      (*sim)->ClearFaults();
+    }
     // The key was really used: the simulator accepted the gateway's calls.
     int authorised = 0;
     for (const auto& req : (*sim)->requests()) authorised += req.had_api_key ? 1 : 0;
@@ -209,9 +266,12 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
     const std::string log = server.Output();
     EXPECT_TRUE(absl::StrContains(log, R"("method":"StopBatch")")) << log;  // it did log
     EXPECT_TRUE(absl::StrContains(log, R"("method":"GetBatch")")) << log;
+    EXPECT_TRUE(absl::StrContains(log, R"("method":"ExportSearches")")) << log;
+    EXPECT_FALSE(absl::StrContains(log, "/files/LINKS1")) << "a refused link is never logged";
     for (const std::string& needle : {canary, escaped, std::string("CANARY")}) {
       EXPECT_FALSE(absl::StrContains(log, needle)) << "server log leaks the key";
       EXPECT_FALSE(absl::StrContains(cli_output, needle)) << "CLI output leaks the key";
+      EXPECT_FALSE(absl::StrContains(rpc_output, needle)) << "a status leaks the key";
     }
     EXPECT_FALSE(absl::StrContains(cli_output, "api_key")) << cli_output;
   }
