@@ -345,6 +345,9 @@ absl::Status ValidateOptions(const SimulatorOptions& o) {
   if (o.run_duration < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("run_duration must not be negative");
   }
+  if (o.result_set_retention < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("result_set_retention must not be negative");
+  }
   return absl::OkStatus();
 }
 
@@ -1166,6 +1169,12 @@ void Simulator::SeedDemo() {
   api.PutBatch("2A6F94BB", BatchState::kRunning, 150, "Demo 3: running (150 credits)", false);
   api.PutBatch("CAC8651D", BatchState::kQueued, 50, "Demo 4: queued (50 credits)", false);
   api.PutBatch("DEMOHUGE", BatchState::kIdle, 100000000, "Demo 5: too expensive to start", true);
+  // Searches and result sets to read: 9E867FAA's searches_total_count
+  // follows its 200 searches; it has 3 result sets (ids 1 to 3).
+  api.PutSearches("DEMOIDLE", 100).IgnoreError();
+  api.PutSearches("9E867FAA", 200).IgnoreError();
+  api.CompleteRuns("9E867FAA", 3).IgnoreError();
+  api.CompleteRuns("DEMOIDLE", 1).IgnoreError();
 }
 
 std::string Simulator::SeedDemoDescription() {
@@ -1178,7 +1187,9 @@ std::string Simulator::SeedDemoDescription() {
          "  DEMOHUGE  idle     start -> 402 insufficient credits\n"
          "  any other id       -> \"Batch with ID '...' was not found\" (HTTP 404 by default)\n"
          "  stopall stops every queued/running batch with the same refund rules;\n"
-         "  GET /account shows the credits (seeding reserved 400 of them).\n";
+         "  GET /account shows the credits (seeding reserved 400 of them).\n"
+         "  9E867FAA has 200 searches and result sets 1-3, DEMOIDLE 100 searches and\n"
+         "  result set 1 (kept 14 days), with download links to this simulator.\n";
 }
 
 int64_t Simulator::credits() const { return impl_->api().credits(); }

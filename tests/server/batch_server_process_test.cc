@@ -70,6 +70,25 @@ TEST(BatchServerProcess, SimulateServesTheDemoAndStopsOnSigterm) {
   ProcessResult unknown = Batchctl(target, {"stop", "FFFFFFFF"});
   EXPECT_EQ(unknown.exit_code, 5) << unknown.err;
 
+  // The demo's result sets: their links point at the embedded simulator's
+  // plain-http origin, which --simulate accepts (and nothing else over http).
+  {
+    auto stub = serpwow::batches::v1::BatchService::NewStub(
+        grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    serpwow::batches::v1::GetResultSetRequest request;
+    request.set_name("batches/9E867FAA/resultSets/3");
+    serpwow::batches::v1::ResultSet set;
+    grpc::Status status = stub->GetResultSet(&context, request, &set);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(set.searches_total(), 200);
+    ASSERT_EQ(set.download_links().page_uris_size(), 1);
+    EXPECT_TRUE(absl::StartsWith(set.download_links().page_uris(0), "http://127.0.0.1:"))
+        << set.download_links().page_uris(0);
+    EXPECT_TRUE(absl::StrContains(set.download_links().page_uris(0), "/files/9E867FAA/"));
+  }
+
   EXPECT_EQ(server.Stop(SIGTERM, absl::Seconds(15)), 0);
   const std::string log = server.Output();
   EXPECT_TRUE(
@@ -96,6 +115,7 @@ TEST(BatchServerProcess, BadSettingsExitNonZeroNamingTheSetting) {
       {{"--simulate", "--upstream_timeout=0s"}, {}, "--upstream_timeout"},
       {{"--simulate", "--log_level=loud"}, {}, "--log_level"},
       {{"--simulate", "--handshake_timeout=0s"}, {}, "--handshake_timeout"},
+      {{"--simulate", "--download_link_hosts=a b"}, {}, "--download_link_hosts"},
       {{"--simulate", "--upstream=https://api.scaleserp.com"}, {}, "--simulate"},
   };
   for (const Case& c : cases) {
