@@ -243,33 +243,27 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
         }
         auto stub = serpwow::batches::v1::BatchService::NewStub(
             grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
-        auto deadline = [] { return absl::ToChronoTime(absl::Now() + absl::Seconds(5)); };
-        std::vector<grpc::Status> statuses;
-        {
+        namespace v1 = serpwow::batches::v1;
+        using Stub = v1::BatchService::Stub;
+        auto call = [&](auto method, const auto& request, auto* response) {
           grpc::ClientContext c;
-          c.set_deadline(deadline());
-          serpwow::batches::v1::GetResultSetRequest r;
-          r.set_name("batches/LINKS1/resultSets/1");
-          serpwow::batches::v1::ResultSet out;
-          statuses.push_back(stub->GetResultSet(&c, r, &out));
-        }
-        {
-          grpc::ClientContext c;
-          c.set_deadline(deadline());
-          serpwow::batches::v1::ExportResultSetRequest r;
-          r.set_name("batches/LINKS1/resultSets/1");
-          r.set_format(serpwow::batches::v1::EXPORT_FORMAT_CSV);
-          serpwow::batches::v1::ExportResultSetResponse out;
-          statuses.push_back(stub->ExportResultSet(&c, r, &out));
-        }
-        {
-          grpc::ClientContext c;
-          c.set_deadline(deadline());
-          serpwow::batches::v1::ExportSearchesRequest r;
-          r.set_parent("batches/LINKS1");
-          serpwow::batches::v1::ExportSearchesResponse out;
-          statuses.push_back(stub->ExportSearches(&c, r, &out));
-        }
+          c.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+          return ((*stub).*method)(&c, request, response);
+        };
+        v1::GetResultSetRequest get;
+        get.set_name("batches/LINKS1/resultSets/1");
+        v1::ExportResultSetRequest exported;
+        exported.set_name(get.name());
+        exported.set_format(v1::EXPORT_FORMAT_CSV);
+        v1::ExportSearchesRequest searches;
+        searches.set_parent("batches/LINKS1");
+        v1::ResultSet set;
+        v1::ExportResultSetResponse export_response;
+        v1::ExportSearchesResponse searches_response;
+        const std::vector<grpc::Status> statuses = {
+            call(&Stub::GetResultSet, get, &set),
+            call(&Stub::ExportResultSet, exported, &export_response),
+            call(&Stub::ExportSearches, searches, &searches_response)};
         for (const grpc::Status& st : statuses) {
           EXPECT_EQ(st.error_code(), grpc::StatusCode::INTERNAL) << st.error_message();
           rpc_output += st.error_message() + st.error_details();

@@ -34,6 +34,36 @@ void ExpectNoKey(const std::string& text, const std::string& where) {
 class KeyEchoTest : public GatewayTest {
  protected:
   void SetUp() override { StartWith(false); }
+  // The three RPCs that pass download links on, for result set 1 and the
+  // searches of `batch`, in `format` (CSV or JSON Lines); each must be
+  // refused as UNSAFE_DOWNLOAD_LINK with neither the key nor a link in its
+  // status.
+  void ExpectLinkRpcsRefused(const std::string& batch, v1::ExportFormat format) {
+    using Stub = v1::BatchService::Stub;
+    v1::GetResultSetRequest get;
+    get.set_name(absl::StrCat("batches/", batch, "/resultSets/1"));
+    auto g = Call(&Stub::GetResultSet, get);
+    v1::ExportResultSetRequest exported;
+    exported.set_name(get.name());
+    exported.set_format(format);
+    auto e = Call(&Stub::ExportResultSet, exported);
+    v1::ExportSearchesRequest searches;
+    searches.set_parent("batches/" + batch);
+    searches.set_format(v1::EXPORT_FORMAT_CSV);
+    auto x = Call(&Stub::ExportSearches, searches);
+    for (const std::string& reason : {g.Reason(), e.Reason(), x.Reason()}) {
+      EXPECT_EQ(reason, "UNSAFE_DOWNLOAD_LINK");
+    }
+    for (const grpc::Status* st : {&g.status, &e.status, &x.status}) {
+      EXPECT_EQ(st->error_code(), grpc::StatusCode::INTERNAL) << st->error_message();
+      ExpectNoKey(st->error_message(), "message");
+      ExpectNoKey(st->error_details(), "details");
+      EXPECT_FALSE(absl::StrContains(st->error_details(), "/files/"));
+    }
+    ExpectNoKey(g.response.DebugString() + e.response.DebugString() + x.response.DebugString(),
+                "responses");
+  }
+
   // `hostile_links`: the simulator's links_include_api_key variant.
   void StartWith(bool hostile_links) {
     sim::SimulatorOptions o;
@@ -175,27 +205,7 @@ TEST_F(KeyEchoTest, TheReadRpcsNeverPassTheKeyOn) {
     csv.path_suffix = "/batches/R1/results/1/csv";
     sim_->AddFault(csv);
 
-    v1::GetResultSetRequest get_set;
-    get_set.set_name("batches/R1/resultSets/1");
-    auto g = Call(&Stub::GetResultSet, get_set);
-    v1::ExportResultSetRequest export_set;
-    export_set.set_name("batches/R1/resultSets/1");
-    export_set.set_format(v1::EXPORT_FORMAT_CSV);
-    auto e = Call(&Stub::ExportResultSet, export_set);
-    v1::ExportSearchesRequest export_searches;
-    export_searches.set_parent("batches/R1");
-    export_searches.set_format(v1::EXPORT_FORMAT_CSV);
-    auto x = Call(&Stub::ExportSearches, export_searches);
-    for (const grpc::Status* st : {&g.status, &e.status, &x.status}) {
-      EXPECT_EQ(st->error_code(), grpc::StatusCode::INTERNAL) << st->error_message();
-      ExpectNoKey(st->error_message(), "message");
-      ExpectNoKey(st->error_details(), "details");
-      EXPECT_FALSE(absl::StrContains(st->error_details(), "/files/"));
-    }
-    EXPECT_EQ(g.Reason(), "UNSAFE_DOWNLOAD_LINK");
-    EXPECT_EQ(e.Reason(), "UNSAFE_DOWNLOAD_LINK");
-    EXPECT_EQ(x.Reason(), "UNSAFE_DOWNLOAD_LINK");
-    ExpectNoKey(g.response.DebugString(), "ResultSet");
+    ExpectLinkRpcsRefused("R1", v1::EXPORT_FORMAT_CSV);
   }
 }
 
@@ -207,28 +217,10 @@ class KeyEchoHostileLinksTest : public KeyEchoTest {
 };
 
 TEST_F(KeyEchoHostileLinksTest, LinksWithTheKeyAreRefused) {
-  using Stub = v1::BatchService::Stub;
   sim_->PutBatch("H1", BatchState::kIdle, 5);
   ASSERT_TRUE(sim_->PutSearches("H1", 2).ok());
   ASSERT_TRUE(sim_->CompleteRuns("H1", 1).ok());
-  v1::GetResultSetRequest get;
-  get.set_name("batches/H1/resultSets/1");
-  auto g = Call(&Stub::GetResultSet, get);
-  v1::ExportResultSetRequest exported;
-  exported.set_name("batches/H1/resultSets/1");
-  exported.set_format(v1::EXPORT_FORMAT_JSON_LINES);
-  auto e = Call(&Stub::ExportResultSet, exported);
-  v1::ExportSearchesRequest searches;
-  searches.set_parent("batches/H1");
-  auto x = Call(&Stub::ExportSearches, searches);
-  for (const auto* r : {&g.status, &e.status, &x.status}) {
-    EXPECT_EQ(r->error_code(), grpc::StatusCode::INTERNAL) << r->error_message();
-    ExpectNoKey(r->error_message(), "message");
-    ExpectNoKey(r->error_details(), "details");
-  }
-  EXPECT_EQ(g.Reason(), "UNSAFE_DOWNLOAD_LINK");
-  EXPECT_EQ(e.Reason(), "UNSAFE_DOWNLOAD_LINK");
-  EXPECT_EQ(x.Reason(), "UNSAFE_DOWNLOAD_LINK");
+  ExpectLinkRpcsRefused("H1", v1::EXPORT_FORMAT_JSON_LINES);
 }
 
 }  // namespace
