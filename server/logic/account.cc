@@ -7,8 +7,11 @@
 #include "server/logic/resource_mapping.h"
 
 namespace serpwow::logic {
+namespace {
 
-inline constexpr ReplyRules kReadAccountRules{"reading the account", nullptr, nullptr};
+constexpr ReplyRules kReadAccountRules{"reading the account", nullptr, nullptr};
+
+}  // namespace
 
 GetAccountOperation::GetAccountOperation(UpstreamCaller* caller, std::string name,
                                          absl::Time deadline)
