@@ -114,11 +114,12 @@ ApiRequest MakeApiRequest(const http::Request& request, const std::string& expec
 BatchApi::BatchApi(const SimulatorOptions& options)
     : options_(options), credits_(options.initial_credits) {}
 
-absl::Time BatchApi::NowLocked() const { return absl::Now() + clock_offset_; }
+absl::Time BatchApi::Now() const {
+  return absl::Now() + absl::Nanoseconds(clock_offset_ns_.load(std::memory_order_relaxed));
+}
 
 void BatchApi::AdvanceTime(absl::Duration d) {
-  absl::MutexLock lock(&mu_);
-  clock_offset_ += d;
+  clock_offset_ns_.fetch_add(absl::ToInt64Nanoseconds(d), std::memory_order_relaxed);
 }
 
 void BatchApi::SetFilesOrigin(const std::string& origin) {
@@ -167,7 +168,7 @@ absl::Status BatchApi::CompleteRuns(const std::string& id, int runs) {
   absl::MutexLock lock(&mu_);
   auto it = batches_.find(id);
   if (it == batches_.end()) return absl::NotFoundError("CompleteRuns: no such batch");
-  const absl::Time now = NowLocked();
+  const absl::Time now = Now();
   for (int i = 0; i < runs; ++i) {
     AddResultSet(it->second, now - options_.run_duration, now);
     it->second.last_run = now - options_.run_duration;
@@ -207,7 +208,7 @@ bool BatchApi::StopLocked(Batch& batch) {
   bool refunded = batch.state == BatchState::kQueued;
   if (refunded) credits_ += batch.reserved;
   batch.state = BatchState::kIdle;
-  batch.state_since = NowLocked();
+  batch.state_since = Now();
   batch.reserved = 0;
   batch.follows_timers = true;
   return refunded;
@@ -219,7 +220,7 @@ void BatchApi::PutBatch(const std::string& id, BatchState state, int64_t credits
   Batch b;
   b.id = id;
   b.name = name.empty() ? id : name;
-  b.created_at = NowLocked();
+  b.created_at = Now();
   b.credits_required = credits_required;
   b.state = state;
   b.state_since = b.created_at;
@@ -235,7 +236,7 @@ absl::optional<BatchSnapshot> BatchApi::GetBatch(const std::string& id) {
   absl::MutexLock lock(&mu_);
   auto it = batches_.find(id);
   if (it == batches_.end()) return absl::nullopt;
-  Advance(it->second, NowLocked());
+  Advance(it->second, Now());
   const Batch& b = it->second;
   BatchSnapshot s;
   s.id = b.id;
@@ -422,7 +423,7 @@ http::Response BatchApi::GetOne(const std::string& id) {
   auto it = batches_.find(id);
   if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
   Batch& b = it->second;
-  Advance(b, NowLocked());
+  Advance(b, Now());
   return JsonResponse(200, {{"request_info", {{"success", true}}}, {"batch", BatchJson(b)}});
 }
 
@@ -431,7 +432,7 @@ http::Response BatchApi::Start(const std::string& id) {
   auto it = batches_.find(id);
   if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
   Batch& b = it->second;
-  absl::Time now = NowLocked();
+  absl::Time now = Now();
   Advance(b, now);
   if (b.state != BatchState::kIdle) {
     return Envelope(400, false, "Batch is already queued or running");
@@ -453,7 +454,7 @@ http::Response BatchApi::Stop(const std::string& id) {
   auto it = batches_.find(id);
   if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
   Batch& b = it->second;
-  Advance(b, NowLocked());
+  Advance(b, Now());
   if (b.state == BatchState::kIdle) {
     return Envelope(options_.stop_idle_status, false,
                     "Batch is not currently queued or running, so it cannot be stopped");
@@ -470,7 +471,7 @@ http::Response BatchApi::Stop(const std::string& id) {
 
 http::Response BatchApi::StopAll() {
   absl::MutexLock lock(&mu_);
-  AdvanceAll(NowLocked());
+  AdvanceAll(Now());
   int64_t stopped = 0;
   for (auto& [id, batch] : batches_) {
     if (batch.state == BatchState::kIdle) continue;
@@ -512,7 +513,7 @@ http::Response BatchApi::List(const ApiRequest& request) {
   }
 
   absl::MutexLock lock(&mu_);
-  AdvanceAll(NowLocked());
+  AdvanceAll(Now());
   std::vector<const Batch*> matching;
   for (const auto& [id, batch] : batches_) {
     if (!filter || batch.state == *filter) matching.push_back(&batch);
@@ -544,7 +545,7 @@ http::Response BatchApi::Account() {
   absl::MutexLock lock(&mu_);
   const auto used = static_cast<int64_t>(batches_.size());
   const absl::TimeZone utc = absl::UTCTimeZone();
-  const absl::CivilMonth next = absl::CivilMonth(absl::ToCivilSecond(NowLocked(), utc)) + 1;
+  const absl::CivilMonth next = absl::CivilMonth(absl::ToCivilSecond(Now(), utc)) + 1;
   return JsonResponse(
       200, {{"request_info", {{"success", true}}},
             {"account_info",
@@ -587,7 +588,7 @@ http::Response BatchApi::SearchesPage(const std::string& id, const std::string& 
   auto it = batches_.find(id);
   if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
   Batch& b = it->second;
-  Advance(b, NowLocked());
+  Advance(b, Now());
   const int64_t total = static_cast<int64_t>(b.searches.size());
   const int64_t pages = (SearchCount(b) + kSearchesPerPage - 1) / kSearchesPerPage;
   json list = json::array();
@@ -609,7 +610,7 @@ http::Response BatchApi::SearchesLinks(const std::string& id, const std::string&
   auto it = batches_.find(id);
   if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
   Batch& b = it->second;
-  Advance(b, NowLocked());
+  Advance(b, Now());
   const int64_t total = SearchCount(b);
   const int64_t pages = (total + kSearchesPerPage - 1) / kSearchesPerPage;
   return JsonResponse(200, {{"request_info", {{"success", true}}},
@@ -642,7 +643,7 @@ http::Response BatchApi::ResultSets(const std::string& id) {
   auto it = batches_.find(id);
   if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
   Batch& b = it->second;
-  Advance(b, NowLocked());
+  Advance(b, Now());
   json list = json::array();
   for (auto set = b.result_sets.rbegin(); set != b.result_sets.rend(); ++set) {  // newest first
     list.push_back(ResultSetJson(b, *set));
@@ -660,7 +661,7 @@ http::Response BatchApi::OneResultSet(const std::string& id, const std::string& 
   auto it = batches_.find(id);
   if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
   Batch& b = it->second;
-  Advance(b, NowLocked());
+  Advance(b, Now());
   int64_t n = 0;
   const ResultSet* found = nullptr;
   if (absl::SimpleAtoi(rs, &n)) {

@@ -19,6 +19,7 @@
 // Thread-safe: one mutex around all state.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -110,9 +111,10 @@ class BatchApi {
   // batch's field_patch).
   nlohmann::json BatchJson(const Batch& batch) const;
 
-  // The simulator's clock: the wall clock plus AdvanceTime()'s offset. Every
-  // time the API logic reads goes through here.
-  absl::Time NowLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The simulator's one clock: the wall clock plus AdvanceTime()'s offset.
+  // Every time the API logic reads goes through here; callable with or
+  // without mu_ held.
+  absl::Time Now() const;
   int64_t SearchCount(const Batch& batch) const;
   // Appends a completed run's result set (started at `started`, ending at
   // `ended`).
@@ -146,7 +148,7 @@ class BatchApi {
   absl::Mutex mu_;
   std::map<std::string, Batch> batches_ ABSL_GUARDED_BY(mu_);
   int64_t credits_ ABSL_GUARDED_BY(mu_);
-  absl::Duration clock_offset_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> clock_offset_ns_{0};  // AdvanceTime()
   std::string files_origin_ ABSL_GUARDED_BY(mu_);
 };
 
