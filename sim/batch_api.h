@@ -8,11 +8,15 @@
 // /start reserves credits_required (taken from the account). Stopping a queued
 // batch refunds the reservation; stopping a running one does not (the run
 // consumed it), and neither does a run that completes. A completed run adds
-// one result set (results_count and next_result_set_id +1); a stopped run
-// adds none. Batches whose `follows_timers` is false (the demo seed) stay in
-// their state until an API call moves them.
+// one result set (id next_result_set_id, which then grows by one); a stopped
+// run adds none. Result sets expire result_set_retention after their run
+// ended (lazily too); results_count is the number kept. Batches whose
+// `follows_timers` is false (the demo seed) stay in their state until an API
+// call moves them. All of it reads the time through Now() (the virtual
+// clock).
 //
-// Request handling order: route (wrong path or verb -> 404 HTML, whatever the
+// Request handling order: /files/... (download links: no key, outside
+// "/live"), then route (wrong path or verb -> 404 HTML, whatever the
 // key), query decoding (malformed escape -> 400 JSON), api_key (-> 401 JSON),
 // then the endpoint.
 //
