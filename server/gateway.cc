@@ -177,6 +177,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   deps.max_metadata_bytes = options.max_metadata_bytes;
   deps.gate = &gw->gate_;
   deps.list_pacer = gw->list_pacer_.get();
+  gw->download_links_ =
+      logic::MakeDownloadLinkPolicy(options.upstream.base_url, options.download_link_hosts);
+  deps.download_links = &gw->download_links_;
   gw->service_ = std::make_unique<rpc::BatchServiceImpl>(deps);
 
   grpc::EnableDefaultHealthCheckService(true);

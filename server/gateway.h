@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/logic/list_pacer.h"
+#include "server/logic/download_links.h"
 #include "server/logic/stop_batch.h"
 #include "server/logic/upstream_caller.h"
 #include "server/memory_guard.h"
@@ -101,6 +102,10 @@ struct GatewayOptions {
   // On shutdown, how long to keep serving (with health NOT_SERVING) before
   // refusing new calls, so that load balancers see the change first.
   absl::Duration drain_delay = absl::ZeroDuration();
+  // Hosts a download link passed on may point at (logic/download_links.h,
+  // MakeDownloadLinkPolicy); empty: results.<d> and searches.<d> of the
+  // upstream's domain. The upstream's own origin is always accepted.
+  std::vector<std::string> download_link_hosts;
 };
 
 // OK for "HOST:PORT", "[IPV6]:PORT" with 0 <= PORT <= 65535; the message names
@@ -166,6 +171,7 @@ class Gateway {
   std::unique_ptr<upstream::SerpwowClient> client_;
   std::unique_ptr<logic::UpstreamCaller> caller_;
   std::unique_ptr<logic::ListPacer> list_pacer_;
+  logic::DownloadLinkPolicy download_links_;
   std::unique_ptr<rpc::CallerAuth> auth_;
   rpc::ShutdownGate gate_;  // the refusal window of Shutdown (rpc/shutdown_gate.h)
   std::unique_ptr<rpc::BatchServiceImpl> service_;

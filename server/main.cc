@@ -11,6 +11,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -146,6 +147,12 @@ ABSL_FLAG(
 ABSL_FLAG(std::string, max_metadata_size, "8Ki",
           "metadata one call may carry (bytes, or with Ki/Mi); a larger call fails alone with "
           "RESOURCE_EXHAUSTED METADATA_TOO_LARGE [env BATCH_SERVER_MAX_METADATA_SIZE]");
+ABSL_FLAG(std::vector<std::string>, download_link_hosts, {},
+          "comma-separated hosts the download links the gateway passes on may point at (https "
+          "only; \".example.com\" matches its subdomains); empty: results.<domain> and "
+          "searches.<domain> of the upstream, e.g. results.serpwow.com. The upstream's own "
+          "origin is always accepted (with --simulate: the simulator's plain-http origin) "
+          "[env BATCH_SERVER_DOWNLOAD_LINK_HOSTS]");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(5),
           "close a client connection that has not finished its TLS handshake and HTTP/2 "
           "preface this long after it was accepted (every port) "
@@ -351,6 +358,15 @@ int main(int argc, char** argv) {
   options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   options.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
   options.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
+  for (const std::string& host : absl::GetFlag(FLAGS_download_link_hosts)) {
+    bool ok = !host.empty() && host.size() <= 253;
+    for (char c : host) ok = ok && (absl::ascii_isalnum(c) || c == '-' || c == '.');
+    if (!ok) {
+      Fail(kExitBadConfig,
+           "--download_link_hosts: each entry is a host name (letters, digits, '-' and '.')");
+    }
+    options.download_link_hosts.push_back(host);
+  }
   if (options.handshake_timeout <= absl::ZeroDuration()) {
     Fail(kExitBadConfig, "--handshake_timeout must be positive");
   }

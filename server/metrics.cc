@@ -108,6 +108,18 @@ const char* RpcMethodName(RpcMethod method) {
       return "GetBatch";
     case RpcMethod::kListBatches:
       return "ListBatches";
+    case RpcMethod::kGetAccount:
+      return "GetAccount";
+    case RpcMethod::kListResultSets:
+      return "ListResultSets";
+    case RpcMethod::kGetResultSet:
+      return "GetResultSet";
+    case RpcMethod::kExportResultSet:
+      return "ExportResultSet";
+    case RpcMethod::kExportSearches:
+      return "ExportSearches";
+    case RpcMethod::kListSearches:
+      return "ListSearches";
     case RpcMethod::kCount:
       break;
   }

@@ -37,7 +37,19 @@ class Histogram {
   std::atomic<uint64_t> sum_nanos_{0};
 };
 
-enum class RpcMethod { kStopBatch, kGetBatch, kListBatches, kCount };
+enum class RpcMethod {
+  kStopBatch,
+  kGetBatch,
+  kListBatches,
+  // The read RPCs of the account, result sets and searches.
+  kGetAccount,
+  kListResultSets,
+  kGetResultSet,
+  kExportResultSet,
+  kExportSearches,
+  kListSearches,
+  kCount
+};
 const char* RpcMethodName(RpcMethod method);  // "StopBatch", ...: the metric label and log value
 
 class GatewayMetrics : public upstream::UpstreamObserver, public logic::ListPacerObserver {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
 
@@ -23,6 +24,7 @@ constexpr int64_t kDefaultPageSize = 25;
 constexpr int64_t kMaxPageSize = 1000;
 constexpr int64_t kSearchesPerPage = 1000;
 constexpr int64_t kBatchesLimit = 10000;
+constexpr int64_t kDestinationsLimit = 50;
 
 std::string Iso(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
@@ -55,6 +57,24 @@ http::Response NotFoundRoute() {
 
 http::Response NotFoundBatch(int status, const std::string& id) {
   return Envelope(status, false, absl::StrCat("Batch with ID '", id, "' was not found"));
+}
+
+const std::string* FindParam(const ApiRequest& request, std::string_view name) {
+  for (const auto& [key, value] : request.params) {
+    if (key == name) return &value;
+  }
+  return nullptr;
+}
+
+// The string `object[key]` holds, or "" (get_ptr, not value(): GCC's
+// -Wnull-dereference cannot see through nlohmann's iterators).
+std::string TextOf(const json& object, const char* key) {
+  const auto* fields = object.get_ptr<const json::object_t*>();
+  if (fields == nullptr) return "";
+  auto it = fields->find(key);
+  if (it == fields->end()) return "";
+  const auto* text = it->second.get_ptr<const json::string_t*>();
+  return text != nullptr ? *text : "";
 }
 
 }  // namespace
@@ -98,20 +118,90 @@ ApiRequest MakeApiRequest(const http::Request& request, const std::string& expec
 BatchApi::BatchApi(const SimulatorOptions& options)
     : options_(options), credits_(options.initial_credits) {}
 
+absl::Time BatchApi::Now() const {
+  return absl::Now() + absl::Nanoseconds(clock_offset_ns_.load(std::memory_order_relaxed));
+}
+
+void BatchApi::AdvanceTime(absl::Duration d) {
+  clock_offset_ns_.fetch_add(absl::ToInt64Nanoseconds(d), std::memory_order_relaxed);
+}
+
+void BatchApi::SetFilesOrigin(const std::string& origin) {
+  absl::MutexLock lock(&mu_);
+  files_origin_ = origin;
+}
+
+int64_t BatchApi::SearchCount(const Batch& batch) const {
+  return batch.has_searches ? static_cast<int64_t>(batch.searches.size()) : batch.credits_required;
+}
+
+void BatchApi::AddResultSet(Batch& batch, absl::Time started, absl::Time ended) const {
+  ResultSet set;
+  set.id = batch.next_result_set_id++;
+  set.started_at = started;
+  set.ended_at = ended;
+  set.searches_total = SearchCount(batch);
+  batch.result_sets.push_back(set);
+  batch.results_count = static_cast<int64_t>(batch.result_sets.size());
+}
+
+absl::Status BatchApi::PutSearches(const std::string& id, int count) {
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return absl::NotFoundError("PutSearches: no such batch");
+  Batch& b = it->second;
+  b.has_searches = true;
+  b.searches.clear();
+  for (int i = 0; i < count; ++i) {
+    // 16 upper-case letters, as SerpWow's search ids; unique per batch.
+    std::string search_id(16, 'A');
+    for (int k = 15, n = i; k >= 0 && n > 0; --k, n /= 26)
+      search_id[k] = static_cast<char>('A' + n % 26);
+    b.searches.push_back({{"id", search_id},
+                          {"q", absl::StrCat("query ", i + 1)},
+                          {"location", "United States"},
+                          {"search_type", i % 2 == 0 ? "web" : "news"},
+                          {"custom_id", absl::StrCat("c", i + 1)},
+                          {"gl", "us"},
+                          {"num", 10}});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BatchApi::CompleteRuns(const std::string& id, int runs) {
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return absl::NotFoundError("CompleteRuns: no such batch");
+  const absl::Time now = Now();
+  for (int i = 0; i < runs; ++i) {
+    AddResultSet(it->second, now - options_.run_duration, now);
+    it->second.last_run = now - options_.run_duration;
+  }
+  return absl::OkStatus();
+}
+
 void BatchApi::Advance(Batch& batch, absl::Time now) const {
-  if (!batch.follows_timers) return;
-  if (batch.state == BatchState::kQueued && now >= batch.state_since + options_.queue_delay) {
-    batch.state = BatchState::kRunning;
-    batch.state_since += options_.queue_delay;
+  if (batch.follows_timers) {
+    if (batch.state == BatchState::kQueued && now >= batch.state_since + options_.queue_delay) {
+      batch.state = BatchState::kRunning;
+      batch.state_since += options_.queue_delay;
+    }
+    if (batch.state == BatchState::kRunning && now >= batch.state_since + options_.run_duration) {
+      batch.state = BatchState::kIdle;
+      batch.last_run = batch.state_since;
+      batch.state_since += options_.run_duration;
+      batch.reserved = 0;  // consumed by the run
+      AddResultSet(batch, *batch.last_run, batch.state_since);
+    }
   }
-  if (batch.state == BatchState::kRunning && now >= batch.state_since + options_.run_duration) {
-    batch.state = BatchState::kIdle;
-    batch.last_run = batch.state_since;
-    batch.state_since += options_.run_duration;
-    batch.reserved = 0;  // consumed by the run
-    ++batch.results_count;
-    ++batch.next_result_set_id;
-  }
+  // Result sets expire (lazily, like the timers).
+  auto& sets = batch.result_sets;
+  sets.erase(std::remove_if(sets.begin(), sets.end(),
+                            [&](const ResultSet& set) {
+                              return set.ended_at + options_.result_set_retention <= now;
+                            }),
+             sets.end());
+  batch.results_count = static_cast<int64_t>(sets.size());
 }
 
 void BatchApi::AdvanceAll(absl::Time now) {
@@ -122,7 +212,7 @@ bool BatchApi::StopLocked(Batch& batch) {
   bool refunded = batch.state == BatchState::kQueued;
   if (refunded) credits_ += batch.reserved;
   batch.state = BatchState::kIdle;
-  batch.state_since = absl::Now();
+  batch.state_since = Now();
   batch.reserved = 0;
   batch.follows_timers = true;
   return refunded;
@@ -134,7 +224,7 @@ void BatchApi::PutBatch(const std::string& id, BatchState state, int64_t credits
   Batch b;
   b.id = id;
   b.name = name.empty() ? id : name;
-  b.created_at = absl::Now();
+  b.created_at = Now();
   b.credits_required = credits_required;
   b.state = state;
   b.state_since = b.created_at;
@@ -150,7 +240,7 @@ absl::optional<BatchSnapshot> BatchApi::GetBatch(const std::string& id) {
   absl::MutexLock lock(&mu_);
   auto it = batches_.find(id);
   if (it == batches_.end()) return absl::nullopt;
-  Advance(it->second, absl::Now());
+  Advance(it->second, Now());
   const Batch& b = it->second;
   BatchSnapshot s;
   s.id = b.id;
@@ -189,7 +279,7 @@ absl::Status BatchApi::SetBatchFields(const std::string& id, const std::string& 
 }
 
 json BatchApi::BatchJson(const Batch& b) const {
-  const int64_t searches = b.credits_required;  // one credit per search
+  const int64_t searches = SearchCount(b);
   const int64_t pages = (searches + kSearchesPerPage - 1) / kSearchesPerPage;
   json j = {
       {"id", b.id},
@@ -230,12 +320,31 @@ http::Response BatchApi::Handle(const ApiRequest& request) {
 
 http::Response BatchApi::Route(const ApiRequest& request) {
   std::string_view path = request.path;
+  // Download links point at the simulator's own origin, outside "/live",
+  // and need no key (like SerpWow's file hosts).
+  if (path.substr(0, 7) == "/files/") {
+    if (request.method != "GET") return NotFoundRoute();
+    return File(path.substr(7));
+  }
   if (options_.live_prefix) {
     if (path.substr(0, 6) != "/live/") return NotFoundRoute();
     path.remove_prefix(5);
   }
-  enum class Op { kAccount, kList, kStopAll, kGet, kStart, kStop } op;
+  enum class Op {
+    kAccount,
+    kList,
+    kStopAll,
+    kGet,
+    kStart,
+    kStop,
+    kSearchesPage,
+    kSearchesLinks,
+    kResultSets,
+    kResultSet
+  } op;
   std::string_view raw_id;
+  std::string word;  // a page number, "json"/"csv", or a result set id
+  std::string ext;   // kResultSet: "json", "jsonl" or "csv"
   if (path == "/account") {
     op = Op::kAccount;
   } else if (path == "/batches") {
@@ -243,14 +352,30 @@ http::Response BatchApi::Route(const ApiRequest& request) {
   } else if (path.substr(0, 9) == "/batches/") {
     std::vector<absl::string_view> parts =
         absl::StrSplit(absl::string_view(path.data() + 9, path.size() - 9), '/');
-    if (parts.empty() || parts[0].empty() || parts.size() > 2) return NotFoundRoute();
+    if (parts.empty() || parts[0].empty() || parts.size() > 4) return NotFoundRoute();
+    for (absl::string_view part : parts) {
+      if (part.empty()) return NotFoundRoute();
+    }
     raw_id = std::string_view(parts[0].data(), parts[0].size());
+    // Fixed words before ids, as SerpWow routes them.
     if (parts.size() == 1) {
       op = raw_id == "stopall" ? Op::kStopAll : Op::kGet;
-    } else if (parts[1] == "start") {
+    } else if (parts.size() == 2 && parts[1] == "start") {
       op = Op::kStart;
-    } else if (parts[1] == "stop") {
+    } else if (parts.size() == 2 && parts[1] == "stop") {
       op = Op::kStop;
+    } else if (parts.size() == 2 && parts[1] == "results") {
+      op = Op::kResultSets;
+    } else if (parts.size() == 3 && parts[1] == "searches") {
+      word = std::string(parts[2]);
+      op = word == "json" || word == "csv" ? Op::kSearchesLinks : Op::kSearchesPage;
+    } else if ((parts.size() == 3 || parts.size() == 4) && parts[1] == "results") {
+      word = std::string(parts[2]);
+      ext = parts.size() == 3 ? "json" : std::string(parts[3]);
+      if (ext == "jsonlines") ext = "jsonl";
+      if (ext != "json" && ext != "jsonl" && ext != "csv") return NotFoundRoute();
+      if (parts.size() == 4 && ext == "json") return NotFoundRoute();
+      op = Op::kResultSet;
     } else {
       return NotFoundRoute();
     }
@@ -285,6 +410,14 @@ http::Response BatchApi::Route(const ApiRequest& request) {
       return Start(id);
     case Op::kStop:
       return Stop(id);
+    case Op::kSearchesPage:
+      return SearchesPage(id, word);
+    case Op::kSearchesLinks:
+      return SearchesLinks(id, word);
+    case Op::kResultSets:
+      return ResultSets(id);
+    case Op::kResultSet:
+      return OneResultSet(id, word, ext);
   }
   return NotFoundRoute();
 }
@@ -294,7 +427,7 @@ http::Response BatchApi::GetOne(const std::string& id) {
   auto it = batches_.find(id);
   if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
   Batch& b = it->second;
-  Advance(b, absl::Now());
+  Advance(b, Now());
   return JsonResponse(200, {{"request_info", {{"success", true}}}, {"batch", BatchJson(b)}});
 }
 
@@ -303,7 +436,7 @@ http::Response BatchApi::Start(const std::string& id) {
   auto it = batches_.find(id);
   if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
   Batch& b = it->second;
-  absl::Time now = absl::Now();
+  absl::Time now = Now();
   Advance(b, now);
   if (b.state != BatchState::kIdle) {
     return Envelope(400, false, "Batch is already queued or running");
@@ -325,7 +458,7 @@ http::Response BatchApi::Stop(const std::string& id) {
   auto it = batches_.find(id);
   if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
   Batch& b = it->second;
-  Advance(b, absl::Now());
+  Advance(b, Now());
   if (b.state == BatchState::kIdle) {
     return Envelope(options_.stop_idle_status, false,
                     "Batch is not currently queued or running, so it cannot be stopped");
@@ -342,7 +475,7 @@ http::Response BatchApi::Stop(const std::string& id) {
 
 http::Response BatchApi::StopAll() {
   absl::MutexLock lock(&mu_);
-  AdvanceAll(absl::Now());
+  AdvanceAll(Now());
   int64_t stopped = 0;
   for (auto& [id, batch] : batches_) {
     if (batch.state == BatchState::kIdle) continue;
@@ -355,8 +488,6 @@ http::Response BatchApi::StopAll() {
             {"batches_stopped", stopped},
             {"batches_failed_to_stop", 0}});
 }
-
-absl::Time BatchApi::Now() const { return absl::Now(); }
 
 absl::optional<http::Response> BatchApi::ListRateLimited() {
   if (options_.list_rate_per_minute <= 0) return absl::nullopt;
@@ -616,12 +747,175 @@ std::vector<std::string> BatchApi::AddGeneratedBatches(int count, uint64_t seed)
 http::Response BatchApi::Account() {
   absl::MutexLock lock(&mu_);
   const auto used = static_cast<int64_t>(batches_.size());
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  const absl::CivilMonth next = absl::CivilMonth(absl::ToCivilSecond(Now(), utc)) + 1;
+  return JsonResponse(
+      200, {{"request_info", {{"success", true}}},
+            {"account_info",
+             {{"credits_remaining", credits_},
+              {"credits_used", std::max<int64_t>(0, options_.initial_credits - credits_)},
+              {"credits_limit", options_.initial_credits},
+              {"credits_reset_at", Iso(absl::FromCivil(next, utc))},
+              {"topup_credits_remaining", 0},
+              {"batches_used", used},
+              {"batches_limit", kBatchesLimit},
+              {"batches_available", std::max<int64_t>(0, kBatchesLimit - used)},
+              {"destinations_used", 0},
+              {"destinations_limit", kDestinationsLimit},
+              {"destinations_available", kDestinationsLimit}}}});
+}
+
+json BatchApi::Links(const std::string& batch_id, const std::string& kind, const std::string& ext,
+                     int64_t pages, bool all_pages) const {
+  // The hostile variant puts the key into every link (to prove the
+  // gateway's scrubber); the real API is not known to.
+  const std::string suffix =
+      options_.links_include_api_key
+          ? absl::StrCat("?api_key=", options_.api_key.empty() ? "simulator-key" : options_.api_key)
+          : "";
+  const std::string base = absl::StrCat(files_origin_, "/files/", batch_id, "/", kind, "/");
+  json out = {{"pages", json::array()}};
+  for (int64_t p = 1; p <= pages; ++p) {
+    out["pages"].push_back(absl::StrCat(base, "page_", p, ".", ext, suffix));
+  }
+  if (all_pages) out["all_pages"] = absl::StrCat(base, "all_pages.", ext, suffix);
+  return out;
+}
+
+http::Response BatchApi::SearchesPage(const std::string& id, const std::string& page_text) {
+  int64_t page = 0;
+  if (!absl::SimpleAtoi(page_text, &page) || page < 1 || page_text[0] == '0') {
+    return Envelope(400, false, "The page must be a positive integer");
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
+  Batch& b = it->second;
+  Advance(b, Now());
+  const int64_t total = static_cast<int64_t>(b.searches.size());
+  const int64_t pages = (SearchCount(b) + kSearchesPerPage - 1) / kSearchesPerPage;
+  json list = json::array();
+  if (page <= (total + kSearchesPerPage - 1) / kSearchesPerPage) {
+    const int64_t first = (page - 1) * kSearchesPerPage;
+    for (int64_t i = first; i < std::min(total, first + kSearchesPerPage); ++i) {
+      list.push_back(b.searches[static_cast<size_t>(i)]);
+    }
+  }
   return JsonResponse(200, {{"request_info", {{"success", true}}},
-                            {"account_info",
-                             {{"credits_remaining", credits_},
-                              {"batches_used", used},
-                              {"batches_limit", kBatchesLimit},
-                              {"batches_available", std::max<int64_t>(0, kBatchesLimit - used)}}}});
+                            {"batch_id", b.id},
+                            {"searches_page_current", page},
+                            {"searches_page_count", pages},
+                            {"searches", list}});
+}
+
+http::Response BatchApi::SearchesLinks(const std::string& id, const std::string& ext) {
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
+  Batch& b = it->second;
+  Advance(b, Now());
+  const int64_t total = SearchCount(b);
+  const int64_t pages = (total + kSearchesPerPage - 1) / kSearchesPerPage;
+  return JsonResponse(200, {{"request_info", {{"success", true}}},
+                            {"batch_id", b.id},
+                            {"searches_total_count", total},
+                            {"searches_page_count", pages},
+                            {"download_links", Links(b.id, "searches", ext, pages, false)}});
+}
+
+json BatchApi::ResultSetJson(const Batch& b, const ResultSet& set) const {
+  const int64_t pages = (set.searches_total + kSearchesPerPage - 1) / kSearchesPerPage;
+  return {{"id", set.id},
+          {"started_at", Iso(set.started_at)},
+          {"ended_at", Iso(set.ended_at)},
+          {"expires_at", Iso(set.ended_at + options_.result_set_retention)},
+          {"results_page_count", pages},
+          {"searches_completed", set.searches_total},
+          {"searches_failed", 0},
+          {"searches_total", set.searches_total},
+          {"webhook_status",
+           {{"status", "ok"},
+            {"log",
+             json::array({{{"date_time", Iso(set.ended_at)},
+                           {"text", absl::StrCat("No webhook configured for batch ", b.id)}}})}}},
+          {"destination_status", json::object()}};
+}
+
+http::Response BatchApi::ResultSets(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
+  Batch& b = it->second;
+  Advance(b, Now());
+  json list = json::array();
+  for (auto set = b.result_sets.rbegin(); set != b.result_sets.rend(); ++set) {  // newest first
+    list.push_back(ResultSetJson(b, *set));
+  }
+  return JsonResponse(200, {{"request_info", {{"success", true}}},
+                            {"batch_id", b.id},
+                            {"batch", BatchJson(b)},
+                            {"results_count", b.result_sets.size()},
+                            {"results", list}});
+}
+
+http::Response BatchApi::OneResultSet(const std::string& id, const std::string& rs,
+                                      const std::string& ext) {
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
+  Batch& b = it->second;
+  Advance(b, Now());
+  int64_t n = 0;
+  const ResultSet* found = nullptr;
+  if (absl::SimpleAtoi(rs, &n)) {
+    for (const ResultSet& set : b.result_sets) {
+      if (set.id == n) found = &set;
+    }
+  }
+  if (found == nullptr) {
+    return Envelope(404, false,
+                    absl::StrCat("Result Set with ID '", rs, "' was not found in this Batch"));
+  }
+  json result = ResultSetJson(b, *found);
+  const int64_t pages = (found->searches_total + kSearchesPerPage - 1) / kSearchesPerPage;
+  result["download_links"] = Links(b.id, absl::StrCat("results/", found->id), ext, pages, true);
+  return JsonResponse(
+      200, {{"request_info", {{"success", true}}}, {"batch_id", b.id}, {"result", result}});
+}
+
+http::Response BatchApi::File(std::string_view path) {
+  // {batch}/searches/page_N.ext, {batch}/results/{rs}/page_N.ext or
+  // all_pages.ext: small generated files.
+  std::vector<std::string> parts = absl::StrSplit(absl::string_view(path.data(), path.size()), '/');
+  if (parts.size() < 3) return NotFoundRoute();
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(parts[0]);
+  if (it == batches_.end()) return NotFoundRoute();
+  const Batch& b = it->second;
+  const std::string& name = parts.back();
+  const size_t dot = name.rfind('.');
+  if (dot == std::string::npos) return NotFoundRoute();
+  const std::string ext = name.substr(dot + 1);
+  std::string content_type = ext == "csv" ? "text/csv" : "application/json";
+  std::string body;
+  if (ext == "csv") {
+    body = "id,q,location\n";
+    for (const json& search : b.searches) {
+      absl::StrAppend(&body, TextOf(search, "id"), ",", TextOf(search, "q"), ",",
+                      TextOf(search, "location"), "\n");
+    }
+  } else if (ext == "jsonl") {
+    for (const json& search : b.searches) absl::StrAppend(&body, search.dump(), "\n");
+  } else if (ext == "json") {
+    body = json(b.searches).dump();
+  } else {
+    return NotFoundRoute();
+  }
+  http::Response r;
+  r.status = 200;
+  r.headers = {{"Content-Type", content_type}};
+  r.body = std::move(body);
+  return r;
 }
 
 }  // namespace serpwow::sim

@@ -8,21 +8,27 @@
 // /start reserves credits_required (taken from the account). Stopping a queued
 // batch refunds the reservation; stopping a running one does not (the run
 // consumed it), and neither does a run that completes. A completed run adds
-// one result set (results_count and next_result_set_id +1); a stopped run
-// adds none. Batches whose `follows_timers` is false (the demo seed) stay in
-// their state until an API call moves them.
+// one result set (id next_result_set_id, which then grows by one); a stopped
+// run adds none. Result sets expire result_set_retention after their run
+// ended (lazily too); results_count is the number kept. Batches whose
+// `follows_timers` is false (the demo seed) stay in their state until an API
+// call moves them. All of it reads the time through Now() (the virtual
+// clock).
 //
-// Request handling order: route (wrong path or verb -> 404 HTML, whatever the
+// Request handling order: /files/... (download links: no key, outside
+// "/live"), then route (wrong path or verb -> 404 HTML, whatever the
 // key), query decoding (malformed escape -> 400 JSON), api_key (-> 401 JSON),
 // then the endpoint.
 //
 // Thread-safe: one mutex around all state.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -70,8 +76,23 @@ class BatchApi {
   void SetCredits(int64_t credits);
   // See Simulator::AddGeneratedBatches.
   std::vector<std::string> AddGeneratedBatches(int count, uint64_t seed);
+  // See Simulator::PutSearches, CompleteRuns, AdvanceTime.
+  absl::Status PutSearches(const std::string& id, int count);
+  absl::Status CompleteRuns(const std::string& id, int runs);
+  void AdvanceTime(absl::Duration d);
+  // "http://127.0.0.1:PORT": where download links point (set once the port
+  // is bound).
+  void SetFilesOrigin(const std::string& origin);
 
  private:
+  // One run's result set (kept until expires_at = ended_at + retention).
+  struct ResultSet {
+    int64_t id = 0;
+    absl::Time started_at;
+    absl::Time ended_at;
+    int64_t searches_total = 0;
+  };
+
   struct Batch {
     std::string id;
     std::string name;
@@ -88,11 +109,30 @@ class BatchApi {
     std::vector<std::string> destination_ids;
     // SetBatchFields(): a merge patch applied to this batch's JSON (null: none).
     nlohmann::json field_patch;
+    // PutSearches(): the batch's searches; without it the batch counts
+    // credits_required searches (one credit each) but lists none.
+    bool has_searches = false;
+    std::vector<nlohmann::json> searches;
+    std::vector<ResultSet> result_sets;  // oldest first
   };
 
   // The batch object as replies carry it (every documented field, then the
   // batch's field_patch).
   nlohmann::json BatchJson(const Batch& batch) const;
+
+  // The simulator's one clock: the wall clock plus AdvanceTime()'s offset.
+  // Every time the API logic reads goes through here; callable with or
+  // without mu_ held.
+  absl::Time Now() const;
+  int64_t SearchCount(const Batch& batch) const;
+  // Appends a completed run's result set (started at `started`, ending at
+  // `ended`).
+  void AddResultSet(Batch& batch, absl::Time started, absl::Time ended) const;
+  nlohmann::json ResultSetJson(const Batch& batch, const ResultSet& set) const;
+  // Download links for `kind` ("searches" or "results/N") in `ext`; `pages`
+  // files plus (unless empty) one all-pages file.
+  nlohmann::json Links(const std::string& batch_id, const std::string& kind, const std::string& ext,
+                       int64_t pages, bool all_pages) const;
 
   // Applies the queue/run timers up to `now`.
   void Advance(Batch& batch, absl::Time now) const;
@@ -107,10 +147,12 @@ class BatchApi {
   http::Response StopAll();
   http::Response List(const ApiRequest& request);
   http::Response Account();
+  http::Response SearchesPage(const std::string& id, const std::string& page);
+  http::Response SearchesLinks(const std::string& id, const std::string& ext);
+  http::Response ResultSets(const std::string& id);
+  http::Response OneResultSet(const std::string& id, const std::string& rs, const std::string& ext);
+  http::Response File(std::string_view path);
 
-  // The clock of the code added for List (filters, the rate limit, generated
-  // batches): the one place it reads the time.
-  absl::Time Now() const;
   // SerpWow's List limit: a 429 when list_rate_per_minute requests were
   // accepted in the last 60 s, else nullopt (and this one counts).
   absl::optional<http::Response> ListRateLimited() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -120,6 +162,8 @@ class BatchApi {
   std::map<std::string, Batch> batches_ ABSL_GUARDED_BY(mu_);
   int64_t credits_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::Time> list_times_ ABSL_GUARDED_BY(mu_);  // accepted List calls, last 60 s
+  std::atomic<int64_t> clock_offset_ns_{0};  // AdvanceTime()
+  std::string files_origin_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace serpwow::sim

@@ -53,6 +53,11 @@ ABSL_FLAG(int, list_rate_per_minute, 60,
           "0 turns the limit off.");
 ABSL_FLAG(bool, list_rate_limit_retry_after, false,
           "Send Retry-After with that 429 (SerpWow is not known to).");
+ABSL_FLAG(absl::Duration, result_set_retention, absl::Hours(24 * 14),
+          "How long a result set is kept after its run ended (SerpWow: 14 days).");
+ABSL_FLAG(bool, links_include_api_key, false,
+          "Hostile variant: every download link carries ?api_key=<the key> (the gateway must "
+          "refuse to pass such links on).");
 ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM server certificate (optionally followed by its chain). With --tls_key_file, "
           "serve HTTPS only (TLS 1.2/1.3, session resumption on); without both, plain HTTP.");
@@ -104,6 +109,8 @@ int main(int argc, char** argv) {
   options.list_rate_per_minute = absl::GetFlag(FLAGS_list_rate_per_minute);
   options.list_rate_limit_retry_after = absl::GetFlag(FLAGS_list_rate_limit_retry_after);
   if (options.list_rate_per_minute < 0) return Fail("--list_rate_per_minute must not be negative");
+  options.result_set_retention = absl::GetFlag(FLAGS_result_set_retention);
+  options.links_include_api_key = absl::GetFlag(FLAGS_links_include_api_key);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   if (options.initial_credits < 0) return Fail("--credits must not be negative");

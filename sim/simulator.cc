@@ -345,6 +345,9 @@ absl::Status ValidateOptions(const SimulatorOptions& o) {
   if (o.run_duration < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("run_duration must not be negative");
   }
+  if (o.result_set_retention < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("result_set_retention must not be negative");
+  }
   return absl::OkStatus();
 }
 
@@ -1143,6 +1146,9 @@ Simulator::~Simulator() = default;
 absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Start(SimulatorOptions options) {
   auto impl = std::make_unique<Impl>(std::move(options));
   if (absl::Status s = impl->Listen(); !s.ok()) return s;
+  std::string origin = impl->base_url();
+  if (absl::EndsWith(origin, "/live")) origin.resize(origin.size() - 5);
+  impl->api().SetFilesOrigin(origin);
   impl->StartThread();
   return std::unique_ptr<Simulator>(new Simulator(std::move(impl)));
 }
@@ -1169,6 +1175,12 @@ void Simulator::SeedDemo() {
   api.PutBatch("2A6F94BB", BatchState::kRunning, 150, "Demo 3: running (150 credits)", false);
   api.PutBatch("CAC8651D", BatchState::kQueued, 50, "Demo 4: queued (50 credits)", false);
   api.PutBatch("DEMOHUGE", BatchState::kIdle, 100000000, "Demo 5: too expensive to start", true);
+  // Searches and result sets to read: 9E867FAA's searches_total_count
+  // follows its 200 searches; it has 3 result sets (ids 1 to 3).
+  api.PutSearches("DEMOIDLE", 100).IgnoreError();
+  api.PutSearches("9E867FAA", 200).IgnoreError();
+  api.CompleteRuns("9E867FAA", 3).IgnoreError();
+  api.CompleteRuns("DEMOIDLE", 1).IgnoreError();
   api.AddGeneratedBatches(kDemoGeneratedBatches, 1);
 }
 
@@ -1186,7 +1198,9 @@ std::string Simulator::SeedDemoDescription() {
          "  DEMOHUGE  idle     start -> 402 insufficient credits\n"
          "  any other id       -> \"Batch with ID '...' was not found\" (HTTP 404 by default)\n"
          "  stopall stops every queued/running batch with the same refund rules;\n"
-         "  GET /account shows the credits (these five reserved 400 of them).\n"
+         "  GET /account shows the credits (seeding reserved 400 of them).\n"
+         "  9E867FAA has 200 searches and result sets 1-3, DEMOIDLE 100 searches and\n"
+         "  result set 1 (kept 14 days), with download links to this simulator.\n"
          "Plus 300 generated batches (\"Nightly rankings 0042\"...), mostly idle, so that\n"
          "  list paging, filters and sorting show; their queued and running ones follow\n"
          "  the timers and reserve their credits (10 to 55 each) too.\n";
@@ -1194,6 +1208,13 @@ std::string Simulator::SeedDemoDescription() {
 
 int64_t Simulator::credits() const { return impl_->api().credits(); }
 void Simulator::SetCredits(int64_t credits) { impl_->api().SetCredits(credits); }
+absl::Status Simulator::PutSearches(const std::string& id, int count) {
+  return impl_->api().PutSearches(id, count);
+}
+absl::Status Simulator::CompleteRuns(const std::string& id, int runs) {
+  return impl_->api().CompleteRuns(id, runs);
+}
+void Simulator::AdvanceTime(absl::Duration d) { impl_->api().AdvanceTime(d); }
 void Simulator::AddFault(Fault fault) { impl_->AddFault(std::move(fault)); }
 void Simulator::ClearFaults() { impl_->ClearFaults(); }
 int64_t Simulator::request_count() const { return impl_->request_count(); }

@@ -10,6 +10,17 @@
 // thousands of slow requests cost no threads. Every public method is
 // thread-safe.
 //
+// Searches and result sets (GET only, as SerpWow routes them, fixed words
+// before ids): /batches/{id}/searches/{page} (pages of 1000, with
+// searches_page_current and searches_page_count), /batches/{id}/searches/
+// json|csv (download links), /batches/{id}/results (newest first),
+// /batches/{id}/results/{rs} and its /jsonlines and /csv variants (with
+// download links; a missing or expired one is 404 "Result Set with ID 'N'
+// was not found in this Batch"). Download links point at the simulator's own
+// origin, /files/..., which serves small generated JSON, JSON Lines and CSV
+// files without a key. GET /account carries the credits (remaining, used,
+// limit, reset time, top-up), the batches and the destinations figures.
+//
 // Batch objects (get, list, start) carry every field SerpWow documents for a
 // batch, with the defaults a new batch has: id, name, status, enabled true,
 // schedule_type "manual", schedule_hours / schedule_days_of_week /
@@ -135,6 +146,12 @@ struct SimulatorOptions {
   // Whether that 429 carries Retry-After (seconds until a request fits
   // again). SerpWow sends none as far as anyone has seen, hence false.
   bool list_rate_limit_retry_after = false;
+  // How long a result set is kept after its run ended (SerpWow: 14 days);
+  // it then disappears from the result routes (evaluated lazily).
+  absl::Duration result_set_retention = absl::Hours(24 * 14);
+  // A hostile variant: every download link carries "?api_key=<the key>", to
+  // prove that the gateway refuses to pass such links on.
+  bool links_include_api_key = false;
 };
 
 // One batch as the simulator holds it.
@@ -265,6 +282,22 @@ class Simulator {
 
   int64_t credits() const;
   void SetCredits(int64_t credits);
+
+  // Gives batch `id` `count` generated searches (ids of 16 upper-case
+  // letters, q "query N", location, search_type, custom_id "cN", and the
+  // extra parameters gl and num), replacing any it had. From then on its
+  // searches_total_count / searches_page_count follow the real count (a
+  // batch never given searches counts credits_required of them, as before,
+  // and lists none). NotFound when there is no batch `id`.
+  absl::Status PutSearches(const std::string& id, int count);
+  // Adds `runs` completed result sets to batch `id` at once, each ending now
+  // (simulator time) and started run_duration before; as a run that
+  // completes through the timers does. NotFound when there is no batch `id`.
+  absl::Status CompleteRuns(const std::string& id, int runs = 1);
+  // The simulator's virtual clock: every timer, timestamp and expiry reads
+  // the wall clock plus the sum of the durations given here, so tests of
+  // runs and expiry need no sleeps.
+  void AdvanceTime(absl::Duration d);
 
   void AddFault(Fault fault);
   void ClearFaults();

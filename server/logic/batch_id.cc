@@ -1,5 +1,7 @@
 #include "server/logic/batch_id.h"
 
+#include <utility>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/logic/errors.h"
@@ -65,6 +67,30 @@ absl::StatusOr<std::string> ParseBatchName(const std::string& name, const std::s
                    absl::StrCat("the batch id after \"batches/\" is not valid: ", problem));
   }
   return id;
+}
+
+absl::StatusOr<ResultSetName> ParseResultSetName(const std::string& name,
+                                                 const std::string& field) {
+  const std::string kSets = "/resultSets/";
+  const size_t sets = name.find(kSets);
+  if (!absl::StartsWith(name, "batches/") || sets == std::string::npos) {
+    return Invalid(field, reason::kInvalidName,
+                   name.empty() ? "it is empty; give a result set name such as "
+                                  "batches/9E867FAA/resultSets/1"
+                                : "it must have the form batches/ID/resultSets/N, e.g. "
+                                  "batches/9E867FAA/resultSets/1");
+  }
+  absl::StatusOr<std::string> batch = ParseBatchName(name.substr(0, sets), field);
+  if (!batch.ok()) return batch.status();
+  ResultSetName out;
+  out.batch_id = std::move(*batch);
+  out.result_set_id = name.substr(sets + kSets.size());
+  if (!upstream::IsCanonicalPositiveInt(out.result_set_id)) {
+    return Invalid(field, reason::kInvalidName,
+                   "the result set id after \"resultSets/\" must be a whole number from 1 to "
+                   "2147483647, without a sign or leading zeros");
+  }
+  return out;
 }
 
 }  // namespace serpwow::logic

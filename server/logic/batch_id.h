@@ -37,4 +37,14 @@ absl::Status ValidateIdSegment(const std::string& value, const std::string& fiel
 // A bare id is refused with a message that shows the expected form.
 absl::StatusOr<std::string> ParseBatchName(const std::string& name, const std::string& field);
 
+// A result set resource name "batches/{id}/resultSets/{n}" from field
+// `field`: the batch id and n (a positive int32 in canonical decimal: no
+// sign, no leading zero; so "0", "01", "-1" and "2147483648" are refused),
+// or INVALID_ARGUMENT (reason INVALID_NAME, BadRequest on `field`).
+struct ResultSetName {
+  std::string batch_id;
+  std::string result_set_id;
+};
+absl::StatusOr<ResultSetName> ParseResultSetName(const std::string& name, const std::string& field);
+
 }  // namespace serpwow::logic

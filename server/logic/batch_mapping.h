@@ -7,15 +7,13 @@
 #include "absl/status/status.h"
 #include "nlohmann/json_fwd.hpp"
 #include "serpwow/batches/v1/resources.pb.h"
+#include "server/logic/json_values.h"
 
 namespace serpwow::logic {
 
-// Caps on Batch.other_fields, so that a hostile or broken upstream cannot
-// blow up the response: entries beyond kMaxOtherFields are dropped (keys are
-// visited in sorted order, so which ones is deterministic), and keys and
-// values are cut to kMaxOtherFieldBytes at a UTF-8 character boundary.
-inline constexpr size_t kMaxOtherFields = 64;
-inline constexpr size_t kMaxOtherFieldBytes = 1024;
+// Batch.other_fields has the caps of json_values.h (kMaxOtherFields,
+// kMaxOtherFieldBytes); keys are visited in sorted order, so which ones are
+// dropped is deterministic.
 
 // Maps one batch object as SerpWow sends it (the `batch` of GET
 // /batches/{id}, an element of List's `batches`) into `*out`, which is

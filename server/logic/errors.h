@@ -52,6 +52,11 @@ inline constexpr char kInvalidFilter[] = "INVALID_FILTER";
 inline constexpr char kInvalidOrderBy[] = "INVALID_ORDER_BY";
 // A bug in the gateway (e.g. it refused to build its own upstream request).
 inline constexpr char kGatewayInternalError[] = "GATEWAY_INTERNAL_ERROR";
+// The read RPCs of the account, result sets and searches.
+inline constexpr char kUnsupportedFormat[] = "UNSUPPORTED_FORMAT";
+inline constexpr char kResultSetNotFound[] = "RESULT_SET_NOT_FOUND";
+// A download link SerpWow gave fails the gateway's check (download_links.h).
+inline constexpr char kUnsafeDownloadLink[] = "UNSAFE_DOWNLOAD_LINK";
 }  // namespace reason
 
 // Builds an error status with its google.rpc details.

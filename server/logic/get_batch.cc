@@ -12,12 +12,13 @@
 namespace serpwow::logic {
 
 GetBatchOperation::GetBatchOperation(UpstreamCaller* caller, std::string name, absl::Time deadline)
-    : Operation(caller, deadline), name_(std::move(name)) {}
+    : ReadOperation(caller, deadline, kReadBatchRules, nullptr), name_(std::move(name)) {}
 
 absl::Status GetBatchOperation::Validate() {
   absl::StatusOr<std::string> id = ParseBatchName(name_, "name");
   if (!id.ok()) return id.status();
   batch_id_ = std::move(*id);
+  what_ = absl::StrCat("batch ", batch_id_);
   return absl::OkStatus();
 }
 
@@ -25,40 +26,24 @@ void GetBatchOperation::Begin() {
   upstream::UpstreamRequest request;
   request.endpoint = upstream::Endpoint::kGetBatch;
   request.args.batch = batch_id_;
-  Send("read", std::move(request), deadline(), upstream_options().timeout_cap,
-       Done(&GetBatchOperation::OnRead));
+  SendRead(std::move(request));
 }
 
-void GetBatchOperation::OnRead(PhaseOutcome outcome) {
-  if (outcome.attempts == 0 || outcome.out_of_time) {
-    End(ErrorBuilder(
-            absl::StatusCode::kDeadlineExceeded,
-            absl::StrCat("the call's deadline passed before batch ", batch_id_, " could be read"),
-            reason::kDeadlineExceeded)
-            .Metadata("batch_id", batch_id_));
-    return;
-  }
-  const ClassifyContext context = Context(batch_id_, outcome.deadline_binds);
-  absl::StatusOr<Envelope> env = ClassifyReply(outcome.result, context, kReadBatchRules);
-  if (!env.ok()) {
-    End(env.status());
-    return;
-  }
-  auto batch = env->json.find("batch");
-  if (batch == env->json.end() || !batch->is_object()) {
-    End(BadResponse(context, outcome.result, "no batch object"));
-    return;
+absl::optional<absl::Status> GetBatchOperation::Take(const Envelope& env,
+                                                     const upstream::HttpResult& result,
+                                                     const ClassifyContext& context) {
+  auto batch = env.json.find("batch");
+  if (batch == env.json.end() || !batch->is_object()) {
+    return BadResponse(context, result, "no batch object");
   }
   if (!MapBatch(*batch, &batch_).ok()) {
-    End(BadResponse(context, outcome.result, "a batch without a valid id"));
-    return;
+    return BadResponse(context, result, "a batch without a valid id");
   }
   if (!absl::EqualsIgnoreCase(batch_.batch_id(), batch_id_)) {
     // Never hand the caller another batch than the one it asked for.
-    End(BadResponse(context, outcome.result, "another batch than the one asked for"));
-    return;
+    return BadResponse(context, result, "another batch than the one asked for");
   }
-  End(absl::OkStatus());
+  return absl::OkStatus();
 }
 
 }  // namespace serpwow::logic

@@ -5,10 +5,13 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "server/logic/account.h"
 #include "server/logic/batch_id.h"
 #include "server/logic/errors.h"
 #include "server/logic/get_batch.h"
 #include "server/logic/list_batches.h"
+#include "server/logic/result_sets.h"
+#include "server/logic/searches.h"
 #include "server/logic/stop_batch.h"
 
 namespace serpwow::rpc {
@@ -143,6 +146,118 @@ struct ListBatchesRpc {
   }
 };
 
+// The read RPCs of the account, result sets and searches. LogId: only a
+// validated batch id, as above.
+std::string BatchOf(const std::string& parent) {
+  absl::StatusOr<std::string> id = logic::ParseBatchName(parent, "parent");
+  return id.ok() ? *id : "";
+}
+std::string BatchOfResultSet(const std::string& name) {
+  absl::StatusOr<logic::ResultSetName> parsed = logic::ParseResultSetName(name, "name");
+  return parsed.ok() ? parsed->batch_id : "";
+}
+
+struct GetAccountRpc {
+  using Request = v1::GetAccountRequest;
+  using Response = v1::Account;
+  using Op = logic::GetAccountOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kGetAccount;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, request.name(), deadline);
+  }
+  static std::string LogId(const Request&) { return ""; }
+  static void Fill(const Op& op, Response* response) { *response = op.result(); }
+  static void Log(const Op&, LogRecord&) {}
+};
+
+struct ListResultSetsRpc {
+  using Request = v1::ListResultSetsRequest;
+  using Response = v1::ListResultSetsResponse;
+  using Op = logic::ListResultSetsOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kListResultSets;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, request, deadline);
+  }
+  static std::string LogId(const Request& request) { return BatchOf(request.parent()); }
+  static void Fill(const Op& op, Response* response) { *response = op.result(); }
+  static void Log(const Op& op, LogRecord& record) {
+    record.Int("returned", op.result().result_sets_size());
+  }
+};
+
+struct GetResultSetRpc {
+  using Request = v1::GetResultSetRequest;
+  using Response = v1::ResultSet;
+  using Op = logic::GetResultSetOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kGetResultSet;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, request.name(), deadline, deps.download_links);
+  }
+  static std::string LogId(const Request& request) { return BatchOfResultSet(request.name()); }
+  static void Fill(const Op& op, Response* response) { *response = op.result(); }
+  static void Log(const Op& op, LogRecord& record) {
+    record.Str("result_set_id", op.result_set_id());
+  }
+};
+
+struct ExportResultSetRpc {
+  using Request = v1::ExportResultSetRequest;
+  using Response = v1::ExportResultSetResponse;
+  using Op = logic::GetResultSetOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kExportResultSet;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, request, deadline, deps.download_links);
+  }
+  static std::string LogId(const Request& request) { return BatchOfResultSet(request.name()); }
+  static void Fill(const Op& op, Response* response) { *response = op.export_result(); }
+  static void Log(const Op& op, LogRecord& record) {
+    record.Str("result_set_id", op.result_set_id())
+        .Str("format", v1::ExportFormat_Name(op.export_result().format()));
+  }
+};
+
+struct ExportSearchesRpc {
+  using Request = v1::ExportSearchesRequest;
+  using Response = v1::ExportSearchesResponse;
+  using Op = logic::ExportSearchesOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kExportSearches;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, request, deadline, deps.download_links);
+  }
+  static std::string LogId(const Request& request) { return BatchOf(request.parent()); }
+  static void Fill(const Op& op, Response* response) { *response = op.result(); }
+  static void Log(const Op& op, LogRecord& record) {
+    record.Str("format", v1::ExportFormat_Name(op.result().format()));
+  }
+};
+
+struct ListSearchesRpc {
+  using Request = v1::ListSearchesRequest;
+  using Response = v1::ListSearchesResponse;
+  using Op = logic::ListSearchesOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kListSearches;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, request, deadline);
+  }
+  static std::string LogId(const Request& request) { return BatchOf(request.parent()); }
+  static void Fill(const Op& op, Response* response) { *response = op.result(); }
+  static void Log(const Op& op, LogRecord& record) {
+    record.Int("returned", op.result().searches_size());
+  }
+};
+
 }  // namespace
 
 size_t MetadataSize(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
@@ -179,6 +294,42 @@ grpc::ServerUnaryReactor* BatchServiceImpl::ListBatches(grpc::CallbackServerCont
                                                         const v1::ListBatchesRequest* request,
                                                         v1::ListBatchesResponse* response) {
   return new UnaryReactor<ListBatchesRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::GetAccount(grpc::CallbackServerContext* context,
+                                                       const v1::GetAccountRequest* request,
+                                                       v1::Account* response) {
+  return new UnaryReactor<GetAccountRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::ListResultSets(grpc::CallbackServerContext* context,
+                                                           const v1::ListResultSetsRequest* request,
+                                                           v1::ListResultSetsResponse* response) {
+  return new UnaryReactor<ListResultSetsRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::GetResultSet(grpc::CallbackServerContext* context,
+                                                         const v1::GetResultSetRequest* request,
+                                                         v1::ResultSet* response) {
+  return new UnaryReactor<GetResultSetRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::ExportResultSet(
+    grpc::CallbackServerContext* context, const v1::ExportResultSetRequest* request,
+    v1::ExportResultSetResponse* response) {
+  return new UnaryReactor<ExportResultSetRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::ExportSearches(grpc::CallbackServerContext* context,
+                                                           const v1::ExportSearchesRequest* request,
+                                                           v1::ExportSearchesResponse* response) {
+  return new UnaryReactor<ExportSearchesRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::ListSearches(grpc::CallbackServerContext* context,
+                                                         const v1::ListSearchesRequest* request,
+                                                         v1::ListSearchesResponse* response) {
+  return new UnaryReactor<ListSearchesRpc>(context, request, response, deps_);
 }
 
 }  // namespace serpwow::rpc

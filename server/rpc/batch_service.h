@@ -23,6 +23,29 @@ class BatchServiceImpl final : public serpwow::batches::v1::BatchService::Callba
   grpc::ServerUnaryReactor* ListBatches(
       grpc::CallbackServerContext* context, const serpwow::batches::v1::ListBatchesRequest* request,
       serpwow::batches::v1::ListBatchesResponse* response) override;
+  // The read RPCs of the account, result sets and searches.
+  grpc::ServerUnaryReactor* GetAccount(grpc::CallbackServerContext* context,
+                                       const serpwow::batches::v1::GetAccountRequest* request,
+                                       serpwow::batches::v1::Account* response) override;
+  grpc::ServerUnaryReactor* ListResultSets(
+      grpc::CallbackServerContext* context,
+      const serpwow::batches::v1::ListResultSetsRequest* request,
+      serpwow::batches::v1::ListResultSetsResponse* response) override;
+  grpc::ServerUnaryReactor* GetResultSet(grpc::CallbackServerContext* context,
+                                         const serpwow::batches::v1::GetResultSetRequest* request,
+                                         serpwow::batches::v1::ResultSet* response) override;
+  grpc::ServerUnaryReactor* ExportResultSet(
+      grpc::CallbackServerContext* context,
+      const serpwow::batches::v1::ExportResultSetRequest* request,
+      serpwow::batches::v1::ExportResultSetResponse* response) override;
+  grpc::ServerUnaryReactor* ExportSearches(
+      grpc::CallbackServerContext* context,
+      const serpwow::batches::v1::ExportSearchesRequest* request,
+      serpwow::batches::v1::ExportSearchesResponse* response) override;
+  grpc::ServerUnaryReactor* ListSearches(
+      grpc::CallbackServerContext* context,
+      const serpwow::batches::v1::ListSearchesRequest* request,
+      serpwow::batches::v1::ListSearchesResponse* response) override;
 
  private:
   const RpcDeps deps_;

@@ -44,6 +44,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "server/logic/download_links.h"
 #include "server/logic/errors.h"
 #include "server/logic/list_pacer.h"
 #include "server/logic/stop_batch.h"
@@ -78,6 +79,8 @@ struct RpcDeps {
   size_t max_metadata_bytes = 8 << 10;
   ShutdownGate* gate = nullptr;            // null: never refuses, never holds
   logic::ListPacer* list_pacer = nullptr;  // the List bucket, cache and coalescing
+  // The check of download links passed on (null: every link is refused).
+  const logic::DownloadLinkPolicy* download_links = nullptr;
 };
 
 // Whether a traits type has the optional hooks (see the top of this file).

@@ -221,7 +221,8 @@ absl::StatusOr<TransferId> SerpwowClient::Call(const UpstreamRequest& request,
   http.body = request.body;
   http.timeout = std::min(timeout, options_.timeout_cap);
   http.connect_timeout = options_.connect_timeout;
-  http.max_body_bytes = options_.max_body_bytes;
+  http.max_body_bytes =
+      request.max_body_bytes != 0 ? request.max_body_bytes : options_.max_body_bytes;
   HttpLoop& loop = loops_->For(request.ShardKey());
   return loop.Submit(std::move(http),
                      [this, endpoint = request.endpoint, done = std::move(done)](HttpResult r) {

@@ -63,6 +63,9 @@ struct UpstreamRequest {
   std::vector<std::pair<std::string, std::string>> query;
   // A JSON body (sent as application/json), or empty for none.
   std::string body;
+  // This request's cap on the reply body; 0: UpstreamOptions::max_body_bytes.
+  // A page of 1000 searches can exceed the default (design §2.12).
+  size_t max_body_bytes = 0;
   // Which loop runs it: the batch, or "account" for account-wide calls.
   std::string ShardKey() const { return args.batch.empty() ? "account" : args.batch; }
 };

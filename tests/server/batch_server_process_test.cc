@@ -70,6 +70,25 @@ TEST(BatchServerProcess, SimulateServesTheDemoAndStopsOnSigterm) {
   ProcessResult unknown = Batchctl(target, {"stop", "FFFFFFFF"});
   EXPECT_EQ(unknown.exit_code, 5) << unknown.err;
 
+  // The demo's result sets: their links point at the embedded simulator's
+  // plain-http origin, which --simulate accepts (and nothing else over http).
+  {
+    auto stub = serpwow::batches::v1::BatchService::NewStub(
+        grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    serpwow::batches::v1::GetResultSetRequest request;
+    request.set_name("batches/9E867FAA/resultSets/3");
+    serpwow::batches::v1::ResultSet set;
+    grpc::Status status = stub->GetResultSet(&context, request, &set);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(set.searches_total(), 200);
+    ASSERT_EQ(set.download_links().page_uris_size(), 1);
+    EXPECT_TRUE(absl::StartsWith(set.download_links().page_uris(0), "http://127.0.0.1:"))
+        << set.download_links().page_uris(0);
+    EXPECT_TRUE(absl::StrContains(set.download_links().page_uris(0), "/files/9E867FAA/"));
+  }
+
   EXPECT_EQ(server.Stop(SIGTERM, absl::Seconds(15)), 0);
   const std::string log = server.Output();
   EXPECT_TRUE(
@@ -99,6 +118,7 @@ TEST(BatchServerProcess, BadSettingsExitNonZeroNamingTheSetting) {
       {{"--simulate", "--list_rate_per_minute=0"}, {}, "--list_rate_per_minute"},
       {{"--simulate", "--list_burst=0"}, {}, "--list_burst"},
       {{"--simulate", "--list_cache_ttl=-1s"}, {}, "--list_cache_ttl"},
+      {{"--simulate", "--download_link_hosts=a b"}, {}, "--download_link_hosts"},
       {{"--simulate", "--upstream=https://api.scaleserp.com"}, {}, "--simulate"},
   };
   for (const Case& c : cases) {
@@ -203,6 +223,57 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
       EXPECT_NE(run({"stop", "FAULTY"}).exit_code, 0);
       (*sim)->ClearFaults();
     }
+    // The read RPCs of the account, result sets and searches, with download
+    // links that carry the key (raw, escaped, as a parameter): refused, and
+    // neither the key nor the link is logged or answered.
+    std::string rpc_output;
+    {
+      (*sim)->PutBatch("LINKS1", sim::BatchState::kIdle, 10);
+      ASSERT_TRUE((*sim)->CompleteRuns("LINKS1", 1).ok());
+      for (const std::string& link :
+           {absl::StrCat((*sim)->base_url(), "/files/LINKS1/a.json?api_key=", escaped),
+            absl::StrCat((*sim)->base_url(), "/files/LINKS1/", canary, ".json")}) {
+        (*sim)->ClearFaults();
+        for (const char* suffix :
+             {"/LINKS1/results/1", "/LINKS1/results/1/csv", "/LINKS1/searches/json"}) {
+          sim::Fault f;
+          f.path_suffix = suffix;
+          f.status = 200;
+          f.body = absl::StrCat(R"({"request_info":{"success":true},"result":{"id":1,)",
+                                R"("download_links":{"pages":[")", link,
+                                R"("]}},"download_links":{"pages":[")", link, R"("]}})");
+          (*sim)->AddFault(f);
+        }
+        auto stub = serpwow::batches::v1::BatchService::NewStub(
+            grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+        namespace v1 = serpwow::batches::v1;
+        using Stub = v1::BatchService::Stub;
+        auto call = [&](auto method, const auto& request, auto* response) {
+          grpc::ClientContext c;
+          c.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+          return ((*stub).*method)(&c, request, response);
+        };
+        v1::GetResultSetRequest get;
+        get.set_name("batches/LINKS1/resultSets/1");
+        v1::ExportResultSetRequest exported;
+        exported.set_name(get.name());
+        exported.set_format(v1::EXPORT_FORMAT_CSV);
+        v1::ExportSearchesRequest searches;
+        searches.set_parent("batches/LINKS1");
+        v1::ResultSet set;
+        v1::ExportResultSetResponse export_response;
+        v1::ExportSearchesResponse searches_response;
+        const std::vector<grpc::Status> statuses = {
+            call(&Stub::GetResultSet, get, &set),
+            call(&Stub::ExportResultSet, exported, &export_response),
+            call(&Stub::ExportSearches, searches, &searches_response)};
+        for (const grpc::Status& st : statuses) {
+          EXPECT_EQ(st.error_code(), grpc::StatusCode::INTERNAL) << st.error_message();
+          rpc_output += st.error_message() + st.error_details();
+        }
+      }
+      (*sim)->ClearFaults();
+    }
     // The key was really used: the simulator accepted the gateway's calls.
     int authorised = 0;
     for (const auto& req : (*sim)->requests()) authorised += req.had_api_key ? 1 : 0;
@@ -212,9 +283,12 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
     const std::string log = server.Output();
     EXPECT_TRUE(absl::StrContains(log, R"("method":"StopBatch")")) << log;  // it did log
     EXPECT_TRUE(absl::StrContains(log, R"("method":"GetBatch")")) << log;
+    EXPECT_TRUE(absl::StrContains(log, R"("method":"ExportSearches")")) << log;
+    EXPECT_FALSE(absl::StrContains(log, "/files/LINKS1")) << "a refused link is never logged";
     for (const std::string& needle : {canary, escaped, std::string("CANARY")}) {
       EXPECT_FALSE(absl::StrContains(log, needle)) << "server log leaks the key";
       EXPECT_FALSE(absl::StrContains(cli_output, needle)) << "CLI output leaks the key";
+      EXPECT_FALSE(absl::StrContains(rpc_output, needle)) << "a status leaks the key";
     }
     EXPECT_FALSE(absl::StrContains(cli_output, "api_key")) << cli_output;
   }

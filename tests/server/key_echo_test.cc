@@ -33,9 +33,42 @@ void ExpectNoKey(const std::string& text, const std::string& where) {
 
 class KeyEchoTest : public GatewayTest {
  protected:
-  void SetUp() override {
+  void SetUp() override { StartWith(false); }
+  // The three RPCs that pass download links on, for result set 1 and the
+  // searches of `batch`, in `format` (CSV or JSON Lines); each must be
+  // refused as UNSAFE_DOWNLOAD_LINK with neither the key nor a link in its
+  // status.
+  void ExpectLinkRpcsRefused(const std::string& batch, v1::ExportFormat format) {
+    using Stub = v1::BatchService::Stub;
+    v1::GetResultSetRequest get;
+    get.set_name(absl::StrCat("batches/", batch, "/resultSets/1"));
+    auto g = Call(&Stub::GetResultSet, get);
+    v1::ExportResultSetRequest exported;
+    exported.set_name(get.name());
+    exported.set_format(format);
+    auto e = Call(&Stub::ExportResultSet, exported);
+    v1::ExportSearchesRequest searches;
+    searches.set_parent("batches/" + batch);
+    searches.set_format(v1::EXPORT_FORMAT_CSV);
+    auto x = Call(&Stub::ExportSearches, searches);
+    for (const std::string& reason : {g.Reason(), e.Reason(), x.Reason()}) {
+      EXPECT_EQ(reason, "UNSAFE_DOWNLOAD_LINK");
+    }
+    for (const grpc::Status* st : {&g.status, &e.status, &x.status}) {
+      EXPECT_EQ(st->error_code(), grpc::StatusCode::INTERNAL) << st->error_message();
+      ExpectNoKey(st->error_message(), "message");
+      ExpectNoKey(st->error_details(), "details");
+      EXPECT_FALSE(absl::StrContains(st->error_details(), "/files/"));
+    }
+    ExpectNoKey(g.response.DebugString() + e.response.DebugString() + x.response.DebugString(),
+                "responses");
+  }
+
+  // `hostile_links`: the simulator's links_include_api_key variant.
+  void StartWith(bool hostile_links) {
     sim::SimulatorOptions o;
     o.api_key = kKey;
+    o.links_include_api_key = hostile_links;
     auto sim = sim::Simulator::Start(o);
     ASSERT_TRUE(sim.ok()) << sim.status();
     sim_ = std::move(*sim);
@@ -92,6 +125,102 @@ TEST_F(KeyEchoTest, NoTextFieldOfAnyReplyCarriesTheKeyToTheCaller) {
     ExpectNoKey(r.status.error_message(), absl::StrCat("message of ", status));
     ExpectNoKey(r.status.error_details(), absl::StrCat("details of ", status));
   }
+}
+
+// The read RPCs of the account, result sets and searches: text fields that
+// quote the key reach the caller redacted, and download links that carry it
+// (the simulator's hostile links_include_api_key variant, in every form) are
+// refused with a status that carries neither the link nor the key.
+TEST_F(KeyEchoTest, TheReadRpcsNeverPassTheKeyOn) {
+  using Stub = v1::BatchService::Stub;
+  const std::string q = Quoting("x");
+  sim_->PutBatch("R1", BatchState::kIdle, 5);
+  ASSERT_TRUE(sim_->PutSearches("R1", 3).ok());
+  ASSERT_TRUE(sim_->CompleteRuns("R1", 1).ok());
+
+  // Text the upstream quotes the key in.
+  Fault account;
+  account.path_suffix = "/account";
+  account.status = 200;
+  account.body = absl::StrCat(R"({"request_info":{"success":true},"account_info":{"plan":")", q,
+                              R"(","api_key":")", kKey, R"(","credits_remaining":1}})");
+  sim_->AddFault(account);
+  Fault sets;
+  sets.path_suffix = "/batches/R1/results";
+  sets.status = 200;
+  sets.body = absl::StrCat(R"({"request_info":{"success":true},"results":[{"id":1,"note":")", q,
+                           R"(","webhook_status":{"status":")", q, R"(","log":[{"text":")", q,
+                           R"("}]}}]})");
+  sim_->AddFault(sets);
+  Fault page;
+  page.path_suffix = "/batches/R1/searches/1";
+  page.status = 200;
+  page.body = absl::StrCat(R"({"request_info":{"success":true},"searches_page_count":1,)",
+                           R"("searches":[{"id":"S1","q":")", q, R"(","gl":")", q, R"("}]})");
+  sim_->AddFault(page);
+
+  v1::GetAccountRequest get_account;
+  get_account.set_name("account");
+  auto a = Call(&Stub::GetAccount, get_account);
+  ASSERT_TRUE(a.status.ok()) << a.status.error_message();
+  ExpectNoKey(a.response.DebugString(), "Account");
+  EXPECT_TRUE(absl::StrContains(a.response.other_fields().at("plan"), "[redacted]"));
+
+  v1::ListResultSetsRequest list_sets;
+  list_sets.set_parent("batches/R1");
+  auto l = Call(&Stub::ListResultSets, list_sets);
+  ASSERT_TRUE(l.status.ok()) << l.status.error_message();
+  ExpectNoKey(l.response.DebugString(), "ListResultSetsResponse");
+  EXPECT_TRUE(absl::StrContains(l.response.DebugString(), "[redacted]"));
+
+  v1::ListSearchesRequest list_searches;
+  list_searches.set_parent("batches/R1");
+  list_searches.set_page_token("");
+  auto s = Call(&Stub::ListSearches, list_searches);
+  ASSERT_TRUE(s.status.ok()) << s.status.error_message();
+  ExpectNoKey(s.response.DebugString(), "ListSearchesResponse");
+  ASSERT_EQ(s.response.searches_size(), 1);
+  EXPECT_TRUE(absl::StrContains(s.response.searches(0).q(), "[redacted]"));
+
+  // Links: the simulator's own links with the key appended (and scrubbed
+  // to "[redacted]" on the way in), and links quoting it in every form.
+  sim_->ClearFaults();
+  for (const std::string& link :
+       {absl::StrCat(sim_->base_url(), "/files/R1/x.json?api_key=", kUpper),
+        absl::StrCat(sim_->base_url(), "/files/R1/", kLower, ".json"),
+        absl::StrCat(sim_->base_url(), "/files/R1/", kKey, ".json")}) {
+    sim_->ClearFaults();
+    Fault links;
+    links.path_suffix = "/batches/R1/results/1";
+    links.status = 200;
+    links.body = absl::StrCat(R"({"request_info":{"success":true},"result":{"id":1,)",
+                              R"("download_links":{"pages":[")", link, R"("]}}})");
+    sim_->AddFault(links);
+    Fault searches = links;
+    searches.path_suffix = "/batches/R1/searches/csv";
+    searches.body = absl::StrCat(R"({"request_info":{"success":true},"download_links":)",
+                                 R"({"pages":[")", link, R"("]}})");
+    sim_->AddFault(searches);
+    Fault csv = links;
+    csv.path_suffix = "/batches/R1/results/1/csv";
+    sim_->AddFault(csv);
+
+    ExpectLinkRpcsRefused("R1", v1::EXPORT_FORMAT_CSV);
+  }
+}
+
+// The simulator's hostile variant end to end: every link it gives carries
+// the key (?api_key=...).
+class KeyEchoHostileLinksTest : public KeyEchoTest {
+ protected:
+  void SetUp() override { StartWith(true); }
+};
+
+TEST_F(KeyEchoHostileLinksTest, LinksWithTheKeyAreRefused) {
+  sim_->PutBatch("H1", BatchState::kIdle, 5);
+  ASSERT_TRUE(sim_->PutSearches("H1", 2).ok());
+  ASSERT_TRUE(sim_->CompleteRuns("H1", 1).ok());
+  ExpectLinkRpcsRefused("H1", v1::EXPORT_FORMAT_JSON_LINES);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "common/log.h"
 #include "common/unique_fd.h"
 #include "gmock/gmock.h"
@@ -554,6 +555,106 @@ TEST_F(SimulatorTest, QueuedBatchRunsThenFinishesOnTheTimers) {
   EXPECT_TRUE(b.contains("last_run"));
   EXPECT_EQ(sim_->credits(), initial - 40);  // the run consumed its reservation
   EXPECT_EQ(Get("/batches/T1/stop").status, 400);
+}
+
+// --- The virtual clock, searches, result sets, files ------------------------------
+
+TEST_F(SimulatorTest, AdvanceTimeRunsTheTimersWithoutWaiting) {
+  sim_->PutBatch("T2", BatchState::kIdle, 40);  // queue 30 s, run 60 s by default
+  ASSERT_EQ(Get("/batches/T2/start").status, 200);
+  sim_->AdvanceTime(absl::Seconds(31));
+  EXPECT_EQ(Get("/batches/T2").Json()["batch"]["status"], "running");
+  sim_->AdvanceTime(absl::Seconds(60));
+  const json b = Get("/batches/T2").Json()["batch"];
+  EXPECT_EQ(b["status"], "idle");
+  EXPECT_EQ(b["results_count"], 1);
+  const json sets = Get("/batches/T2/results").Json();
+  ASSERT_EQ(sets["results"].size(), 1u);
+  EXPECT_EQ(sets["results"][0]["id"], 1);
+  EXPECT_EQ(sets["results"][0]["searches_total"], 40);
+}
+
+TEST_F(SimulatorTest, SearchesAreStoredAndPagedByAThousand) {
+  sim_->PutBatch("S1", BatchState::kIdle, 7);
+  // Without searches the batch counts credits_required of them (as before).
+  EXPECT_EQ(Get("/batches/S1").Json()["batch"]["searches_total_count"], 7);
+  EXPECT_EQ(Get("/batches/S1/searches/1").Json()["searches"].size(), 0u);
+  ASSERT_TRUE(sim_->PutSearches("S1", 1500).ok());
+  EXPECT_FALSE(sim_->PutSearches("NOPE", 1).ok());
+  const json b = Get("/batches/S1").Json()["batch"];
+  EXPECT_EQ(b["searches_total_count"], 1500);
+  EXPECT_EQ(b["searches_page_count"], 2);
+  EXPECT_EQ(b["credits_required"], 7) << "credits_required is unchanged";
+  const json p1 = Get("/batches/S1/searches/1").Json();
+  EXPECT_EQ(p1["searches"].size(), 1000u);
+  EXPECT_EQ(p1["searches_page_current"], 1);
+  EXPECT_EQ(p1["searches_page_count"], 2);
+  EXPECT_EQ(p1["searches"][0]["q"], "query 1");
+  EXPECT_EQ(p1["searches"][0]["id"].get<std::string>().size(), 16u);
+  EXPECT_EQ(Get("/batches/S1/searches/2").Json()["searches"].size(), 500u);
+  EXPECT_EQ(Get("/batches/S1/searches/3").Json()["searches"].size(), 0u);
+  EXPECT_EQ(Get("/batches/S1/searches/0").status, 400);
+  EXPECT_EQ(Get("/batches/NOPE/searches/1").status, 404);
+  // Fixed words before ids: json and csv are the link routes, not pages.
+  const json links = Get("/batches/S1/searches/json").Json();
+  EXPECT_EQ(links["searches_total_count"], 1500);
+  ASSERT_EQ(links["download_links"]["pages"].size(), 2u);
+  const std::string csv = Get("/batches/S1/searches/csv").Json()["download_links"]["pages"][0];
+  EXPECT_TRUE(absl::EndsWith(csv, "/files/S1/searches/page_1.csv")) << csv;
+}
+
+TEST_F(SimulatorTest, ResultSetsCarryLinksToServedFilesAndExpire) {
+  sim_->PutBatch("R1", BatchState::kIdle, 3);
+  ASSERT_TRUE(sim_->PutSearches("R1", 3).ok());
+  ASSERT_TRUE(sim_->CompleteRuns("R1", 2).ok());
+  const json list = Get("/batches/R1/results").Json();
+  EXPECT_EQ(list["results_count"], 2);
+  EXPECT_EQ(list["results"][0]["id"], 2) << "newest first";
+  EXPECT_EQ(list["batch"]["next_result_set_id"], 3);
+  const std::string origin = "http://127.0.0.1:" + std::to_string(sim_->port());
+  for (const auto& [suffix, ext] : std::vector<std::pair<std::string, std::string>>{
+           {"", "json"}, {"/jsonlines", "jsonl"}, {"/csv", "csv"}}) {
+    const json r = Get("/batches/R1/results/1" + suffix).Json()["result"];
+    EXPECT_EQ(r["id"], 1);
+    EXPECT_EQ(r["download_links"]["pages"][0], origin + "/files/R1/results/1/page_1." + ext);
+    Client c;
+    Reply file = c.Get(origin + "/files/R1/results/1/page_1." + ext);  // no key needed
+    EXPECT_EQ(file.status, 200) << ext;
+    EXPECT_THAT(file.body, HasSubstr("query 3")) << ext;
+  }
+  const json missing = Get("/batches/R1/results/9").Json();
+  EXPECT_EQ(missing["request_info"]["success"], false);
+  EXPECT_THAT(missing["request_info"]["message"].get<std::string>(), HasSubstr("Result Set"));
+  EXPECT_EQ(Get("/batches/R1/results/1/pdf").status, 404);
+  EXPECT_EQ(Get("/batches/R1/results/1/json").status, 404);
+  Client c;
+  EXPECT_EQ(c.Get(Url("/batches/R1/results/1"), 5000, "DELETE").status, 404);
+  // Retention: 14 days after the run ended (lazily).
+  sim_->AdvanceTime(absl::Hours(24 * 14) + absl::Seconds(1));
+  EXPECT_EQ(Get("/batches/R1/results").Json()["results"].size(), 0u);
+  EXPECT_EQ(Get("/batches/R1/results/1").status, 404);
+  EXPECT_EQ(Get("/batches/R1").Json()["batch"]["results_count"], 0);
+}
+
+TEST_F(SimulatorTest, HostileLinksCarryTheKey) {
+  SimulatorOptions options;
+  options.links_include_api_key = true;
+  StartSim(options);
+  sim_->PutBatch("H1", BatchState::kIdle, 3);
+  ASSERT_TRUE(sim_->CompleteRuns("H1").ok());
+  const std::string link =
+      Get("/batches/H1/results/1").Json()["result"]["download_links"]["all_pages"];
+  EXPECT_THAT(link, HasSubstr(std::string("?api_key=") + kKey));
+}
+
+TEST_F(SimulatorTest, AccountCarriesTheExtraFigures) {
+  const json a = Get("/account").Json()["account_info"];
+  for (const char* key :
+       {"credits_used", "credits_limit", "credits_reset_at", "topup_credits_remaining",
+        "destinations_used", "destinations_limit", "destinations_available"}) {
+    EXPECT_TRUE(a.contains(key)) << key;
+  }
+  EXPECT_EQ(a["destinations_limit"], 50);
 }
 
 // --- Faults ----------------------------------------------------------------------
