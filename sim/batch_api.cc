@@ -59,13 +59,6 @@ http::Response NotFoundBatch(int status, const std::string& id) {
   return Envelope(status, false, absl::StrCat("Batch with ID '", id, "' was not found"));
 }
 
-const std::string* FindParam(const ApiRequest& request, std::string_view name) {
-  for (const auto& [key, value] : request.params) {
-    if (key == name) return &value;
-  }
-  return nullptr;
-}
-
 // The string `object[key]` holds, or "" (get_ptr, not value(): GCC's
 // -Wnull-dereference cannot see through nlohmann's iterators).
 std::string TextOf(const json& object, const char* key) {

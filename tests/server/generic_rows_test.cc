@@ -105,6 +105,43 @@ const std::vector<Probe>& Probes() {
          request.set_filter("status = QUEUED");
          return t.Run(&v1::BatchService::Stub::ListBatches, request, timeout);
        }},
+      {"GetAccount",
+       [](GenericRowsTest& t, absl::Duration timeout) {
+         v1::GetAccountRequest request;
+         request.set_name("account");
+         return t.Run(&v1::BatchService::Stub::GetAccount, request, timeout);
+       }},
+      {"ListResultSets",
+       [](GenericRowsTest& t, absl::Duration timeout) {
+         v1::ListResultSetsRequest request;
+         request.set_parent("batches/9E867FAA");
+         return t.Run(&v1::BatchService::Stub::ListResultSets, request, timeout);
+       }},
+      {"GetResultSet",
+       [](GenericRowsTest& t, absl::Duration timeout) {
+         v1::GetResultSetRequest request;
+         request.set_name("batches/9E867FAA/resultSets/1");
+         return t.Run(&v1::BatchService::Stub::GetResultSet, request, timeout);
+       }},
+      {"ExportResultSet",
+       [](GenericRowsTest& t, absl::Duration timeout) {
+         v1::ExportResultSetRequest request;
+         request.set_name("batches/9E867FAA/resultSets/1");
+         request.set_format(v1::EXPORT_FORMAT_CSV);
+         return t.Run(&v1::BatchService::Stub::ExportResultSet, request, timeout);
+       }},
+      {"ExportSearches",
+       [](GenericRowsTest& t, absl::Duration timeout) {
+         v1::ExportSearchesRequest request;
+         request.set_parent("batches/9E867FAA");
+         return t.Run(&v1::BatchService::Stub::ExportSearches, request, timeout);
+       }},
+      {"ListSearches",
+       [](GenericRowsTest& t, absl::Duration timeout) {
+         v1::ListSearchesRequest request;
+         request.set_parent("batches/9E867FAA");
+         return t.Run(&v1::BatchService::Stub::ListSearches, request, timeout);
+       }},
       {"StopBatch",
        [](GenericRowsTest& t, absl::Duration timeout) {
          v1::StopBatchRequest request;
