@@ -17,6 +17,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/logic/batch_mutation.h"
+#include "server/logic/request_dedupe.h"
 #include "server/logic/stop_batch.h"
 #include "server/logic/upstream_caller.h"
 #include "server/memory_guard.h"
@@ -62,6 +64,10 @@ struct GatewayOptions {
   logic::CallerOptions calls;
   // StopBatch's own (the pre-read's share of the deadline).
   logic::StopBatchOptions stop_batch;
+  // The batch mutations' limits and timings (logic/batch_mutation.h) and
+  // the request_id table's bounds (logic/request_dedupe.h).
+  logic::MutationOptions mutations;
+  logic::DedupeOptions dedupe;
   TlsOptions tls;
   // Bearer tokens file for callers; empty disables caller authentication.
   std::string auth_tokens_file;
@@ -157,6 +163,7 @@ class Gateway {
   std::unique_ptr<upstream::LoopPool> pool_;
   std::unique_ptr<upstream::SerpwowClient> client_;
   std::unique_ptr<logic::UpstreamCaller> caller_;
+  std::unique_ptr<logic::RequestDedupe> dedupe_;
   std::unique_ptr<rpc::CallerAuth> auth_;
   rpc::ShutdownGate gate_;  // the refusal window of Shutdown (rpc/shutdown_gate.h)
   std::unique_ptr<rpc::BatchServiceImpl> service_;

@@ -105,6 +105,10 @@ const char* RpcMethodName(RpcMethod method) {
       return "StopBatch";
     case RpcMethod::kGetBatch:
       return "GetBatch";
+    case RpcMethod::kStartBatch:
+      return "StartBatch";
+    case RpcMethod::kStopAllBatches:
+      return "StopAllBatches";
     case RpcMethod::kCount:
       break;
   }

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <map>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,6 +47,9 @@ struct ApiRequest {
   std::vector<std::pair<std::string, std::string>> params;
   bool malformed_query = false;
   Auth auth = Auth::kMissing;
+  // The request body and its Content-Type (lower-cased, parameters kept).
+  std::string body;
+  std::string content_type;
 };
 
 // `expected_key` empty accepts any non-empty key. The key is compared and
@@ -67,6 +71,8 @@ class BatchApi {
   void RemoveBatch(const std::string& id);
   int64_t credits();
   void SetCredits(int64_t credits);
+  int64_t batches_created();
+  int64_t starts();
 
  private:
   struct Batch {
@@ -83,6 +89,8 @@ class BatchApi {
     absl::optional<absl::Time> last_run;
     // SetBatchFields(): a merge patch applied to this batch's JSON (null: none).
     nlohmann::json field_patch;
+    // The settable fields as created or updated (an object; null: defaults).
+    nlohmann::json settings;
   };
 
   // The batch object as replies carry it (every documented field, then the
@@ -102,11 +110,22 @@ class BatchApi {
   http::Response StopAll();
   http::Response List(const ApiRequest& request);
   http::Response Account();
+  http::Response Create(const ApiRequest& request);
+  http::Response Update(const std::string& id, const ApiRequest& request);
+  http::Response Delete(const std::string& id);
+  // Whether update/delete are refused in `state` (mutation_refused_when).
+  bool MutationRefused(BatchState state) const;
+  // The one clock of the mutation code (rewired to the virtual clock at merge).
+  absl::Time Now() const;
+  std::string NewIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SimulatorOptions options_;
   absl::Mutex mu_;
   std::map<std::string, Batch> batches_ ABSL_GUARDED_BY(mu_);
   int64_t credits_ ABSL_GUARDED_BY(mu_);
+  int64_t batches_created_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t starts_ ABSL_GUARDED_BY(mu_) = 0;
+  std::mt19937_64 id_rng_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace serpwow::sim

@@ -1179,6 +1179,8 @@ std::string Simulator::SeedDemoDescription() {
 }
 
 int64_t Simulator::credits() const { return impl_->api().credits(); }
+int64_t Simulator::batches_created() const { return impl_->api().batches_created(); }
+int64_t Simulator::starts() const { return impl_->api().starts(); }
 void Simulator::SetCredits(int64_t credits) { impl_->api().SetCredits(credits); }
 void Simulator::AddFault(Fault fault) { impl_->AddFault(std::move(fault)); }
 void Simulator::ClearFaults() { impl_->ClearFaults(); }

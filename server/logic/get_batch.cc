@@ -2,10 +2,9 @@
 
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/logic/batch_id.h"
-#include "server/logic/batch_mapping.h"
+#include "server/logic/batch_mutation.h"
 #include "server/logic/errors.h"
 #include "server/logic/outcome.h"
 
@@ -38,26 +37,13 @@ void GetBatchOperation::OnRead(PhaseOutcome outcome) {
             .Metadata("batch_id", batch_id_));
     return;
   }
-  const ClassifyContext context = Context(batch_id_, outcome.deadline_binds);
-  absl::StatusOr<Envelope> env = ClassifyReply(outcome.result, context, kReadBatchRules);
-  if (!env.ok()) {
-    End(env.status());
+  absl::StatusOr<serpwow::batches::v1::Batch> batch =
+      ReadBatch(outcome.result, Context(batch_id_, outcome.deadline_binds));
+  if (!batch.ok()) {
+    End(batch.status());
     return;
   }
-  auto batch = env->json.find("batch");
-  if (batch == env->json.end() || !batch->is_object()) {
-    End(BadResponse(context, outcome.result, "no batch object"));
-    return;
-  }
-  if (!MapBatch(*batch, &batch_).ok()) {
-    End(BadResponse(context, outcome.result, "a batch without a valid id"));
-    return;
-  }
-  if (!absl::EqualsIgnoreCase(batch_.batch_id(), batch_id_)) {
-    // Never hand the caller another batch than the one it asked for.
-    End(BadResponse(context, outcome.result, "another batch than the one asked for"));
-    return;
-  }
+  batch_ = std::move(*batch);
   End(absl::OkStatus());
 }
 

@@ -8,6 +8,7 @@
 #include "server/logic/batch_id.h"
 #include "server/logic/errors.h"
 #include "server/logic/get_batch.h"
+#include "server/logic/start_batch.h"
 #include "server/logic/stop_batch.h"
 
 namespace serpwow::rpc {
@@ -44,6 +45,13 @@ v1::RefundBasis ToProto(logic::RefundBasis basis) {
 bool RequestIdChar(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
          c == '_' || c == ':' || c == '-';
+}
+
+// The id of a valid "batches/{id}", else "": only a valid id is ever logged
+// (raw input may hold control characters).
+std::string BatchIdOfName(const std::string& name) {
+  absl::StatusOr<std::string> id = logic::ParseBatchName(name, "name");
+  return id.ok() ? *id : "";
 }
 
 // Only a valid id is ever logged: raw input may hold control characters.
@@ -87,13 +95,39 @@ struct GetBatchRpc {
                                   const RpcDeps& deps) {
     return std::make_shared<Op>(deps.caller, request.name(), deadline);
   }
-  static std::string LogId(const Request& request) {
-    absl::StatusOr<std::string> id = logic::ParseBatchName(request.name(), "name");
-    return id.ok() ? *id : "";
-  }
+  static std::string LogId(const Request& request) { return BatchIdOfName(request.name()); }
   static void Fill(const Op& op, Response* response) { *response = op.result(); }
   static void Log(const Op& op, LogRecord& record) {
     record.Str("status", v1::BatchStatus_Name(op.result().status()));
+  }
+};
+
+struct StartBatchRpc {
+  using Request = v1::StartBatchRequest;
+  using Response = v1::StartBatchResponse;
+  using Op = logic::StartBatchOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kStartBatch;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, deps.dedupe, deps.mutations, request.name(),
+                                request.request_id(), deadline);
+  }
+  static std::string LogId(const Request& request) { return BatchIdOfName(request.name()); }
+  static void Fill(const Op& op, Response* response) {
+    const logic::StartBatchResult& r = op.result();
+    response->set_name(absl::StrCat("batches/", op.batch_id()));
+    *response->mutable_batch() = r.batch;
+    response->set_credits_reserved(r.credits_reserved);
+    response->set_credits_basis(r.credits_known ? v1::CREDITS_BASIS_PRE_READ
+                                                : v1::CREDITS_BASIS_UNKNOWN);
+    response->set_result_set(r.result_set);
+    response->set_message(r.message);
+    response->set_reconciled(r.reconciled);
+  }
+  static void Log(const Op& op, LogRecord& record) {
+    record.Int("credits_reserved", op.result().credits_reserved)
+        .Bool("credits_known", op.result().credits_known);
   }
 };
 
@@ -127,6 +161,12 @@ grpc::ServerUnaryReactor* BatchServiceImpl::GetBatch(grpc::CallbackServerContext
                                                      const v1::GetBatchRequest* request,
                                                      v1::Batch* response) {
   return new UnaryReactor<GetBatchRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::StartBatch(grpc::CallbackServerContext* context,
+                                                       const v1::StartBatchRequest* request,
+                                                       v1::StartBatchResponse* response) {
+  return new UnaryReactor<StartBatchRpc>(context, request, response, deps_);
 }
 
 }  // namespace serpwow::rpc

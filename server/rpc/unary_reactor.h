@@ -35,7 +35,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "server/logic/batch_mutation.h"
 #include "server/logic/errors.h"
+#include "server/logic/request_dedupe.h"
 #include "server/logic/stop_batch.h"
 #include "server/logic/upstream_caller.h"
 #include "server/metrics.h"
@@ -60,13 +62,17 @@ size_t MetadataSize(const std::multimap<grpc::string_ref, grpc::string_ref>& met
 struct RpcDeps {
   logic::UpstreamCaller* caller = nullptr;
   logic::StopBatchOptions stop_batch;
+  // The batch mutations' limits and timings, and the request_id table
+  // (null: no de-duplication).
+  logic::MutationOptions mutations;
+  logic::RequestDedupe* dedupe = nullptr;
   GatewayMetrics* metrics = nullptr;
   const CallerAuth* auth = nullptr;  // null: no caller authentication
   // A call whose metadata is larger fails alone with RESOURCE_EXHAUSTED
   // METADATA_TOO_LARGE (gRPC's own limit, past which a call fails its whole
   // connection, is set higher: GatewayOptions::max_metadata_bytes).
   size_t max_metadata_bytes = 8 << 10;
-  ShutdownGate* gate = nullptr;      // null: never refuses, never holds
+  ShutdownGate* gate = nullptr;  // null: never refuses, never holds
 };
 
 template <typename Rpc>

@@ -92,6 +92,30 @@ TEST_F(KeyEchoTest, NoTextFieldOfAnyReplyCarriesTheKeyToTheCaller) {
     ExpectNoKey(r.status.error_message(), absl::StrCat("message of ", status));
     ExpectNoKey(r.status.error_details(), absl::StrCat("details of ", status));
   }
+
+  // StartBatch: its message, and the refusal whose cleaned message it passes on.
+  sim_->PutBatch("S1", BatchState::kIdle, 5);
+  Fault start;
+  start.path_suffix = "/S1/start";
+  start.status = 200;
+  start.times = 1;
+  start.body = absl::StrCat(R"({"request_info":{"success":true,"message":")",
+                            Quoting("Batch started"), R"("}})");
+  sim_->AddFault(start);
+  v1::StartBatchRequest start_request;
+  start_request.set_name("batches/S1");
+  auto started = Call(&v1::BatchService::Stub::StartBatch, start_request);
+  ASSERT_TRUE(started.status.ok()) << started.status.error_message();
+  ExpectNoKey(started.response.DebugString(), "StartBatchResponse");
+  EXPECT_TRUE(absl::StrContains(started.response.message(), "[redacted]"));
+  start.status = 422;
+  start.body =
+      absl::StrCat(R"({"request_info":{"success":false,"message":")", Quoting("no"), R"("}})");
+  sim_->AddFault(start);
+  auto refused = Call(&v1::BatchService::Stub::StartBatch, start_request);
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::INTERNAL);
+  ExpectNoKey(refused.status.error_message(), "StartBatch refusal message");
+  ExpectNoKey(refused.status.error_details(), "StartBatch refusal details");
 }
 
 }  // namespace

@@ -1,0 +1,329 @@
+// The batch mutations end to end: a real gateway in front of the real
+// simulator. StartBatch's contract rows, its reconciliation under the faults
+// of design §6 phase 2 (never two starts, counted at the simulator), and
+// request_id de-duplication.
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "tests/support/gateway_fixture.h"
+
+namespace serpwow::testing {
+namespace {
+
+using sim::BatchState;
+using sim::Fault;
+
+constexpr char kUuid1[] = "0d5c0a3e-9a54-4f3e-8d55-2f4b9d1c7a10";
+constexpr char kUuid2[] = "7F1B3C2D-0000-4AAA-9BBB-123456789ABC";
+
+class MutationsTest : public GatewayTest {
+ protected:
+  void SetUp() override {
+    options_.calls.backoff_base = absl::Milliseconds(10);
+    options_.calls.backoff_cap = absl::Milliseconds(50);
+  }
+
+  RpcResult<v1::StartBatchResponse> Start(const std::string& id, const std::string& request_id = "",
+                                          absl::Duration timeout = absl::Seconds(10)) {
+    v1::StartBatchRequest request;
+    request.set_name(absl::StrCat("batches/", id));
+    request.set_request_id(request_id);
+    return Call(&v1::BatchService::Stub::StartBatch, request, timeout);
+  }
+
+  int64_t StartRequests() const {
+    int64_t n = 0;
+    for (const sim::RecordedRequest& r : sim_->requests()) {
+      n += absl::EndsWith(r.path, "/start") ? 1 : 0;
+    }
+    return n;
+  }
+};
+
+template <typename Response>
+std::string Meta(const RpcResult<Response>& r, const std::string& key) {
+  auto info = r.template Detail<google::rpc::ErrorInfo>();
+  if (!info) return "";
+  auto it = info->metadata().find(key);
+  return it == info->metadata().end() ? "" : it->second;
+}
+
+// --- StartBatch: contract rows ---------------------------------------------------
+
+TEST_F(MutationsTest, StartReservesTheCreditsReadBeforeAndNamesTheResultSet) {
+  StartAll();
+  sim_->PutBatch("S1", BatchState::kIdle, 120);
+  const int64_t credits = sim_->credits();
+  auto r = Start("S1");
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.response.name(), "batches/S1");
+  EXPECT_EQ(r.response.credits_reserved(), 120);
+  EXPECT_EQ(r.response.credits_basis(), v1::CREDITS_BASIS_PRE_READ);
+  EXPECT_EQ(r.response.result_set(), "batches/S1/resultSets/1");
+  EXPECT_EQ(r.response.batch().status(), v1::BATCH_STATUS_QUEUED);
+  EXPECT_EQ(r.response.message(), "Batch started");
+  EXPECT_FALSE(r.response.reconciled());
+  EXPECT_EQ(sim_->starts(), 1);
+  EXPECT_EQ(sim_->credits(), credits - 120);
+}
+
+TEST_F(MutationsTest, StartWithTooFewCreditsNamesNeededAndRemaining) {
+  for (int status : {402, 400}) {
+    sim::SimulatorOptions o;
+    o.insufficient_credits_status = status;
+    StartAll(o);
+    sim_->PutBatch("S1", BatchState::kIdle, 200);
+    sim_->SetCredits(150);
+    auto r = Start("S1");
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status;
+    EXPECT_EQ(r.Reason(), "CREDITS_EXHAUSTED");
+    EXPECT_EQ(r.ErrorInfoCount(), 1);
+    EXPECT_EQ(r.status.error_message(), "batch S1 needs 200 credits, the account has 150");
+    EXPECT_EQ(Meta(r, "credits_required"), "200");
+    EXPECT_EQ(Meta(r, "credits_remaining"), "150");
+    auto quota = r.Detail<google::rpc::QuotaFailure>();
+    ASSERT_TRUE(quota.has_value());
+    ASSERT_EQ(quota->violations_size(), 1);
+    EXPECT_EQ(quota->violations(0).subject(), "batches/S1");
+    EXPECT_TRUE(absl::StrContains(quota->violations(0).description(), "200"));
+    EXPECT_TRUE(absl::StrContains(quota->violations(0).description(), "150"));
+    EXPECT_EQ(sim_->starts(), 0);
+    TearDown();
+  }
+}
+
+TEST_F(MutationsTest, StartOfAnActiveBatchIsAlreadyActive) {
+  StartAll();
+  sim_->PutBatch("R1", BatchState::kRunning, 10);
+  sim_->PutBatch("Q1", BatchState::kQueued, 10);
+  for (const char* id : {"R1", "Q1"}) {
+    auto r = Start(id);
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << id;
+    EXPECT_EQ(r.Reason(), "BATCH_ALREADY_ACTIVE") << id;
+    EXPECT_EQ(r.ErrorInfoCount(), 1);
+    EXPECT_TRUE(r.Detail<google::rpc::PreconditionFailure>().has_value());
+  }
+  EXPECT_EQ(sim_->starts(), 0);
+}
+
+TEST_F(MutationsTest, StartOfAQueuedBatchThatSerpWowAcceptsIsOk) {
+  sim::SimulatorOptions o;
+  o.start_queued = sim::SimulatorOptions::StartQueued::kAccept;
+  StartAll(o);
+  sim_->PutBatch("Q1", BatchState::kQueued, 10);
+  auto r = Start("Q1");
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.response.batch().status(), v1::BATCH_STATUS_QUEUED);
+}
+
+TEST_F(MutationsTest, StartOfAnUnknownBatchIsNotFoundAfterTheReadAlone) {
+  StartAll();
+  auto r = Start("NOPE");
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(r.Reason(), "BATCH_NOT_FOUND");
+  EXPECT_EQ(sim_->request_count(), 1);
+  EXPECT_EQ(StartRequests(), 0);
+}
+
+TEST_F(MutationsTest, StartRefusedForAnotherReasonIsUpstreamRejected) {
+  StartAll();
+  sim_->PutBatch("S1", BatchState::kIdle, 10);
+  Fault f;
+  f.path_suffix = "/S1/start";
+  f.status = 422;
+  f.body = R"({"request_info":{"success":false,"message":"Batch has no searches"}})";
+  f.times = 1;
+  sim_->AddFault(f);
+  auto r = Start("S1");
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(r.Reason(), "UPSTREAM_REJECTED");
+  EXPECT_TRUE(absl::StrContains(r.status.error_message(), "Batch has no searches"))
+      << r.status.error_message();
+}
+
+TEST_F(MutationsTest, BadNamesAndRequestIdsSendNothing) {
+  StartAll();
+  for (const char* name : {"S1", "batches/", "batches/stopall", "batches/a b"}) {
+    v1::StartBatchRequest request;
+    request.set_name(name);
+    auto r = Call(&v1::BatchService::Stub::StartBatch, request);
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << name;
+    EXPECT_EQ(r.Reason(), "INVALID_NAME") << name;
+  }
+  for (const char* id :
+       {"x", "0d5c0a3e9a544f3e8d552f4b9d1c7a10", "0d5c0a3e-9a54-4f3e-8d55-2f4b9d1c7a1g"}) {
+    auto r = Start("S1", id);
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << id;
+    EXPECT_EQ(r.Reason(), "INVALID_REQUEST_ID") << id;
+    auto bad = r.Detail<google::rpc::BadRequest>();
+    ASSERT_TRUE(bad.has_value());
+    EXPECT_EQ(bad->field_violations(0).field(), "request_id");
+  }
+  EXPECT_EQ(sim_->request_count(), 0);
+}
+
+// --- StartBatch: never two starts ------------------------------------------------
+
+TEST_F(MutationsTest, ResetMidReplyIsReconciledFromTheBatchsState) {
+  StartAll();
+  sim_->PutBatch("S1", BatchState::kIdle, 30);
+  Fault f;
+  f.action = Fault::Action::kResetMidBody;  // carried out, reply cut
+  f.path_suffix = "/S1/start";
+  f.times = 1;
+  sim_->AddFault(f);
+  auto r = Start("S1");
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_TRUE(r.response.reconciled());
+  EXPECT_EQ(r.response.batch().status(), v1::BATCH_STATUS_QUEUED);
+  EXPECT_EQ(r.response.credits_reserved(), 30);
+  EXPECT_EQ(sim_->starts(), 1);
+  EXPECT_EQ(StartRequests(), 1);
+}
+
+TEST_F(MutationsTest, StallAfterHeadersIsReconciledFromTheBatchsState) {
+  options_.upstream.timeout_cap = absl::Milliseconds(300);
+  StartAll();
+  sim_->PutBatch("S1", BatchState::kIdle, 30);
+  Fault f;
+  f.action = Fault::Action::kStallAfterHeaders;
+  f.path_suffix = "/S1/start";
+  f.times = 1;
+  sim_->AddFault(f);
+  auto r = Start("S1");
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_TRUE(r.response.reconciled());
+  EXPECT_EQ(sim_->starts(), 1);
+  EXPECT_EQ(StartRequests(), 1);
+}
+
+TEST_F(MutationsTest, A503ThatChangedNothingIsSentOnceMore) {
+  StartAll();
+  sim_->PutBatch("S1", BatchState::kIdle, 30);
+  Fault f;
+  f.path_suffix = "/S1/start";
+  f.status = 503;
+  f.body = R"({"request_info":{"success":false,"message":"busy"}})";
+  f.times = 1;
+  sim_->AddFault(f);
+  auto r = Start("S1");
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_TRUE(r.response.reconciled());
+  EXPECT_EQ(r.response.batch().status(), v1::BATCH_STATUS_QUEUED);
+  EXPECT_EQ(sim_->starts(), 1);
+  EXPECT_EQ(StartRequests(), 2);  // the 503, then the one that started it
+}
+
+TEST_F(MutationsTest, EveryReplyLostAndNothingChangedIsOutcomeUnknownNotUnavailable) {
+  StartAll();
+  sim_->PutBatch("S1", BatchState::kIdle, 30);
+  Fault f;
+  f.path_suffix = "/S1/start";
+  f.status = 503;
+  sim_->AddFault(f);  // every start
+  auto r = Start("S1");
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNKNOWN);
+  EXPECT_EQ(r.Reason(), "OUTCOME_UNKNOWN");
+  EXPECT_EQ(r.ErrorInfoCount(), 1);
+  EXPECT_EQ(StartRequests(), 2);  // the first, and one resend after the read
+  EXPECT_EQ(sim_->starts(), 0);
+}
+
+TEST_F(MutationsTest, ConnectionRefusedIsUnavailableAndNothingStarted) {
+  StartGateway("http://127.0.0.1:1", kTestKey);
+  auto r = Start("S1");
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// --- request_id --------------------------------------------------------------------
+
+TEST_F(MutationsTest, ADuplicateRequestIdGetsTheFirstAnswerWithNothingSent) {
+  StartAll();
+  sim_->PutBatch("S1", BatchState::kIdle, 30);
+  auto first = Start("S1", kUuid1);
+  ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+  const int64_t requests = sim_->request_count();
+  auto second = Start("S1", kUuid1);
+  ASSERT_TRUE(second.status.ok()) << second.status.error_message();
+  EXPECT_EQ(second.response.SerializeAsString(), first.response.SerializeAsString());
+  EXPECT_EQ(sim_->request_count(), requests);
+  EXPECT_EQ(sim_->starts(), 1);
+  // Without the id, a second start is a second call: SerpWow refuses it.
+  EXPECT_EQ(Start("S1").Reason(), "BATCH_ALREADY_ACTIVE");
+}
+
+TEST_F(MutationsTest, ADuplicateInFlightWaitsForTheFirstAnswer) {
+  StartAll();
+  sim_->PutBatch("S1", BatchState::kIdle, 30);
+  Fault slow;
+  slow.path_suffix = "/S1/start";
+  slow.delay = absl::Milliseconds(400);  // then the normal reply
+  slow.times = 1;
+  sim_->AddFault(slow);
+  std::vector<RpcResult<v1::StartBatchResponse>> results(4);
+  std::vector<std::thread> threads;
+  for (auto& result : results) {
+    threads.emplace_back([&] { result = Start("S1", kUuid2); });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+    EXPECT_EQ(r.response.SerializeAsString(), results[0].response.SerializeAsString());
+  }
+  EXPECT_EQ(sim_->starts(), 1);
+  EXPECT_EQ(StartRequests(), 1);
+}
+
+TEST_F(MutationsTest, TheSameRequestIdWithAnotherPayloadIsRequestIdReused) {
+  StartAll();
+  sim_->PutBatch("S1", BatchState::kIdle, 30);
+  sim_->PutBatch("S2", BatchState::kIdle, 30);
+  ASSERT_TRUE(Start("S1", kUuid1).status.ok());
+  const int64_t requests = sim_->request_count();
+  auto r = Start("S2", kUuid1);
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(r.Reason(), "REQUEST_ID_REUSED");
+  EXPECT_EQ(r.ErrorInfoCount(), 1);
+  EXPECT_EQ(sim_->request_count(), requests);
+  EXPECT_EQ(sim_->GetBatch("S2")->state, BatchState::kIdle);
+}
+
+TEST_F(MutationsTest, AnAnswerThatChangedNothingIsNotStoredSoARetryRuns) {
+  StartAll();
+  sim_->PutBatch("S1", BatchState::kIdle, 30);
+  sim_->SetCredits(0);
+  EXPECT_EQ(Start("S1", kUuid1).Reason(), "CREDITS_EXHAUSTED");  // stored: SerpWow said no
+  sim_->SetCredits(100);
+  EXPECT_EQ(Start("S1", kUuid1).Reason(), "CREDITS_EXHAUSTED");  // the same answer
+  EXPECT_EQ(sim_->starts(), 0);
+  // A refusal before anything was sent (NOT_FOUND from the read) is forgotten.
+  EXPECT_EQ(Start("S9", kUuid2).Reason(), "BATCH_NOT_FOUND");
+  sim_->PutBatch("S9", BatchState::kIdle, 30);
+  EXPECT_TRUE(Start("S9", kUuid2).status.ok());
+}
+
+// --- Shutdown ---------------------------------------------------------------------
+
+TEST_F(MutationsTest, AStartInFlightAtShutdownNeverHearsShuttingDown) {
+  StartAll();
+  sim_->PutBatch("S1", BatchState::kIdle, 30);
+  Fault hang;
+  hang.action = Fault::Action::kHang;
+  hang.path_suffix = "/S1/start";
+  sim_->AddFault(hang);
+  RpcResult<v1::StartBatchResponse> r;
+  std::thread call([&] { r = Start("S1"); });
+  // Wait until the start is at the simulator, then shut down with a short grace.
+  for (int i = 0; i < 200 && StartRequests() == 0; ++i) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_EQ(StartRequests(), 1);
+  gateway_->Shutdown(absl::Milliseconds(200));
+  call.join();
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNKNOWN) << r.status.error_message();
+  EXPECT_EQ(r.Reason(), "OUTCOME_UNKNOWN");
+}
+
+}  // namespace
+}  // namespace serpwow::testing
