@@ -9,6 +9,7 @@
 #include "server/logic/errors.h"
 #include "server/logic/get_batch.h"
 #include "server/logic/start_batch.h"
+#include "server/logic/stop_all_batches.h"
 #include "server/logic/stop_batch.h"
 
 namespace serpwow::rpc {
@@ -131,6 +132,43 @@ struct StartBatchRpc {
   }
 };
 
+struct StopAllBatchesRpc {
+  using Request = v1::StopAllBatchesRequest;
+  using Response = v1::StopAllBatchesResponse;
+  using Op = logic::StopAllBatchesOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kStopAllBatches;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, deps.mutations, request.validate_only(), deadline);
+  }
+  static std::string LogId(const Request&) { return ""; }  // account-wide
+  static void Fill(const Op& op, Response* response) {
+    const logic::StopAllResult& r = op.result();
+    response->set_batches_stopped(static_cast<int32_t>(r.batches_stopped));
+    response->set_batches_failed_to_stop(static_cast<int32_t>(r.batches_failed_to_stop));
+    response->set_message(r.message);
+    for (const logic::ListedBatch& b : r.batches) {
+      v1::StopAllBatchesResponse::StoppedBatch* out = response->add_batches();
+      out->set_name(absl::StrCat("batches/", b.batch_id));
+      out->set_display_name(b.display_name);
+      out->set_previous_status(ToProto(b.previous_status));
+      out->set_credits_refunded(b.credits_refunded);
+      out->set_credits_required(b.credits_required);
+    }
+    response->set_listing_complete(r.listing_complete);
+    response->set_credits_refunded_estimate(r.credits_refunded_estimate);
+    response->set_refund_basis(r.listing_complete ? v1::REFUND_BASIS_PRE_READ
+                                                  : v1::REFUND_BASIS_UNKNOWN);
+    response->set_retried(r.retried);
+  }
+  static void Log(const Op& op, LogRecord& record) {
+    record.Int("batches_stopped", op.result().batches_stopped)
+        .Int("batches_listed", static_cast<int64_t>(op.result().batches.size()))
+        .Bool("listing_complete", op.result().listing_complete);
+  }
+};
+
 }  // namespace
 
 size_t MetadataSize(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
@@ -161,6 +199,12 @@ grpc::ServerUnaryReactor* BatchServiceImpl::GetBatch(grpc::CallbackServerContext
                                                      const v1::GetBatchRequest* request,
                                                      v1::Batch* response) {
   return new UnaryReactor<GetBatchRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::StopAllBatches(grpc::CallbackServerContext* context,
+                                                           const v1::StopAllBatchesRequest* request,
+                                                           v1::StopAllBatchesResponse* response) {
+  return new UnaryReactor<StopAllBatchesRpc>(context, request, response, deps_);
 }
 
 grpc::ServerUnaryReactor* BatchServiceImpl::StartBatch(grpc::CallbackServerContext* context,

@@ -20,6 +20,10 @@ class BatchServiceImpl final : public serpwow::batches::v1::BatchService::Callba
   grpc::ServerUnaryReactor* GetBatch(grpc::CallbackServerContext* context,
                                      const serpwow::batches::v1::GetBatchRequest* request,
                                      serpwow::batches::v1::Batch* response) override;
+  grpc::ServerUnaryReactor* StopAllBatches(
+      grpc::CallbackServerContext* context,
+      const serpwow::batches::v1::StopAllBatchesRequest* request,
+      serpwow::batches::v1::StopAllBatchesResponse* response) override;
   grpc::ServerUnaryReactor* StartBatch(grpc::CallbackServerContext* context,
                                        const serpwow::batches::v1::StartBatchRequest* request,
                                        serpwow::batches::v1::StartBatchResponse* response) override;

@@ -116,6 +116,22 @@ TEST_F(KeyEchoTest, NoTextFieldOfAnyReplyCarriesTheKeyToTheCaller) {
   EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::INTERNAL);
   ExpectNoKey(refused.status.error_message(), "StartBatch refusal message");
   ExpectNoKey(refused.status.error_details(), "StartBatch refusal details");
+
+  // StopAllBatches: its message, and the listing's display names.
+  sim_->PutBatch("L1", BatchState::kQueued, 5, Quoting("listed"));
+  Fault stop_all;
+  stop_all.path_suffix = "/batches/stopall";
+  stop_all.status = 200;
+  stop_all.times = 1;
+  stop_all.body =
+      absl::StrCat(R"({"request_info":{"success":true,"message":")", Quoting("1 Batches stopped"),
+                   R"("},"batches_stopped":1,"batches_failed_to_stop":0})");
+  sim_->AddFault(stop_all);
+  auto all = Call(&v1::BatchService::Stub::StopAllBatches, v1::StopAllBatchesRequest());
+  ASSERT_TRUE(all.status.ok()) << all.status.error_message();
+  ASSERT_GT(all.response.batches_size(), 0);
+  ExpectNoKey(all.response.DebugString(), "StopAllBatchesResponse");
+  EXPECT_TRUE(absl::StrContains(all.response.message(), "[redacted]"));
 }
 
 }  // namespace

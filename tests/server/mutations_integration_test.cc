@@ -325,5 +325,110 @@ TEST_F(MutationsTest, AStartInFlightAtShutdownNeverHearsShuttingDown) {
   EXPECT_EQ(r.Reason(), "OUTCOME_UNKNOWN");
 }
 
+// --- StopAllBatches -------------------------------------------------------------
+
+class StopAllTest : public MutationsTest {
+ protected:
+  // 5 queued (10..50 credits), 3 running (7 each), 2 idle.
+  void Seed() {
+    for (int i = 1; i <= 5; ++i) {
+      sim_->PutBatch(absl::StrCat("Q", i), BatchState::kQueued, 10 * i, absl::StrCat("queued ", i));
+    }
+    for (int i = 1; i <= 3; ++i) sim_->PutBatch(absl::StrCat("R", i), BatchState::kRunning, 7);
+    sim_->PutBatch("I1", BatchState::kIdle, 99);
+    sim_->PutBatch("I2", BatchState::kIdle, 99);
+  }
+  RpcResult<v1::StopAllBatchesResponse> StopAll(bool validate_only) {
+    v1::StopAllBatchesRequest request;
+    request.set_validate_only(validate_only);
+    return Call(&v1::BatchService::Stub::StopAllBatches, request);
+  }
+  int64_t Requests(const std::string& path) const {
+    int64_t n = 0;
+    for (const sim::RecordedRequest& r : sim_->requests()) n += r.path == path ? 1 : 0;
+    return n;
+  }
+};
+
+TEST_F(StopAllTest, ListsEveryQueuedAndRunningBatchWithTheRefundEstimate) {
+  StartAll();
+  Seed();
+  const int64_t credits = sim_->credits();
+  auto r = StopAll(false);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.response.batches_stopped(), 8);
+  EXPECT_EQ(r.response.batches_failed_to_stop(), 0);
+  EXPECT_EQ(r.response.message(), "8 Batches stopped");
+  EXPECT_TRUE(r.response.listing_complete());
+  EXPECT_EQ(r.response.refund_basis(), v1::REFUND_BASIS_PRE_READ);
+  EXPECT_EQ(r.response.credits_refunded_estimate(), 150);  // 10+20+30+40+50
+  ASSERT_EQ(r.response.batches_size(), 8);
+  int queued = 0;
+  for (const auto& b : r.response.batches()) {
+    if (b.previous_status() == v1::BATCH_STATUS_QUEUED) {
+      ++queued;
+      EXPECT_EQ(b.credits_refunded(), b.credits_required()) << b.name();
+      EXPECT_TRUE(absl::StartsWith(b.display_name(), "queued ")) << b.name();
+    } else {
+      EXPECT_EQ(b.previous_status(), v1::BATCH_STATUS_RUNNING) << b.name();
+      EXPECT_EQ(b.credits_refunded(), 0) << b.name();
+      EXPECT_EQ(b.credits_required(), 7);
+    }
+  }
+  EXPECT_EQ(queued, 5);
+  EXPECT_FALSE(r.response.retried());
+  EXPECT_EQ(sim_->credits(), credits + 150);  // the estimate was right
+  for (const char* id : {"Q1", "Q5", "R1", "R3"}) {
+    EXPECT_EQ(sim_->GetBatch(id)->state, BatchState::kIdle) << id;
+  }
+}
+
+TEST_F(StopAllTest, ValidateOnlyListsAndStopsNothing) {
+  StartAll();
+  Seed();
+  auto r = StopAll(true);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.response.batches_size(), 8);
+  EXPECT_EQ(r.response.credits_refunded_estimate(), 150);
+  EXPECT_EQ(r.response.batches_stopped(), 0);
+  EXPECT_EQ(Requests("/batches/stopall"), 0);
+  EXPECT_EQ(Requests("/batches"), 2);
+  EXPECT_EQ(sim_->GetBatch("Q1")->state, BatchState::kQueued);
+  EXPECT_EQ(sim_->GetBatch("R1")->state, BatchState::kRunning);
+}
+
+TEST_F(StopAllTest, ASlowListingIsSkippedAndNeverDelaysTheStop) {
+  StartAll();
+  Seed();
+  Fault slow;
+  slow.path_suffix = "/batches";  // the list only (the stop is /batches/stopall)
+  slow.delay = absl::Seconds(2);
+  sim_->AddFault(slow);
+  auto r = StopAll(false);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_LT(r.elapsed, absl::Milliseconds(1500));
+  EXPECT_FALSE(r.response.listing_complete());
+  EXPECT_EQ(r.response.refund_basis(), v1::REFUND_BASIS_UNKNOWN);
+  EXPECT_EQ(r.response.batches_size(), 0);
+  EXPECT_EQ(r.response.batches_stopped(), 8);
+  EXPECT_EQ(sim_->GetBatch("Q1")->state, BatchState::kIdle);
+}
+
+TEST_F(StopAllTest, ALostReplyIsSentAgainAndSaysSo) {
+  StartAll();
+  Seed();
+  Fault reset;
+  reset.action = Fault::Action::kResetMidBody;
+  reset.path_suffix = "/batches/stopall";
+  reset.times = 1;
+  sim_->AddFault(reset);
+  auto r = StopAll(false);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_TRUE(r.response.retried());
+  EXPECT_EQ(r.response.batches_stopped(), 0);  // the second call's count: all were stopped
+  EXPECT_EQ(r.response.batches_size(), 8);     // the report is from before
+  EXPECT_EQ(Requests("/batches/stopall"), 2);
+}
+
 }  // namespace
 }  // namespace serpwow::testing
