@@ -109,6 +109,8 @@ const char* RpcMethodName(RpcMethod method) {
       return "StartBatch";
     case RpcMethod::kStopAllBatches:
       return "StopAllBatches";
+    case RpcMethod::kCreateBatch:
+      return "CreateBatch";
     case RpcMethod::kCount:
       break;
   }

@@ -35,7 +35,7 @@ class Histogram {
   std::atomic<uint64_t> sum_nanos_{0};
 };
 
-enum class RpcMethod { kStopBatch, kGetBatch, kStartBatch, kStopAllBatches, kCount };
+enum class RpcMethod { kStopBatch, kGetBatch, kStartBatch, kStopAllBatches, kCreateBatch, kCount };
 const char* RpcMethodName(RpcMethod method);  // "StopBatch", ...: the metric label and log value
 
 class GatewayMetrics : public upstream::UpstreamObserver {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/logic/batch_id.h"
+#include "server/logic/create_batch.h"
 #include "server/logic/errors.h"
 #include "server/logic/get_batch.h"
 #include "server/logic/start_batch.h"
@@ -169,6 +170,24 @@ struct StopAllBatchesRpc {
   }
 };
 
+struct CreateBatchRpc {
+  using Request = v1::CreateBatchRequest;
+  using Response = v1::Batch;
+  using Op = logic::CreateBatchOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kCreateBatch;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, deps.dedupe, deps.mutations, request.batch(),
+                                request.request_id(), deadline);
+  }
+  static std::string LogId(const Request&) { return ""; }  // no id before SerpWow makes one
+  static void Fill(const Op& op, Response* response) { *response = op.result(); }
+  static void Log(const Op& op, LogRecord& record) {
+    record.Str("status", v1::BatchStatus_Name(op.result().status()));
+  }
+};
+
 }  // namespace
 
 size_t MetadataSize(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
@@ -199,6 +218,12 @@ grpc::ServerUnaryReactor* BatchServiceImpl::GetBatch(grpc::CallbackServerContext
                                                      const v1::GetBatchRequest* request,
                                                      v1::Batch* response) {
   return new UnaryReactor<GetBatchRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::CreateBatch(grpc::CallbackServerContext* context,
+                                                        const v1::CreateBatchRequest* request,
+                                                        v1::Batch* response) {
+  return new UnaryReactor<CreateBatchRpc>(context, request, response, deps_);
 }
 
 grpc::ServerUnaryReactor* BatchServiceImpl::StopAllBatches(grpc::CallbackServerContext* context,

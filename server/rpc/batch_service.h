@@ -20,6 +20,9 @@ class BatchServiceImpl final : public serpwow::batches::v1::BatchService::Callba
   grpc::ServerUnaryReactor* GetBatch(grpc::CallbackServerContext* context,
                                      const serpwow::batches::v1::GetBatchRequest* request,
                                      serpwow::batches::v1::Batch* response) override;
+  grpc::ServerUnaryReactor* CreateBatch(grpc::CallbackServerContext* context,
+                                        const serpwow::batches::v1::CreateBatchRequest* request,
+                                        serpwow::batches::v1::Batch* response) override;
   grpc::ServerUnaryReactor* StopAllBatches(
       grpc::CallbackServerContext* context,
       const serpwow::batches::v1::StopAllBatchesRequest* request,

@@ -132,6 +132,28 @@ TEST_F(KeyEchoTest, NoTextFieldOfAnyReplyCarriesTheKeyToTheCaller) {
   ASSERT_GT(all.response.batches_size(), 0);
   ExpectNoKey(all.response.DebugString(), "StopAllBatchesResponse");
   EXPECT_TRUE(absl::StrContains(all.response.message(), "[redacted]"));
+
+  // CreateBatch: the batch in its reply, and a refusal's cleaned message.
+  Fault create;
+  create.path_suffix = "/batches";
+  create.status = 200;
+  create.times = 1;
+  create.body = absl::StrCat(R"({"request_info":{"success":true},"batch":{"id":"C1","name":")", q,
+                             R"(","status":"idle"}})");
+  sim_->AddFault(create);
+  v1::CreateBatchRequest create_request;
+  create_request.mutable_batch()->set_display_name("x");
+  auto created = Call(&v1::BatchService::Stub::CreateBatch, create_request);
+  ASSERT_TRUE(created.status.ok()) << created.status.error_message();
+  ExpectNoKey(created.response.DebugString(), "CreateBatch's Batch");
+  create.status = 400;
+  create.body =
+      absl::StrCat(R"({"request_info":{"success":false,"message":")", Quoting("no"), R"("}})");
+  sim_->AddFault(create);
+  auto not_created = Call(&v1::BatchService::Stub::CreateBatch, create_request);
+  EXPECT_EQ(not_created.Reason(), "UPSTREAM_INVALID_ARGUMENT");
+  ExpectNoKey(not_created.status.error_message(), "CreateBatch refusal message");
+  ExpectNoKey(not_created.status.error_details(), "CreateBatch refusal details");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "tests/support/gateway_fixture.h"
 
 namespace serpwow::testing {
@@ -428,6 +429,225 @@ TEST_F(StopAllTest, ALostReplyIsSentAgainAndSaysSo) {
   EXPECT_EQ(r.response.batches_stopped(), 0);  // the second call's count: all were stopped
   EXPECT_EQ(r.response.batches_size(), 8);     // the report is from before
   EXPECT_EQ(Requests("/batches/stopall"), 2);
+}
+
+// --- CreateBatch ------------------------------------------------------------------
+
+class CreateTest : public MutationsTest {
+ protected:
+  static v1::Batch Nightly() {
+    v1::Batch b;
+    b.set_display_name("Nightly");
+    b.set_schedule_type(v1::SCHEDULE_TYPE_WEEKLY);
+    b.add_schedule_hours(9);
+    b.add_schedule_hours(17);
+    b.add_schedule_days_of_week(1);
+    b.set_priority(v1::PRIORITY_HIGH);
+    b.set_enabled(false);
+    b.set_notification_webhook("https://hooks.example.com/x");
+    b.add_destination_ids("D1");
+    return b;
+  }
+  RpcResult<v1::Batch> Create(const v1::Batch& batch, const std::string& request_id = "") {
+    v1::CreateBatchRequest request;
+    *request.mutable_batch() = batch;
+    request.set_request_id(request_id);
+    return Call(&v1::BatchService::Stub::CreateBatch, request);
+  }
+  int64_t CreateRequests() const {
+    int64_t n = 0;
+    for (const sim::RecordedRequest& r : sim_->requests()) {
+      n += r.method == "POST" && r.path == "/batches" ? 1 : 0;
+    }
+    return n;
+  }
+};
+
+TEST_F(CreateTest, CreatesTheBatchWithEveryFieldSet) {
+  StartAll();
+  auto r = Create(Nightly());
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  const v1::Batch& b = r.response;
+  EXPECT_EQ(b.batch_id().size(), 8u);
+  EXPECT_EQ(b.name(), "batches/" + b.batch_id());
+  EXPECT_EQ(b.display_name(), "Nightly");
+  EXPECT_EQ(b.schedule_type(), v1::SCHEDULE_TYPE_WEEKLY);
+  EXPECT_THAT(b.schedule_hours(), ::testing::ElementsAre(9, 17));
+  EXPECT_THAT(b.schedule_days_of_week(), ::testing::ElementsAre(1));
+  EXPECT_EQ(b.priority(), v1::PRIORITY_HIGH);
+  ASSERT_TRUE(b.has_enabled());
+  EXPECT_FALSE(b.enabled());
+  EXPECT_EQ(b.notification_webhook(), "https://hooks.example.com/x");
+  EXPECT_THAT(b.destination_ids(), ::testing::ElementsAre("D1"));
+  EXPECT_EQ(b.status(), v1::BATCH_STATUS_IDLE);
+  EXPECT_EQ(sim_->batches_created(), 1);
+  ASSERT_TRUE(sim_->GetBatch(b.batch_id()).has_value());
+  EXPECT_EQ(sim_->GetBatch(b.batch_id())->name, "Nightly");
+}
+
+TEST_F(CreateTest, BadValuesNameTheirFieldAndSendNothing) {
+  StartAll();
+  struct Case {
+    const char* field;
+    void (*change)(v1::Batch&);
+  };
+  const Case cases[] = {
+      {"batch.schedule_hours[2]", [](v1::Batch& b) { b.add_schedule_hours(24); }},
+      {"batch.schedule_days_of_week[0]", [](v1::Batch& b) { b.set_schedule_days_of_week(0, 7); }},
+      {"batch.display_name", [](v1::Batch& b) { b.clear_display_name(); }},
+      {"batch.schedule_days_of_month",
+       [](v1::Batch& b) { b.add_schedule_days_of_month(3); }},  // weekly
+      {"batch.schedule_days_of_week",
+       [](v1::Batch& b) {
+         b.set_schedule_type(v1::SCHEDULE_TYPE_DAILY);  // days of week only for weekly
+       }},
+      {"batch.schedule_hours",
+       [](v1::Batch& b) {
+         b.set_schedule_type(v1::SCHEDULE_TYPE_MANUAL);
+         b.clear_schedule_days_of_week();
+       }},
+      {"batch.priority", [](v1::Batch& b) { b.set_priority(v1::PRIORITY_UNSPECIFIED); }},
+      {"batch.notification_webhook",
+       [](v1::Batch& b) { b.set_notification_webhook("http://hooks.example.com/x"); }},
+      {"batch.notification_webhook",
+       [](v1::Batch& b) {
+         b.set_notification_webhook("https://h.example.com/" + std::string(2100, 'a'));
+       }},
+      {"batch.destination_ids",
+       [](v1::Batch& b) {
+         for (int i = 0; i < 50; ++i) b.add_destination_ids(absl::StrCat("D", i + 2));
+       }},
+      {"batch.name", [](v1::Batch& b) { b.set_name("batches/X"); }},
+      {"batch.status", [](v1::Batch& b) { b.set_status(v1::BATCH_STATUS_QUEUED); }},
+  };
+  for (const Case& c : cases) {
+    v1::Batch b = Nightly();
+    c.change(b);
+    auto r = Create(b);
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.field;
+    EXPECT_EQ(r.Reason(), "INVALID_FIELD") << c.field;
+    EXPECT_EQ(r.ErrorInfoCount(), 1);
+    auto bad = r.Detail<google::rpc::BadRequest>();
+    ASSERT_TRUE(bad.has_value()) << c.field;
+    ASSERT_GE(bad->field_violations_size(), 1) << c.field;
+    EXPECT_EQ(bad->field_violations(0).field(), c.field) << bad->DebugString();
+    EXPECT_TRUE(absl::StartsWith(r.status.error_message(), c.field)) << r.status.error_message();
+  }
+  EXPECT_EQ(sim_->request_count(), 0);
+}
+
+TEST_F(CreateTest, TheLimitsAreFlags) {
+  options_.mutations.max_destination_ids = 1;
+  StartAll();
+  v1::Batch b = Nightly();
+  b.add_destination_ids("D2");
+  EXPECT_EQ(Create(b).Reason(), "INVALID_FIELD");
+  b.clear_destination_ids();
+  b.add_destination_ids("D2");
+  EXPECT_TRUE(Create(b).status.ok());
+}
+
+TEST_F(CreateTest, SerpWowsRefusalIsUpstreamInvalidArgumentWithItsMessage) {
+  StartAll();
+  Fault f;
+  f.path_suffix = "/batches";
+  f.status = 400;
+  f.body =
+      R"({"request_info":{"success":false,"message":"Destination D1 does not belong to you"}})";
+  f.times = 1;
+  sim_->AddFault(f);
+  auto r = Create(Nightly());
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(r.Reason(), "UPSTREAM_INVALID_ARGUMENT");
+  EXPECT_TRUE(absl::StrContains(r.status.error_message(), "Destination D1 does not belong to you"))
+      << r.status.error_message();
+}
+
+TEST_F(CreateTest, TheAccountsBatchLimitIsConfirmedFromTheAccount) {
+  sim::SimulatorOptions o;
+  o.max_batches = 2;
+  StartAll(o);
+  ASSERT_TRUE(Create(Nightly()).status.ok());
+  ASSERT_TRUE(Create(Nightly()).status.ok());
+  auto r = Create(Nightly());
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(r.Reason(), "BATCH_LIMIT_REACHED");
+  EXPECT_TRUE(absl::StrContains(r.status.error_message(), "2 batches")) << r.status.error_message();
+  EXPECT_TRUE(r.Detail<google::rpc::QuotaFailure>().has_value());
+  EXPECT_EQ(sim_->batches_created(), 2);
+}
+
+TEST_F(CreateTest, ResetMidReplyFindsTheBatchByName) {
+  StartAll();
+  Fault f;
+  f.action = Fault::Action::kResetMidBody;
+  f.path_suffix = "/batches";
+  f.times = 1;
+  sim_->AddFault(f);
+  auto r = Create(Nightly());
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.response.display_name(), "Nightly");
+  EXPECT_TRUE(sim_->GetBatch(r.response.batch_id()).has_value());
+  EXPECT_EQ(sim_->batches_created(), 1);
+  EXPECT_EQ(CreateRequests(), 1);
+}
+
+TEST_F(CreateTest, StallAfterHeadersFindsTheBatchByName) {
+  options_.upstream.timeout_cap = absl::Milliseconds(300);
+  StartAll();
+  Fault f;
+  f.action = Fault::Action::kStallAfterHeaders;
+  f.path_suffix = "/batches";
+  f.times = 1;
+  sim_->AddFault(f);
+  auto r = Create(Nightly());
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(sim_->batches_created(), 1);
+  EXPECT_EQ(CreateRequests(), 1);
+}
+
+TEST_F(CreateTest, A503ThatCreatedNothingIsOutcomeUnknownAndNeverSentAgain) {
+  StartAll();
+  Fault f;
+  f.path_suffix = "/batches";
+  f.status = 503;
+  f.times = 1;
+  sim_->AddFault(f);
+  auto r = Create(Nightly());
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNKNOWN);
+  EXPECT_EQ(r.Reason(), "OUTCOME_UNKNOWN");
+  EXPECT_EQ(sim_->batches_created(), 0);
+  EXPECT_EQ(CreateRequests(), 1);
+}
+
+TEST_F(CreateTest, TwoBatchesOfTheNameInTheWindowAreOutcomeUnknown) {
+  StartAll();
+  ASSERT_TRUE(Create(Nightly()).status.ok());  // a "Nightly" made a moment ago...
+  Fault f;
+  f.action = Fault::Action::kResetMidBody;  // ...and the lost one: two candidates
+  f.path_suffix = "/batches";
+  f.times = 1;
+  sim_->AddFault(f);
+  auto r = Create(Nightly());
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNKNOWN);
+  EXPECT_EQ(r.Reason(), "OUTCOME_UNKNOWN");
+  EXPECT_TRUE(absl::StrContains(r.status.error_message(), "2 batches")) << r.status.error_message();
+  EXPECT_EQ(sim_->batches_created(), 2);
+  EXPECT_EQ(CreateRequests(), 2);
+}
+
+TEST_F(CreateTest, ADuplicateRequestIdCreatesOneBatch) {
+  StartAll();
+  auto first = Create(Nightly(), kUuid1);
+  ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+  auto second = Create(Nightly(), kUuid1);
+  ASSERT_TRUE(second.status.ok()) << second.status.error_message();
+  EXPECT_EQ(second.response.batch_id(), first.response.batch_id());
+  EXPECT_EQ(sim_->batches_created(), 1);
+  v1::Batch other = Nightly();
+  other.set_display_name("Other");
+  EXPECT_EQ(Create(other, kUuid1).Reason(), "REQUEST_ID_REUSED");
+  EXPECT_EQ(sim_->batches_created(), 1);
 }
 
 }  // namespace
