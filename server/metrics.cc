@@ -111,6 +111,8 @@ const char* RpcMethodName(RpcMethod method) {
       return "StopAllBatches";
     case RpcMethod::kCreateBatch:
       return "CreateBatch";
+    case RpcMethod::kDeleteBatch:
+      return "DeleteBatch";
     case RpcMethod::kCount:
       break;
   }

@@ -35,7 +35,15 @@ class Histogram {
   std::atomic<uint64_t> sum_nanos_{0};
 };
 
-enum class RpcMethod { kStopBatch, kGetBatch, kStartBatch, kStopAllBatches, kCreateBatch, kCount };
+enum class RpcMethod {
+  kStopBatch,
+  kGetBatch,
+  kStartBatch,
+  kStopAllBatches,
+  kCreateBatch,
+  kDeleteBatch,
+  kCount
+};
 const char* RpcMethodName(RpcMethod method);  // "StopBatch", ...: the metric label and log value
 
 class GatewayMetrics : public upstream::UpstreamObserver {

@@ -207,7 +207,7 @@ absl::Status ValidateBatchInput(const v1::Batch& batch, const BatchFields& field
       bad.Add("batch.notification_webhook",
               absl::StrCat("at most ", options.max_webhook_bytes, " bytes"));
     } else if (!absl::StartsWithIgnoreCase(url, "https://") || url.size() <= 8 || !clean) {
-      bad.Add("batch.notification_webhook", "must be an https:// URL without spaces");
+      bad.Add("batch.notification_webhook", "must be an https URL (scheme https) without spaces");
     }
   }
   if (Contains(fields, "notification_email") && !batch.notification_email().empty() &&

@@ -13,6 +13,13 @@ namespace serpwow::logic {
 
 namespace v1 = serpwow::batches::v1;
 
+absl::Time PreReadDeadline(absl::Time now, absl::Time deadline, const MutationOptions& options,
+                           absl::Duration min_attempt) {
+  const absl::Duration remaining = deadline - now;
+  return now +
+         std::max(std::min(remaining * options.read_share, options.read_timeout_cap), min_attempt);
+}
+
 absl::StatusOr<v1::Batch> BatchOfReply(const upstream::HttpResult& result, const Envelope& env,
                                        const ClassifyContext& context) {
   auto batch = env.json.find("batch");

@@ -33,6 +33,11 @@ struct MutationOptions {
   size_t max_webhook_bytes = 2048;
 };
 
+// The end of the read before a mutation: read_share of the time left
+// before `deadline`, at most read_timeout_cap, at least `min_attempt`.
+absl::Time PreReadDeadline(absl::Time now, absl::Time deadline, const MutationOptions& options,
+                           absl::Duration min_attempt);
+
 // The batch in a GET /batches/{id} (or mutation) reply that ClassifyReply
 // accepted: `batch` mapped (MapBatch) and checked to be `context.batch_id`
 // when that is set. INTERNAL UPSTREAM_BAD_RESPONSE otherwise.

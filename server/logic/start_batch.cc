@@ -59,10 +59,8 @@ void StartBatchOperation::BeginFirst() {
     End(MutationDeadlineError(batch_id_, absl::StrCat("starting batch ", batch_id_), false));
     return;
   }
-  const absl::Time read_deadline =
-      now + std::max(std::min(remaining * options_.read_share, options_.read_timeout_cap),
-                     kMinAttemptTime);
-  Send("read", Request(Endpoint::kGetBatch), read_deadline, options_.read_timeout_cap,
+  Send("read", Request(Endpoint::kGetBatch),
+       PreReadDeadline(now, deadline(), options_, kMinAttemptTime), options_.read_timeout_cap,
        Done(&StartBatchOperation::OnRead));
 }
 

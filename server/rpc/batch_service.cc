@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/logic/batch_id.h"
 #include "server/logic/create_batch.h"
+#include "server/logic/delete_batch.h"
 #include "server/logic/errors.h"
 #include "server/logic/get_batch.h"
 #include "server/logic/start_batch.h"
@@ -188,6 +189,26 @@ struct CreateBatchRpc {
   }
 };
 
+struct DeleteBatchRpc {
+  using Request = v1::DeleteBatchRequest;
+  using Response = google::protobuf::Empty;
+  using Op = logic::DeleteBatchOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kDeleteBatch;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, deps.mutations, request.name(), request.force(),
+                                deadline);
+  }
+  static std::string LogId(const Request& request) { return BatchIdOfName(request.name()); }
+  static void Fill(const Op&, Response*) {}
+  static void Log(const Op& op, LogRecord& record) {
+    record.Int("searches_deleted", op.result().searches_total_count())
+        .Int("result_sets_deleted", op.result().results_count())
+        .Bool("stopped_first", op.stopped_first());
+  }
+};
+
 }  // namespace
 
 size_t MetadataSize(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
@@ -224,6 +245,12 @@ grpc::ServerUnaryReactor* BatchServiceImpl::CreateBatch(grpc::CallbackServerCont
                                                         const v1::CreateBatchRequest* request,
                                                         v1::Batch* response) {
   return new UnaryReactor<CreateBatchRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::DeleteBatch(grpc::CallbackServerContext* context,
+                                                        const v1::DeleteBatchRequest* request,
+                                                        google::protobuf::Empty* response) {
+  return new UnaryReactor<DeleteBatchRpc>(context, request, response, deps_);
 }
 
 grpc::ServerUnaryReactor* BatchServiceImpl::StopAllBatches(grpc::CallbackServerContext* context,

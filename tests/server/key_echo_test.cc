@@ -154,6 +154,27 @@ TEST_F(KeyEchoTest, NoTextFieldOfAnyReplyCarriesTheKeyToTheCaller) {
   EXPECT_EQ(not_created.Reason(), "UPSTREAM_INVALID_ARGUMENT");
   ExpectNoKey(not_created.status.error_message(), "CreateBatch refusal message");
   ExpectNoKey(not_created.status.error_details(), "CreateBatch refusal details");
+
+  // DeleteBatch: a refusal's cleaned message.
+  sim_->PutBatch("D1", BatchState::kIdle, 0);
+  Fault pass;
+  pass.path_suffix = "/batches/D1";
+  pass.times = 1;  // the read before the delete
+  sim_->AddFault(pass);
+  Fault refuse_delete;
+  refuse_delete.path_suffix = "/batches/D1";
+  refuse_delete.status = 400;
+  refuse_delete.times = 1;
+  refuse_delete.body =
+      absl::StrCat(R"({"request_info":{"success":false,"message":")", Quoting("no"), R"("}})");
+  sim_->AddFault(refuse_delete);
+  v1::DeleteBatchRequest delete_request;
+  delete_request.set_name("batches/D1");
+  auto not_deleted = Call(&v1::BatchService::Stub::DeleteBatch, delete_request);
+  EXPECT_EQ(not_deleted.Reason(), "UPSTREAM_REJECTED");
+  ExpectNoKey(not_deleted.status.error_message(), "DeleteBatch refusal message");
+  ExpectNoKey(not_deleted.status.error_details(), "DeleteBatch refusal details");
+  EXPECT_TRUE(absl::StrContains(not_deleted.status.error_message(), "[redacted]"));
 }
 
 }  // namespace

@@ -650,5 +650,133 @@ TEST_F(CreateTest, ADuplicateRequestIdCreatesOneBatch) {
   EXPECT_EQ(sim_->batches_created(), 1);
 }
 
+// --- DeleteBatch ------------------------------------------------------------------
+
+class DeleteTest : public MutationsTest {
+ protected:
+  RpcResult<google::protobuf::Empty> Delete(const std::string& id, bool force = false) {
+    v1::DeleteBatchRequest request;
+    request.set_name(absl::StrCat("batches/", id));
+    request.set_force(force);
+    return Call(&v1::BatchService::Stub::DeleteBatch, request);
+  }
+  int64_t Count(const std::string& method, const std::string& path) const {
+    int64_t n = 0;
+    for (const sim::RecordedRequest& r : sim_->requests()) {
+      n += r.method == method && r.path == path ? 1 : 0;
+    }
+    return n;
+  }
+};
+
+TEST_F(DeleteTest, DeletesAnIdleEmptyBatch) {
+  StartAll();
+  sim_->PutBatch("E1", BatchState::kIdle, 0);  // no searches (one credit per search)
+  auto r = Delete("E1");
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_FALSE(sim_->GetBatch("E1").has_value());
+}
+
+TEST_F(DeleteTest, ABatchWithSearchesNeedsForce) {
+  StartAll();
+  sim_->PutBatch("F1", BatchState::kIdle, 20);
+  auto r = Delete("F1");
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(r.Reason(), "BATCH_NOT_EMPTY");
+  EXPECT_EQ(r.ErrorInfoCount(), 1);
+  EXPECT_TRUE(r.Detail<google::rpc::PreconditionFailure>().has_value());
+  EXPECT_EQ(Count("DELETE", "/batches/F1"), 0);
+  EXPECT_TRUE(sim_->GetBatch("F1").has_value());
+  ASSERT_TRUE(Delete("F1", /*force=*/true).status.ok());
+  EXPECT_FALSE(sim_->GetBatch("F1").has_value());
+}
+
+TEST_F(DeleteTest, ARunningBatchIsRefusedWithNothingSent) {
+  StartAll();
+  sim_->PutBatch("R1", BatchState::kRunning, 20);
+  auto r = Delete("R1", true);
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(r.Reason(), "BATCH_RUNNING");
+  EXPECT_EQ(Count("DELETE", "/batches/R1"), 0);
+  EXPECT_TRUE(sim_->GetBatch("R1").has_value());
+}
+
+TEST_F(DeleteTest, AQueuedBatchIsStoppedFirstSoItsCreditsComeBack) {
+  sim::SimulatorOptions o;
+  o.delete_queued = sim::SimulatorOptions::DeleteQueued::kKeepReservation;
+  StartAll(o);
+  const int64_t credits = sim_->credits();
+  sim_->PutBatch("Q1", BatchState::kQueued, 40);
+  ASSERT_EQ(sim_->credits(), credits - 40);
+  auto r = Delete("Q1", true);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(Count("GET", "/batches/Q1/stop"), 1);
+  EXPECT_FALSE(sim_->GetBatch("Q1").has_value());
+  EXPECT_EQ(sim_->credits(), credits);
+}
+
+TEST_F(DeleteTest, AnUnknownBatchIsNotFound) {
+  StartAll();
+  auto r = Delete("NOPE");
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(r.Reason(), "BATCH_NOT_FOUND");
+}
+
+TEST_F(DeleteTest, NotFoundAfterALostReplyMeansDeleted) {
+  StartAll();
+  sim_->PutBatch("E1", BatchState::kIdle, 0);
+  // Faults match GET and DELETE alike: the first passes the read through.
+  Fault skip;
+  skip.path_suffix = "/batches/E1";
+  skip.times = 1;
+  sim_->AddFault(skip);
+  Fault reset;
+  reset.action = Fault::Action::kResetMidBody;  // the delete is carried out, its reply cut
+  reset.path_suffix = "/batches/E1";
+  reset.times = 1;
+  sim_->AddFault(reset);
+  auto r = Delete("E1");
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(Count("DELETE", "/batches/E1"), 2);  // the lost one, then NOT_FOUND
+  EXPECT_FALSE(sim_->GetBatch("E1").has_value());
+}
+
+TEST_F(DeleteTest, A503IsRetried) {
+  StartAll();
+  sim_->PutBatch("E1", BatchState::kIdle, 0);
+  Fault skip;
+  skip.path_suffix = "/batches/E1";
+  skip.times = 1;  // the read
+  sim_->AddFault(skip);
+  Fault busy;
+  busy.path_suffix = "/batches/E1";
+  busy.status = 503;
+  busy.times = 1;
+  sim_->AddFault(busy);
+  auto r = Delete("E1");
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(Count("DELETE", "/batches/E1"), 2);
+  EXPECT_FALSE(sim_->GetBatch("E1").has_value());
+}
+
+TEST_F(DeleteTest, ARefusalOfAnIdleBatchIsUpstreamRejected) {
+  StartAll();
+  sim_->PutBatch("E1", BatchState::kIdle, 0);
+  Fault skip;
+  skip.path_suffix = "/batches/E1";
+  skip.times = 1;  // the read
+  sim_->AddFault(skip);
+  Fault refuse;
+  refuse.path_suffix = "/batches/E1";
+  refuse.status = 400;
+  refuse.body = R"({"request_info":{"success":false,"message":"Batch is locked"}})";
+  refuse.times = 1;
+  sim_->AddFault(refuse);
+  auto r = Delete("E1");
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(r.Reason(), "UPSTREAM_REJECTED");
+  EXPECT_TRUE(absl::StrContains(r.status.error_message(), "Batch is locked"));
+}
+
 }  // namespace
 }  // namespace serpwow::testing
