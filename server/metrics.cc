@@ -113,6 +113,8 @@ const char* RpcMethodName(RpcMethod method) {
       return "CreateBatch";
     case RpcMethod::kDeleteBatch:
       return "DeleteBatch";
+    case RpcMethod::kUpdateBatch:
+      return "UpdateBatch";
     case RpcMethod::kCount:
       break;
   }

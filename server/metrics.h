@@ -42,6 +42,7 @@ enum class RpcMethod {
   kStopAllBatches,
   kCreateBatch,
   kDeleteBatch,
+  kUpdateBatch,
   kCount
 };
 const char* RpcMethodName(RpcMethod method);  // "StopBatch", ...: the metric label and log value

@@ -13,6 +13,7 @@
 #include "server/logic/start_batch.h"
 #include "server/logic/stop_all_batches.h"
 #include "server/logic/stop_batch.h"
+#include "server/logic/update_batch.h"
 
 namespace serpwow::rpc {
 namespace {
@@ -209,6 +210,27 @@ struct DeleteBatchRpc {
   }
 };
 
+struct UpdateBatchRpc {
+  using Request = v1::UpdateBatchRequest;
+  using Response = v1::Batch;
+  using Op = logic::UpdateBatchOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kUpdateBatch;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, deps.mutations, request.batch(), request.update_mask(),
+                                deadline);
+  }
+  static std::string LogId(const Request& request) { return BatchIdOfName(request.batch().name()); }
+  static void Fill(const Op& op, Response* response) { *response = op.result(); }
+  static void Log(const Op& op, LogRecord& record) {
+    std::string fields;
+    for (const auto* f : op.fields())
+      absl::StrAppend(&fields, fields.empty() ? "" : ",", f->name());
+    record.Str("fields", fields);
+  }
+};
+
 }  // namespace
 
 size_t MetadataSize(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
@@ -245,6 +267,12 @@ grpc::ServerUnaryReactor* BatchServiceImpl::CreateBatch(grpc::CallbackServerCont
                                                         const v1::CreateBatchRequest* request,
                                                         v1::Batch* response) {
   return new UnaryReactor<CreateBatchRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::UpdateBatch(grpc::CallbackServerContext* context,
+                                                        const v1::UpdateBatchRequest* request,
+                                                        v1::Batch* response) {
+  return new UnaryReactor<UpdateBatchRpc>(context, request, response, deps_);
 }
 
 grpc::ServerUnaryReactor* BatchServiceImpl::DeleteBatch(grpc::CallbackServerContext* context,

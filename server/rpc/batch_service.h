@@ -23,6 +23,9 @@ class BatchServiceImpl final : public serpwow::batches::v1::BatchService::Callba
   grpc::ServerUnaryReactor* CreateBatch(grpc::CallbackServerContext* context,
                                         const serpwow::batches::v1::CreateBatchRequest* request,
                                         serpwow::batches::v1::Batch* response) override;
+  grpc::ServerUnaryReactor* UpdateBatch(grpc::CallbackServerContext* context,
+                                        const serpwow::batches::v1::UpdateBatchRequest* request,
+                                        serpwow::batches::v1::Batch* response) override;
   grpc::ServerUnaryReactor* DeleteBatch(grpc::CallbackServerContext* context,
                                         const serpwow::batches::v1::DeleteBatchRequest* request,
                                         google::protobuf::Empty* response) override;

@@ -175,6 +175,30 @@ TEST_F(KeyEchoTest, NoTextFieldOfAnyReplyCarriesTheKeyToTheCaller) {
   ExpectNoKey(not_deleted.status.error_message(), "DeleteBatch refusal message");
   ExpectNoKey(not_deleted.status.error_details(), "DeleteBatch refusal details");
   EXPECT_TRUE(absl::StrContains(not_deleted.status.error_message(), "[redacted]"));
+
+  // UpdateBatch: the batch in its reply, and a refusal's cleaned message.
+  sim_->PutBatch("U1", BatchState::kIdle, 0);
+  Fault update;
+  update.path_suffix = "/batches/U1";
+  update.status = 200;
+  update.times = 1;
+  update.body = absl::StrCat(R"({"request_info":{"success":true},"batch":{"id":"U1","name":")", q,
+                             R"(","status":"idle"}})");
+  sim_->AddFault(update);
+  v1::UpdateBatchRequest update_request;
+  update_request.mutable_batch()->set_name("batches/U1");
+  update_request.mutable_batch()->set_display_name("x");
+  auto updated = Call(&v1::BatchService::Stub::UpdateBatch, update_request);
+  ASSERT_TRUE(updated.status.ok()) << updated.status.error_message();
+  ExpectNoKey(updated.response.DebugString(), "UpdateBatch's Batch");
+  update.status = 400;
+  update.body =
+      absl::StrCat(R"({"request_info":{"success":false,"message":")", Quoting("no"), R"("}})");
+  sim_->AddFault(update);
+  auto not_updated = Call(&v1::BatchService::Stub::UpdateBatch, update_request);
+  EXPECT_EQ(not_updated.Reason(), "UPSTREAM_INVALID_ARGUMENT");
+  ExpectNoKey(not_updated.status.error_message(), "UpdateBatch refusal message");
+  ExpectNoKey(not_updated.status.error_details(), "UpdateBatch refusal details");
 }
 
 }  // namespace

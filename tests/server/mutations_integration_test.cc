@@ -778,5 +778,162 @@ TEST_F(DeleteTest, ARefusalOfAnIdleBatchIsUpstreamRejected) {
   EXPECT_TRUE(absl::StrContains(r.status.error_message(), "Batch is locked"));
 }
 
+// --- UpdateBatch ------------------------------------------------------------------
+
+class UpdateTest : public MutationsTest {
+ protected:
+  RpcResult<v1::Batch> Update(const v1::Batch& batch, std::vector<std::string> paths) {
+    v1::UpdateBatchRequest request;
+    *request.mutable_batch() = batch;
+    for (std::string& p : paths) request.mutable_update_mask()->add_paths(std::move(p));
+    return Call(&v1::BatchService::Stub::UpdateBatch, request);
+  }
+  RpcResult<v1::Batch> Read(const std::string& id) {
+    v1::GetBatchRequest request;
+    request.set_name("batches/" + id);
+    return Call(&v1::BatchService::Stub::GetBatch, request);
+  }
+  // A weekly batch, 9 and 17 on Mondays, priority high (through the gateway).
+  std::string MakeWeekly() {
+    v1::CreateBatchRequest request;
+    v1::Batch* b = request.mutable_batch();
+    b->set_display_name("Weekly");
+    b->set_schedule_type(v1::SCHEDULE_TYPE_WEEKLY);
+    b->add_schedule_hours(9);
+    b->add_schedule_hours(17);
+    b->add_schedule_days_of_week(1);
+    b->set_priority(v1::PRIORITY_HIGH);
+    auto r = Call(&v1::BatchService::Stub::CreateBatch, request);
+    EXPECT_TRUE(r.status.ok()) << r.status.error_message();
+    return r.response.batch_id();
+  }
+};
+
+TEST_F(UpdateTest, SendsExactlyTheMaskedFields) {
+  StartAll();
+  const std::string id = MakeWeekly();
+  v1::Batch change;
+  change.set_name("batches/" + id);
+  change.set_display_name("Renamed");
+  change.set_priority(v1::PRIORITY_LOW);
+  change.add_schedule_hours(3);  // set, but not in the mask: not sent
+  auto r = Update(change, {"display_name", "priority"});
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.response.display_name(), "Renamed");
+  EXPECT_EQ(r.response.priority(), v1::PRIORITY_LOW);
+  EXPECT_THAT(r.response.schedule_hours(), ::testing::ElementsAre(9, 17));
+  EXPECT_EQ(sim_->GetBatch(id)->name, "Renamed");
+}
+
+TEST_F(UpdateTest, WithoutAMaskEveryFieldSetIsSentAndAMaskedEmptyListClearsIt) {
+  StartAll();
+  const std::string id = MakeWeekly();
+  v1::Batch change;
+  change.set_name("batches/" + id);
+  change.set_enabled(false);
+  change.set_notification_email("ops@example.com");
+  auto r = Update(change, {});
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  ASSERT_TRUE(r.response.has_enabled());
+  EXPECT_FALSE(r.response.enabled());
+  EXPECT_EQ(r.response.notification_email(), "ops@example.com");
+  EXPECT_EQ(r.response.display_name(), "Weekly");
+
+  v1::Batch clear;
+  clear.set_name("batches/" + id);
+  auto cleared = Update(clear, {"schedule_hours"});
+  ASSERT_TRUE(cleared.status.ok()) << cleared.status.error_message();
+  EXPECT_EQ(cleared.response.schedule_hours_size(), 0);
+  EXPECT_EQ(Read(id).response.schedule_hours_size(), 0);
+}
+
+TEST_F(UpdateTest, BadMasksAndValuesSendNothing) {
+  StartAll();
+  v1::Batch change;
+  change.set_name("batches/B1");
+  change.set_display_name("x");
+  for (const char* path :
+       {"*", "status", "batch_id", "name", "credits_required", "nope", "displayName"}) {
+    auto r = Update(change, {path});
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << path;
+    EXPECT_EQ(r.Reason(), "INVALID_UPDATE_MASK") << path;
+    auto bad = r.Detail<google::rpc::BadRequest>();
+    ASSERT_TRUE(bad.has_value()) << path;
+    EXPECT_EQ(bad->field_violations(0).field(), "update_mask");
+  }
+  EXPECT_EQ(Update(v1::Batch(), {"display_name"}).Reason(), "INVALID_NAME");
+  v1::Batch bare;
+  bare.set_name("batches/B1");
+  EXPECT_EQ(Update(bare, {}).Reason(), "INVALID_UPDATE_MASK");  // nothing to send
+  change.add_schedule_hours(30);
+  auto r = Update(change, {"schedule_hours"});
+  EXPECT_EQ(r.Reason(), "INVALID_FIELD");
+  EXPECT_EQ(r.Detail<google::rpc::BadRequest>()->field_violations(0).field(),
+            "batch.schedule_hours[0]");
+  EXPECT_EQ(sim_->request_count(), 0);
+}
+
+TEST_F(UpdateTest, ARunningBatchIsBatchRunning) {
+  StartAll();
+  sim_->PutBatch("R1", BatchState::kRunning, 5);
+  v1::Batch change;
+  change.set_name("batches/R1");
+  change.set_display_name("x");
+  auto r = Update(change, {"display_name"});
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(r.Reason(), "BATCH_RUNNING");
+  auto pre = r.Detail<google::rpc::PreconditionFailure>();
+  ASSERT_TRUE(pre.has_value());
+  EXPECT_EQ(pre->violations(0).type(), "BATCH_STATE");
+  EXPECT_EQ(pre->violations(0).subject(), "batches/R1");
+}
+
+TEST_F(UpdateTest, AQueuedBatchIsBatchRunningWhenSerpWowRefusesQueuedToo) {
+  sim::SimulatorOptions o;
+  o.mutation_refused_when = sim::SimulatorOptions::MutationRefusedWhen::kQueuedOrRunning;
+  StartAll(o);
+  sim_->PutBatch("Q1", BatchState::kQueued, 5);
+  v1::Batch change;
+  change.set_name("batches/Q1");
+  change.set_display_name("x");
+  EXPECT_EQ(Update(change, {"display_name"}).Reason(), "BATCH_RUNNING");
+}
+
+TEST_F(UpdateTest, SerpWowsOtherRefusalIsUpstreamInvalidArgument) {
+  StartAll();
+  sim_->PutBatch("B1", BatchState::kIdle, 5);
+  Fault f;
+  f.path_suffix = "/batches/B1";
+  f.status = 400;
+  f.body = R"({"request_info":{"success":false,"message":"Unknown destination"}})";
+  f.times = 1;
+  sim_->AddFault(f);
+  v1::Batch change;
+  change.set_name("batches/B1");
+  change.add_destination_ids("DX");
+  auto r = Update(change, {"destination_ids"});
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(r.Reason(), "UPSTREAM_INVALID_ARGUMENT");
+  EXPECT_TRUE(absl::StrContains(r.status.error_message(), "Unknown destination"));
+}
+
+TEST_F(UpdateTest, AnUnknownBatchIsNotFoundAndA503IsRetried) {
+  StartAll();
+  v1::Batch change;
+  change.set_name("batches/NOPE");
+  change.set_display_name("x");
+  EXPECT_EQ(Update(change, {"display_name"}).Reason(), "BATCH_NOT_FOUND");
+  sim_->PutBatch("B1", BatchState::kIdle, 5);
+  Fault f;
+  f.path_suffix = "/batches/B1";
+  f.status = 503;
+  f.times = 1;
+  sim_->AddFault(f);
+  change.set_name("batches/B1");
+  auto r = Update(change, {"display_name"});
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(sim_->GetBatch("B1")->name, "x");
+}
+
 }  // namespace
 }  // namespace serpwow::testing
