@@ -124,20 +124,20 @@ absl::Status MutationRefusedError(const ClassifyContext& context,
                                   bool callers_values) {
   const std::string message = UpstreamMessageOf(result);
   const std::string said = message.empty() ? "" : absl::StrCat(": ", message);
-  if (callers_values) {
-    return ErrorBuilder(
-               absl::StatusCode::kInvalidArgument,
-               absl::StrCat("SerpWow refused ", doing, " (HTTP ", result.http_status, ")", said),
-               reason::kUpstreamInvalidArgument)
-        .Metadata("batch_id", context.batch_id)
-        .Metadata("http_status", absl::StrCat(result.http_status));
-  }
   return ErrorBuilder(
-             absl::StatusCode::kInternal,
+             callers_values ? absl::StatusCode::kInvalidArgument : absl::StatusCode::kInternal,
              absl::StrCat("SerpWow refused ", doing, " (HTTP ", result.http_status, ")", said),
-             reason::kUpstreamRejected)
+             callers_values ? reason::kUpstreamInvalidArgument : reason::kUpstreamRejected)
       .Metadata("batch_id", context.batch_id)
       .Metadata("http_status", absl::StrCat(result.http_status));
+}
+
+absl::optional<BatchStatus> ActiveAfterRefusal(bool read_made, const upstream::HttpResult& read,
+                                               const ClassifyContext& context) {
+  if (!read_made) return absl::nullopt;
+  absl::StatusOr<v1::Batch> now = ReadBatch(read, context);
+  if (!now.ok() || !IsActive(StatusOf(*now))) return absl::nullopt;
+  return StatusOf(*now);
 }
 
 }  // namespace serpwow::logic

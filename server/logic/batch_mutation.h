@@ -78,4 +78,10 @@ absl::Status MutationRefusedError(const ClassifyContext& context,
                                   const upstream::HttpResult& result, const std::string& doing,
                                   bool callers_values);
 
+// The confirming read after a refusal (design §1.4): the batch's status when
+// `read` (made at all: `read_made`) shows it queued or running, else nullopt
+// (idle, or the read failed: the refusal stands as classified).
+absl::optional<BatchStatus> ActiveAfterRefusal(bool read_made, const upstream::HttpResult& read,
+                                               const ClassifyContext& context);
+
 }  // namespace serpwow::logic

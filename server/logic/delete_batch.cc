@@ -37,15 +37,10 @@ upstream::UpstreamRequest DeleteBatchOperation::Request(Endpoint endpoint) const
 }
 
 void DeleteBatchOperation::Begin() {
-  const absl::Time now = absl::Now();
-  const absl::Duration remaining = deadline() - now;
-  if (remaining < kMinAttemptTime) {
-    End(MutationDeadlineError(batch_id_, absl::StrCat("deleting batch ", batch_id_), false));
-    return;
-  }
+  // Without time for the read, OnRead hears of no attempt and ends the call.
   Send("read", Request(Endpoint::kGetBatch),
-       PreReadDeadline(now, deadline(), options_, kMinAttemptTime), options_.read_timeout_cap,
-       Done(&DeleteBatchOperation::OnRead));
+       PreReadDeadline(absl::Now(), deadline(), options_, kMinAttemptTime),
+       options_.read_timeout_cap, Done(&DeleteBatchOperation::OnRead));
 }
 
 void DeleteBatchOperation::OnRead(PhaseOutcome outcome) {
@@ -137,14 +132,10 @@ void DeleteBatchOperation::OnDelete(PhaseOutcome outcome) {
 }
 
 void DeleteBatchOperation::OnConfirm(PhaseOutcome outcome) {
-  if (outcome.attempts > 0) {
-    absl::StatusOr<v1::Batch> now = ReadBatch(outcome.result, Context(batch_id_, true));
-    if (now.ok() && IsActive(StatusOf(*now))) {
-      End(BatchRunningError(batch_id_, "deleting it"));
-      return;
-    }
-  }
-  End(refusal_);
+  const bool active =
+      ActiveAfterRefusal(outcome.attempts > 0, outcome.result, Context(batch_id_, true))
+          .has_value();
+  End(active ? BatchRunningError(batch_id_, "deleting it") : refusal_);
 }
 
 }  // namespace serpwow::logic

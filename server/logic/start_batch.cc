@@ -53,15 +53,11 @@ upstream::UpstreamRequest StartBatchOperation::Request(Endpoint endpoint) const 
 }
 
 void StartBatchOperation::BeginFirst() {
-  const absl::Time now = absl::Now();
-  const absl::Duration remaining = deadline() - now;
-  if (remaining < kMinAttemptTime) {
-    End(MutationDeadlineError(batch_id_, absl::StrCat("starting batch ", batch_id_), false));
-    return;
-  }
+  // Without time for the read the start is tried anyway; OnStart hears of no
+  // attempt when there is no time for it either.
   Send("read", Request(Endpoint::kGetBatch),
-       PreReadDeadline(now, deadline(), options_, kMinAttemptTime), options_.read_timeout_cap,
-       Done(&StartBatchOperation::OnRead));
+       PreReadDeadline(absl::Now(), deadline(), options_, kMinAttemptTime),
+       options_.read_timeout_cap, Done(&StartBatchOperation::OnRead));
 }
 
 void StartBatchOperation::OnRead(PhaseOutcome outcome) {
@@ -147,14 +143,9 @@ void StartBatchOperation::OnStart(PhaseOutcome outcome) {
 }
 
 void StartBatchOperation::OnConfirm(PhaseOutcome outcome) {
-  if (outcome.attempts > 0) {
-    absl::StatusOr<v1::Batch> now = ReadBatch(outcome.result, Context(batch_id_, true));
-    if (now.ok() && IsActive(StatusOf(*now))) {
-      End(BatchAlreadyActiveError(batch_id_, StatusOf(*now)));
-      return;
-    }
-  }
-  End(refusal_);
+  const absl::optional<BatchStatus> active =
+      ActiveAfterRefusal(outcome.attempts > 0, outcome.result, Context(batch_id_, true));
+  End(active.has_value() ? BatchAlreadyActiveError(batch_id_, *active) : refusal_);
 }
 
 void StartBatchOperation::OnAccount(PhaseOutcome outcome) {

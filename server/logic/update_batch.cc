@@ -97,14 +97,10 @@ void UpdateBatchOperation::OnRead(PhaseOutcome outcome) {
 }
 
 void UpdateBatchOperation::OnConfirm(PhaseOutcome outcome) {
-  if (outcome.attempts > 0) {
-    absl::StatusOr<v1::Batch> now = ReadBatch(outcome.result, Context(batch_id_, true));
-    if (now.ok() && IsActive(StatusOf(*now))) {
-      End(BatchRunningError(batch_id_, "updating it"));
-      return;
-    }
-  }
-  End(refusal_);
+  const bool active =
+      ActiveAfterRefusal(outcome.attempts > 0, outcome.result, Context(batch_id_, true))
+          .has_value();
+  End(active ? BatchRunningError(batch_id_, "updating it") : refusal_);
 }
 
 }  // namespace serpwow::logic
