@@ -21,7 +21,7 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
   exit 64
 fi
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
-targets=(fuzz_classify_reply fuzz_parse_retry_after fuzz_batch_id fuzz_map_batch fuzz_batch_input)
+targets=(fuzz_classify_reply fuzz_parse_retry_after fuzz_batch_id fuzz_map_batch fuzz_batch_input fuzz_mutation_reply)
 build="build-fuzz"
 
 # --- Tools -------------------------------------------------------------------
