@@ -22,7 +22,7 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
 fi
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 targets=(fuzz_classify_reply fuzz_parse_retry_after fuzz_batch_id fuzz_map_batch fuzz_list_filter
-  fuzz_page_token fuzz_map_resources)
+  fuzz_page_token fuzz_map_resources fuzz_batch_input fuzz_mutation_reply)
 build="build-fuzz"
 
 # --- Tools -------------------------------------------------------------------

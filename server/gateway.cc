@@ -172,6 +172,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   rpc::RpcDeps deps;
   deps.caller = gw->caller_.get();
   deps.stop_batch = options.stop_batch;
+  gw->dedupe_ = std::make_unique<logic::RequestDedupe>(options.dedupe);
+  deps.mutations = options.mutations;
+  deps.dedupe = gw->dedupe_.get();
   deps.metrics = gw->metrics_.get();
   deps.auth = gw->auth_.get();
   deps.max_metadata_bytes = options.max_metadata_bytes;

@@ -19,6 +19,8 @@
 #include "absl/time/time.h"
 #include "server/logic/list_pacer.h"
 #include "server/logic/download_links.h"
+#include "server/logic/batch_mutation.h"
+#include "server/logic/request_dedupe.h"
 #include "server/logic/stop_batch.h"
 #include "server/logic/upstream_caller.h"
 #include "server/memory_guard.h"
@@ -68,6 +70,10 @@ struct GatewayOptions {
   // bucket, the 429 pause, the cache. Per replica: with N replicas divide
   // rate_per_minute and burst by N.
   logic::ListPacerOptions list_pacing;
+  // The batch mutations' limits and timings (logic/batch_mutation.h) and
+  // the request_id table's bounds (logic/request_dedupe.h).
+  logic::MutationOptions mutations;
+  logic::DedupeOptions dedupe;
   TlsOptions tls;
   // Bearer tokens file for callers; empty disables caller authentication.
   std::string auth_tokens_file;
@@ -172,6 +178,7 @@ class Gateway {
   std::unique_ptr<logic::UpstreamCaller> caller_;
   std::unique_ptr<logic::ListPacer> list_pacer_;
   logic::DownloadLinkPolicy download_links_;
+  std::unique_ptr<logic::RequestDedupe> dedupe_;
   std::unique_ptr<rpc::CallerAuth> auth_;
   rpc::ShutdownGate gate_;  // the refusal window of Shutdown (rpc/shutdown_gate.h)
   std::unique_ptr<rpc::BatchServiceImpl> service_;

@@ -153,6 +153,21 @@ ABSL_FLAG(std::vector<std::string>, download_link_hosts, {},
           "searches.<domain> of the upstream, e.g. results.serpwow.com. The upstream's own "
           "origin is always accepted (with --simulate: the simulator's plain-http origin) "
           "[env BATCH_SERVER_DOWNLOAD_LINK_HOSTS]");
+ABSL_FLAG(int64_t, request_id_max_entries, 100000,
+          "request_id de-duplication: answers kept per replica, oldest-used dropped beyond "
+          "[env BATCH_SERVER_REQUEST_ID_MAX_ENTRIES]");
+ABSL_FLAG(
+    absl::Duration, request_id_ttl, absl::Hours(24),
+    "request_id de-duplication: how long an answer is kept [env BATCH_SERVER_REQUEST_ID_TTL]");
+ABSL_FLAG(int64_t, max_destination_ids, 50,
+          "CreateBatch/UpdateBatch: destination ids per batch, checked before sending "
+          "[env BATCH_SERVER_MAX_DESTINATION_IDS]");
+ABSL_FLAG(int64_t, max_webhook_bytes, 2048,
+          "CreateBatch/UpdateBatch: longest notification_webhook URL, checked before sending "
+          "[env BATCH_SERVER_MAX_WEBHOOK_BYTES]");
+ABSL_FLAG(absl::Duration, stop_all_listing_budget, absl::Milliseconds(200),
+          "StopAllBatches: time the listing before the stop may take; beyond it the stop goes "
+          "ahead without the report [env BATCH_SERVER_STOP_ALL_LISTING_BUDGET]");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(5),
           "close a client connection that has not finished its TLS handshake and HTTP/2 "
           "preface this long after it was accepted (every port) "
@@ -295,6 +310,29 @@ int main(int argc, char** argv) {
     options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
     if (options.max_concurrent_streams < 1) {
       Fail(kExitBadConfig, "--max_concurrent_streams must be at least 1");
+    }
+  }
+
+  {  // batch mutations
+    const int64_t entries = absl::GetFlag(FLAGS_request_id_max_entries);
+    const absl::Duration ttl = absl::GetFlag(FLAGS_request_id_ttl);
+    if (entries < 1 || ttl <= absl::ZeroDuration()) {
+      Fail(kExitBadConfig, "--request_id_max_entries and --request_id_ttl must be positive");
+    }
+    options.dedupe.max_entries = static_cast<size_t>(entries);
+    options.dedupe.ttl = ttl;
+    const int64_t destinations = absl::GetFlag(FLAGS_max_destination_ids);
+    const int64_t webhook = absl::GetFlag(FLAGS_max_webhook_bytes);
+    if (destinations < 0 || webhook < 1) {
+      Fail(kExitBadConfig,
+           "--max_destination_ids must not be negative, --max_webhook_bytes "
+           "must be positive");
+    }
+    options.mutations.max_destination_ids = static_cast<size_t>(destinations);
+    options.mutations.max_webhook_bytes = static_cast<size_t>(webhook);
+    options.mutations.stop_all_listing_budget = absl::GetFlag(FLAGS_stop_all_listing_budget);
+    if (options.mutations.stop_all_listing_budget < absl::ZeroDuration()) {
+      Fail(kExitBadConfig, "--stop_all_listing_budget must not be negative");
     }
   }
 

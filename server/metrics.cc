@@ -120,6 +120,16 @@ const char* RpcMethodName(RpcMethod method) {
       return "ExportSearches";
     case RpcMethod::kListSearches:
       return "ListSearches";
+    case RpcMethod::kStartBatch:
+      return "StartBatch";
+    case RpcMethod::kStopAllBatches:
+      return "StopAllBatches";
+    case RpcMethod::kCreateBatch:
+      return "CreateBatch";
+    case RpcMethod::kDeleteBatch:
+      return "DeleteBatch";
+    case RpcMethod::kUpdateBatch:
+      return "UpdateBatch";
     case RpcMethod::kCount:
       break;
   }

@@ -48,6 +48,11 @@ enum class RpcMethod {
   kExportResultSet,
   kExportSearches,
   kListSearches,
+  kStartBatch,
+  kStopAllBatches,
+  kCreateBatch,
+  kDeleteBatch,
+  kUpdateBatch,
   kCount
 };
 const char* RpcMethodName(RpcMethod method);  // "StopBatch", ...: the metric label and log value

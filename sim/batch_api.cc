@@ -23,7 +23,6 @@ using nlohmann::json;
 constexpr int64_t kDefaultPageSize = 25;
 constexpr int64_t kMaxPageSize = 1000;
 constexpr int64_t kSearchesPerPage = 1000;
-constexpr int64_t kBatchesLimit = 10000;
 constexpr int64_t kDestinationsLimit = 50;
 
 std::string Iso(absl::Time t) {
@@ -70,12 +69,119 @@ std::string TextOf(const json& object, const char* key) {
   return text != nullptr ? *text : "";
 }
 
+// The fields POST /batches and PUT /batches/{id} take (SerpWow's create
+// examples); other keys are ignored.
+constexpr const char* kSettableFields[] = {"name",
+                                           "enabled",
+                                           "schedule_type",
+                                           "schedule_hours",
+                                           "schedule_days_of_week",
+                                           "schedule_days_of_month",
+                                           "priority",
+                                           "destination_ids",
+                                           "notification_email",
+                                           "notification_webhook",
+                                           "notification_as_json",
+                                           "notification_as_jsonlines",
+                                           "notification_as_csv"};
+
+bool IsListField(std::string_view key) {
+  return key == "schedule_hours" || key == "schedule_days_of_week" ||
+         key == "schedule_days_of_month" || key == "destination_ids";
+}
+
+// A form value as JSON: lists split on commas, "true"/"false" and integers
+// typed, anything else a string.
+json FormValue(std::string_view key, const std::string& value) {
+  auto scalar = [](absl::string_view v) -> json {
+    int64_t n = 0;
+    if (v == "true") return true;
+    if (v == "false") return false;
+    if (absl::SimpleAtoi(v, &n)) return n;
+    return std::string(v);
+  };
+  if (!IsListField(key)) return scalar(value);
+  json out = json::array();
+  for (absl::string_view piece : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+    out.push_back(key == "destination_ids" ? json(std::string(piece)) : scalar(piece));
+  }
+  return out;
+}
+
+// The body of a create or update: a JSON object, or a form
+// (application/x-www-form-urlencoded); nullopt when it is neither.
+absl::optional<json> ParseFields(const ApiRequest& request) {
+  if (request.body.empty()) return json::object();
+  if (absl::StartsWith(request.content_type, "application/x-www-form-urlencoded")) {
+    auto params = http::ParseQuery(request.body);
+    if (!params) return absl::nullopt;
+    json out = json::object();
+    for (const auto& [key, value] : *params) out[key] = FormValue(key, value);
+    return out;
+  }
+  json j = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return absl::nullopt;
+  return j;
+}
+
+bool IntsWithin(const json& value, int64_t low, int64_t high) {
+  if (!value.is_array()) return false;
+  for (const json& v : value) {
+    if (!v.is_number_integer() || v.get<int64_t>() < low || v.get<int64_t>() > high) return false;
+  }
+  return true;
+}
+
+bool OneOf(const json& value, std::initializer_list<const char*> words) {
+  if (!value.is_string()) return false;
+  for (const char* w : words) {
+    if (value.get<std::string>() == w) return true;
+  }
+  return false;
+}
+
+// What is wrong with the settable fields in `f` ("" when nothing), as
+// SerpWow's 400 message might say it.
+std::string FieldError(const json& f, bool create) {
+  auto it = f.find("name");
+  if (it == f.end() ? create : !(it->is_string() && !it->get<std::string>().empty())) {
+    return "A Batch name is required";
+  }
+  for (const auto& [key, value] : f.items()) {
+    bool ok = true;
+    if (key == "schedule_type") {
+      ok = OneOf(value, {"manual", "hourly", "daily", "weekly", "monthly"});
+    } else if (key == "priority") {
+      ok = OneOf(value, {"lowest", "low", "normal", "high", "highest"});
+    } else if (key == "schedule_hours") {
+      ok = IntsWithin(value, 0, 23);
+    } else if (key == "schedule_days_of_week") {
+      ok = IntsWithin(value, 0, 6);
+    } else if (key == "schedule_days_of_month") {
+      ok = IntsWithin(value, 1, 31);
+    } else if (key == "enabled" || absl::StartsWith(key, "notification_as_")) {
+      ok = value.is_boolean();
+    } else if (key == "notification_email" || key == "notification_webhook") {
+      ok = value.is_string();
+    } else if (key == "destination_ids") {
+      ok = value.is_array() &&
+           std::all_of(value.begin(), value.end(), [](const json& v) { return v.is_string(); });
+    }
+    if (!ok) return absl::StrCat("Invalid value for '", key, "'");
+  }
+  return "";
+}
+
 }  // namespace
 
 ApiRequest MakeApiRequest(const http::Request& request, const std::string& expected_key) {
   ApiRequest out;
   out.method = request.method;
   out.path = request.path;
+  out.body = request.body;
+  if (const std::string* type = request.FindHeader("content-type")) {
+    out.content_type = absl::AsciiStrToLower(*type);
+  }
   auto params = http::ParseQuery(request.query);
   if (!params) {
     out.malformed_query = true;
@@ -109,7 +215,32 @@ ApiRequest MakeApiRequest(const http::Request& request, const std::string& expec
 }
 
 BatchApi::BatchApi(const SimulatorOptions& options)
-    : options_(options), credits_(options.initial_credits) {}
+    : options_(options), credits_(options.initial_credits), id_rng_(options.id_seed) {}
+
+std::string BatchApi::NewIdLocked() {
+  for (;;) {
+    std::string id =
+        absl::AsciiStrToUpper(absl::StrCat(absl::Hex(id_rng_() & 0xFFFFFFFFu, absl::kZeroPad8)));
+    if (batches_.find(id) == batches_.end()) return id;
+  }
+}
+
+bool BatchApi::MutationRefused(BatchState state) const {
+  return state == BatchState::kRunning ||
+         (state == BatchState::kQueued &&
+          options_.mutation_refused_when ==
+              SimulatorOptions::MutationRefusedWhen::kQueuedOrRunning);
+}
+
+int64_t BatchApi::batches_created() {
+  absl::MutexLock lock(&mu_);
+  return batches_created_;
+}
+
+int64_t BatchApi::starts() {
+  absl::MutexLock lock(&mu_);
+  return starts_;
+}
 
 absl::Time BatchApi::Now() const {
   return absl::Now() + absl::Nanoseconds(clock_offset_ns_.load(std::memory_order_relaxed));
@@ -299,6 +430,9 @@ json BatchApi::BatchJson(const Batch& b) const {
       {"next_result_set_id", b.next_result_set_id},
       {"results_count", b.results_count}};
   if (b.last_run) j["last_run"] = Iso(*b.last_run);
+  if (b.settings.is_object()) {
+    for (const auto& [key, value] : b.settings.items()) j[key] = value;
+  }
   if (b.field_patch.is_object()) j.merge_patch(b.field_patch);
   return j;
 }
@@ -326,8 +460,11 @@ http::Response BatchApi::Route(const ApiRequest& request) {
   enum class Op {
     kAccount,
     kList,
+    kCreate,
     kStopAll,
     kGet,
+    kUpdate,
+    kDelete,
     kStart,
     kStop,
     kSearchesPage,
@@ -335,13 +472,16 @@ http::Response BatchApi::Route(const ApiRequest& request) {
     kResultSets,
     kResultSet
   } op;
+  // The verb each route takes (anything else is a wrong route: 404 HTML).
+  const char* verb = "GET";
   std::string_view raw_id;
   std::string word;  // a page number, "json"/"csv", or a result set id
   std::string ext;   // kResultSet: "json", "jsonl" or "csv"
   if (path == "/account") {
     op = Op::kAccount;
   } else if (path == "/batches") {
-    op = Op::kList;
+    op = request.method == "POST" ? Op::kCreate : Op::kList;
+    if (op == Op::kCreate) verb = "POST";
   } else if (path.substr(0, 9) == "/batches/") {
     std::vector<absl::string_view> parts =
         absl::StrSplit(absl::string_view(path.data() + 9, path.size() - 9), '/');
@@ -353,6 +493,13 @@ http::Response BatchApi::Route(const ApiRequest& request) {
     // Fixed words before ids, as SerpWow routes them.
     if (parts.size() == 1) {
       op = raw_id == "stopall" ? Op::kStopAll : Op::kGet;
+      if (op == Op::kGet && request.method == "PUT") {
+        op = Op::kUpdate;
+        verb = "PUT";
+      } else if (op == Op::kGet && request.method == "DELETE") {
+        op = Op::kDelete;
+        verb = "DELETE";
+      }
     } else if (parts.size() == 2 && parts[1] == "start") {
       op = Op::kStart;
     } else if (parts.size() == 2 && parts[1] == "stop") {
@@ -375,7 +522,7 @@ http::Response BatchApi::Route(const ApiRequest& request) {
   } else {
     return NotFoundRoute();
   }
-  if (request.method != "GET") return NotFoundRoute();
+  if (request.method != verb) return NotFoundRoute();
 
   if (request.malformed_query) {
     return Envelope(400, false, "Malformed percent-encoding in the query string");
@@ -395,6 +542,12 @@ http::Response BatchApi::Route(const ApiRequest& request) {
       return Account();
     case Op::kList:
       return List(request);
+    case Op::kCreate:
+      return Create(request);
+    case Op::kUpdate:
+      return Update(id, request);
+    case Op::kDelete:
+      return Delete(id);
     case Op::kStopAll:
       return StopAll();
     case Op::kGet:
@@ -431,12 +584,20 @@ http::Response BatchApi::Start(const std::string& id) {
   Batch& b = it->second;
   absl::Time now = Now();
   Advance(b, now);
+  if (b.state == BatchState::kQueued &&
+      options_.start_queued == SimulatorOptions::StartQueued::kAccept) {
+    ++starts_;
+    return JsonResponse(200, {{"request_info", {{"success", true}, {"message", "Batch started"}}},
+                              {"batch", BatchJson(b)}});
+  }
   if (b.state != BatchState::kIdle) {
-    return Envelope(400, false, "Batch is already queued or running");
+    return Envelope(options_.busy_status, false, "Batch is already queued or running");
   }
   if (credits_ < b.credits_required) {
-    return Envelope(402, false, "Insufficient credits to start this Batch");
+    return Envelope(options_.insufficient_credits_status, false,
+                    "Insufficient credits to start this Batch");
   }
+  ++starts_;
   credits_ -= b.credits_required;
   b.reserved = b.credits_required;
   b.state = BatchState::kQueued;
@@ -668,7 +829,7 @@ http::Response BatchApi::List(const ApiRequest& request) {
   }
   absl::MutexLock lock(&mu_);
   if (absl::optional<http::Response> limited = ListRateLimited()) return *limited;
-  AdvanceAll(absl::Now());
+  AdvanceAll(Now());
   std::vector<json> matching;
   for (const auto& [id, batch] : batches_) {
     json j = BatchJson(batch);
@@ -751,8 +912,8 @@ http::Response BatchApi::Account() {
               {"credits_reset_at", Iso(absl::FromCivil(next, utc))},
               {"topup_credits_remaining", 0},
               {"batches_used", used},
-              {"batches_limit", kBatchesLimit},
-              {"batches_available", std::max<int64_t>(0, kBatchesLimit - used)},
+              {"batches_limit", options_.max_batches},
+              {"batches_available", std::max<int64_t>(0, options_.max_batches - used)},
               {"destinations_used", 0},
               {"destinations_limit", kDestinationsLimit},
               {"destinations_available", kDestinationsLimit}}}});
@@ -909,6 +1070,89 @@ http::Response BatchApi::File(std::string_view path) {
   r.headers = {{"Content-Type", content_type}};
   r.body = std::move(body);
   return r;
+}
+
+http::Response BatchApi::Create(const ApiRequest& request) {
+  absl::optional<json> fields = ParseFields(request);
+  if (!fields) return Envelope(400, false, "The request body is not valid JSON or form data");
+  if (std::string error = FieldError(*fields, /*create=*/true); !error.empty()) {
+    return Envelope(400, false, error);
+  }
+  absl::MutexLock lock(&mu_);
+  if (static_cast<int64_t>(batches_.size()) >= options_.max_batches) {
+    return Envelope(options_.batch_limit_status, false,
+                    absl::StrCat("You have reached the maximum of ", options_.max_batches,
+                                 " Batches on this account"));
+  }
+  Batch b;
+  b.id = NewIdLocked();
+  b.created_at = Now();
+  b.state_since = b.created_at;
+  b.settings = json::object();
+  for (const char* key : kSettableFields) {
+    auto it = fields->find(key);
+    if (it == fields->end()) continue;
+    if (std::string_view(key) == "name") {
+      b.name = it->get<std::string>();
+    } else {
+      b.settings[key] = *it;
+    }
+  }
+  ++batches_created_;
+  json out = BatchJson(b);
+  batches_[b.id] = std::move(b);
+  return JsonResponse(
+      200, {{"request_info", {{"success", true}, {"message", "Batch created"}}}, {"batch", out}});
+}
+
+http::Response BatchApi::Update(const std::string& id, const ApiRequest& request) {
+  absl::optional<json> fields = ParseFields(request);
+  if (!fields) return Envelope(400, false, "The request body is not valid JSON or form data");
+  if (fields->contains("searches")) {
+    return Envelope(400, false, "Adding searches is not supported by this simulator");
+  }
+  if (std::string error = FieldError(*fields, /*create=*/false); !error.empty()) {
+    return Envelope(400, false, error);
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
+  Batch& b = it->second;
+  Advance(b, Now());
+  if (MutationRefused(b.state)) {
+    return Envelope(options_.busy_status, false, "A Batch cannot be updated while it is running");
+  }
+  if (!b.settings.is_object()) b.settings = json::object();
+  for (const char* key : kSettableFields) {
+    auto field = fields->find(key);
+    if (field == fields->end()) continue;
+    if (std::string_view(key) == "name") {
+      b.name = field->get<std::string>();
+    } else {
+      b.settings[key] = *field;
+    }
+  }
+  return JsonResponse(200, {{"request_info", {{"success", true}, {"message", "Batch updated"}}},
+                            {"batch", BatchJson(b)}});
+}
+
+http::Response BatchApi::Delete(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
+  Batch& b = it->second;
+  Advance(b, Now());
+  if (MutationRefused(b.state) ||
+      (b.state == BatchState::kQueued &&
+       options_.delete_queued == SimulatorOptions::DeleteQueued::kRefuse)) {
+    return Envelope(options_.busy_status, false, "A Batch cannot be deleted while it is running");
+  }
+  if (b.state == BatchState::kQueued &&
+      options_.delete_queued == SimulatorOptions::DeleteQueued::kRefund) {
+    credits_ += b.reserved;
+  }
+  batches_.erase(it);
+  return Envelope(200, true, "batch deleted");
 }
 
 }  // namespace serpwow::sim

@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -53,6 +54,9 @@ struct ApiRequest {
   std::vector<std::pair<std::string, std::string>> params;
   bool malformed_query = false;
   Auth auth = Auth::kMissing;
+  // The request body and its Content-Type (lower-cased, parameters kept).
+  std::string body;
+  std::string content_type;
 };
 
 // `expected_key` empty accepts any non-empty key. The key is compared and
@@ -83,6 +87,8 @@ class BatchApi {
   // "http://127.0.0.1:PORT": where download links point (set once the port
   // is bound).
   void SetFilesOrigin(const std::string& origin);
+  int64_t batches_created();
+  int64_t starts();
 
  private:
   // One run's result set (kept until expires_at = ended_at + retention).
@@ -114,6 +120,8 @@ class BatchApi {
     bool has_searches = false;
     std::vector<nlohmann::json> searches;
     std::vector<ResultSet> result_sets;  // oldest first
+    // The settable fields as created or updated (an object; null: defaults).
+    nlohmann::json settings;
   };
 
   // The batch object as replies carry it (every documented field, then the
@@ -156,6 +164,12 @@ class BatchApi {
   // SerpWow's List limit: a 429 when list_rate_per_minute requests were
   // accepted in the last 60 s, else nullopt (and this one counts).
   absl::optional<http::Response> ListRateLimited() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  http::Response Create(const ApiRequest& request);
+  http::Response Update(const std::string& id, const ApiRequest& request);
+  http::Response Delete(const std::string& id);
+  // Whether update/delete are refused in `state` (mutation_refused_when).
+  bool MutationRefused(BatchState state) const;
+  std::string NewIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SimulatorOptions options_;
   absl::Mutex mu_;
@@ -164,6 +178,9 @@ class BatchApi {
   std::deque<absl::Time> list_times_ ABSL_GUARDED_BY(mu_);  // accepted List calls, last 60 s
   std::atomic<int64_t> clock_offset_ns_{0};  // AdvanceTime()
   std::string files_origin_ ABSL_GUARDED_BY(mu_);
+  int64_t batches_created_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t starts_ ABSL_GUARDED_BY(mu_) = 0;
+  std::mt19937_64 id_rng_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace serpwow::sim

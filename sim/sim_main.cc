@@ -62,6 +62,19 @@ ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM server certificate (optionally followed by its chain). With --tls_key_file, "
           "serve HTTPS only (TLS 1.2/1.3, session resumption on); without both, plain HTTP.");
 ABSL_FLAG(std::string, tls_key_file, "", "PEM private key (unencrypted) for --tls_cert_file.");
+ABSL_FLAG(std::string, start_queued, "refuse",
+          "Start of a queued batch: refuse (like a running one) or accept (a no-op success).");
+ABSL_FLAG(int, insufficient_credits_status, 402,
+          "HTTP status for a start with too few credits (402 or 400).");
+ABSL_FLAG(std::string, mutation_refused_when, "running",
+          "Update and delete are refused when the batch is running, or queued_or_running.");
+ABSL_FLAG(int, busy_status, 400,
+          "HTTP status of a start, update or delete refused by the batch's state.");
+ABSL_FLAG(int64_t, max_batches, 10000, "Batches per account (POST /batches beyond it fails).");
+ABSL_FLAG(int, batch_limit_status, 400, "HTTP status of a create beyond --max_batches.");
+ABSL_FLAG(std::string, delete_queued, "refund",
+          "Deleting a queued batch: refund its reservation, keep_reservation, or refuse.");
+ABSL_FLAG(uint64_t, id_seed, 1, "Seed of the ids of created batches (8 upper-case hex).");
 ABSL_FLAG(bool, verbose, false, "Log one line per request (method, path, status) on stderr.");
 
 namespace {
@@ -114,6 +127,38 @@ int main(int argc, char** argv) {
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   if (options.initial_credits < 0) return Fail("--credits must not be negative");
+  {
+    using O = serpwow::sim::SimulatorOptions;
+    const std::string start_queued = absl::GetFlag(FLAGS_start_queued);
+    if (start_queued != "refuse" && start_queued != "accept") {
+      return Fail("--start_queued must be refuse or accept");
+    }
+    options.start_queued =
+        start_queued == "accept" ? O::StartQueued::kAccept : O::StartQueued::kRefuse;
+    const std::string refused_when = absl::GetFlag(FLAGS_mutation_refused_when);
+    if (refused_when != "running" && refused_when != "queued_or_running") {
+      return Fail("--mutation_refused_when must be running or queued_or_running");
+    }
+    options.mutation_refused_when = refused_when == "running"
+                                        ? O::MutationRefusedWhen::kRunning
+                                        : O::MutationRefusedWhen::kQueuedOrRunning;
+    const std::string delete_queued = absl::GetFlag(FLAGS_delete_queued);
+    if (delete_queued == "refund") {
+      options.delete_queued = O::DeleteQueued::kRefund;
+    } else if (delete_queued == "keep_reservation") {
+      options.delete_queued = O::DeleteQueued::kKeepReservation;
+    } else if (delete_queued == "refuse") {
+      options.delete_queued = O::DeleteQueued::kRefuse;
+    } else {
+      return Fail("--delete_queued must be refund, keep_reservation or refuse");
+    }
+    options.insufficient_credits_status = absl::GetFlag(FLAGS_insufficient_credits_status);
+    options.busy_status = absl::GetFlag(FLAGS_busy_status);
+    options.max_batches = absl::GetFlag(FLAGS_max_batches);
+    options.batch_limit_status = absl::GetFlag(FLAGS_batch_limit_status);
+    options.id_seed = absl::GetFlag(FLAGS_id_seed);
+    if (options.max_batches < 0) return Fail("--max_batches must not be negative");
+  }
 
   auto sim = serpwow::sim::Simulator::Start(options);
   if (!sim.ok()) {

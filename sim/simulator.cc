@@ -335,6 +335,15 @@ absl::Status ValidateOptions(const SimulatorOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("stop_idle_status=", o.stop_idle_status, " is not an HTTP status (100..599)"));
   }
+  for (const auto& [name, status] :
+       {std::pair<const char*, int>{"insufficient_credits_status", o.insufficient_credits_status},
+        {"busy_status", o.busy_status},
+        {"batch_limit_status", o.batch_limit_status}}) {
+    if (bad_status(status)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, "=", status, " is not an HTTP status (100..599)"));
+    }
+  }
   if (bad_status(o.unknown_batch_status)) {
     return absl::InvalidArgumentError(absl::StrCat("unknown_batch_status=", o.unknown_batch_status,
                                                    " is not an HTTP status (100..599)"));
@@ -1207,6 +1216,8 @@ std::string Simulator::SeedDemoDescription() {
 }
 
 int64_t Simulator::credits() const { return impl_->api().credits(); }
+int64_t Simulator::batches_created() const { return impl_->api().batches_created(); }
+int64_t Simulator::starts() const { return impl_->api().starts(); }
 void Simulator::SetCredits(int64_t credits) { impl_->api().SetCredits(credits); }
 absl::Status Simulator::PutSearches(const std::string& id, int count) {
   return impl_->api().PutSearches(id, count);

@@ -20,6 +20,13 @@
 // origin, /files/..., which serves small generated JSON, JSON Lines and CSV
 // files without a key. GET /account carries the credits (remaining, used,
 // limit, reset time, top-up), the batches and the destinations figures.
+// Batch mutations: POST /batches (a JSON object or a form body; `name`
+// required, schedule_type and priority must be known words, other documented
+// fields stored as given, unknown keys ignored), PUT /batches/{id} (the same
+// fields; a body with `searches` is refused with 400: adding searches is not
+// simulated), DELETE /batches/{id}. Their state rules and limits are the
+// settings below (start_queued ... delete_queued). List also filters on
+// search_term with search_type exact (default: contains) and created_after.
 //
 // Batch objects (get, list, start) carry every field SerpWow documents for a
 // batch, with the defaults a new batch has: id, name, status, enabled true,
@@ -152,6 +159,31 @@ struct SimulatorOptions {
   // A hostile variant: every download link carries "?api_key=<the key>", to
   // prove that the gateway refuses to pass such links on.
   bool links_include_api_key = false;
+
+  // Batch mutations (POST /batches, PUT and DELETE /batches/{id}) and the
+  // state rules the docs leave open (design §4, "undocumented choices").
+  // Start of a queued batch: refused like a running one (busy_status), or
+  // accepted (a success that changes nothing and reserves nothing more).
+  enum class StartQueued { kRefuse, kAccept };
+  StartQueued start_queued = StartQueued::kRefuse;
+  // HTTP status for a start with credits < credits_required (402 or 400).
+  int insufficient_credits_status = 402;
+  // Update and delete are refused while running, or while queued too.
+  enum class MutationRefusedWhen { kRunning, kQueuedOrRunning };
+  MutationRefusedWhen mutation_refused_when = MutationRefusedWhen::kRunning;
+  // HTTP status of a start, update or delete refused by the batch's state.
+  int busy_status = 400;
+  // Batches per account, and the status of a create beyond it (GET /account
+  // reports batches_limit = max_batches).
+  int64_t max_batches = 10000;
+  int batch_limit_status = 400;
+  // Deleting a queued batch (when mutation_refused_when allows it at all):
+  // its reservation is refunded, kept (lost to the account), or the delete
+  // is refused (busy_status).
+  enum class DeleteQueued { kRefund, kKeepReservation, kRefuse };
+  DeleteQueued delete_queued = DeleteQueued::kRefund;
+  // Seed of the RNG that makes created batches' ids (8 upper-case hex).
+  uint64_t id_seed = 1;
 };
 
 // One batch as the simulator holds it.
@@ -282,6 +314,11 @@ class Simulator {
 
   int64_t credits() const;
   void SetCredits(int64_t credits);
+  // Batches created through POST /batches, and starts carried out (a 200
+  // reply to /start, accepted queued restarts included), since start: what
+  // tests read to prove that one call never created or started twice.
+  int64_t batches_created() const;
+  int64_t starts() const;
 
   // Gives batch `id` `count` generated searches (ids of 16 upper-case
   // letters, q "query N", location, search_type, custom_id "cN", and the

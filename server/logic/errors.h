@@ -43,13 +43,26 @@ inline constexpr char kGatewayOverloaded[] = "GATEWAY_OVERLOADED";
 inline constexpr char kCircuitOpen[] = "CIRCUIT_OPEN";
 inline constexpr char kInvalidName[] = "INVALID_NAME";
 inline constexpr char kMetadataTooLarge[] = "METADATA_TOO_LARGE";
-// List RPCs (page_token.h): a malformed field, a token of another query, a
-// negative page size.
+// Caller input: a malformed field (the List RPCs' skip, a batch mutation's
+// values), and the List RPCs' token of another query, negative page size,
+// filter and order_by.
 inline constexpr char kInvalidField[] = "INVALID_FIELD";
 inline constexpr char kInvalidPageToken[] = "INVALID_PAGE_TOKEN";
 inline constexpr char kInvalidPageSize[] = "INVALID_PAGE_SIZE";
 inline constexpr char kInvalidFilter[] = "INVALID_FILTER";
 inline constexpr char kInvalidOrderBy[] = "INVALID_ORDER_BY";
+// Batch mutations (issue #11).
+inline constexpr char kInvalidUpdateMask[] = "INVALID_UPDATE_MASK";
+inline constexpr char kInvalidRequestId[] = "INVALID_REQUEST_ID";
+inline constexpr char kRequestIdReused[] = "REQUEST_ID_REUSED";
+inline constexpr char kUpstreamInvalidArgument[] = "UPSTREAM_INVALID_ARGUMENT";
+inline constexpr char kBatchRunning[] = "BATCH_RUNNING";
+inline constexpr char kBatchAlreadyActive[] = "BATCH_ALREADY_ACTIVE";
+inline constexpr char kBatchNotEmpty[] = "BATCH_NOT_EMPTY";
+inline constexpr char kBatchLimitReached[] = "BATCH_LIMIT_REACHED";
+// A non-idempotent call may or may not have taken effect upstream and the
+// gateway could not find out (UNKNOWN).
+inline constexpr char kOutcomeUnknown[] = "OUTCOME_UNKNOWN";
 // A bug in the gateway (e.g. it refused to build its own upstream request).
 inline constexpr char kGatewayInternalError[] = "GATEWAY_INTERNAL_ERROR";
 // The read RPCs of the account, result sets and searches.

@@ -2,10 +2,9 @@
 
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/logic/batch_id.h"
-#include "server/logic/batch_mapping.h"
+#include "server/logic/batch_mutation.h"
 #include "server/logic/errors.h"
 #include "server/logic/outcome.h"
 
@@ -32,17 +31,9 @@ void GetBatchOperation::Begin() {
 absl::optional<absl::Status> GetBatchOperation::Take(const Envelope& env,
                                                      const upstream::HttpResult& result,
                                                      const ClassifyContext& context) {
-  auto batch = env.json.find("batch");
-  if (batch == env.json.end() || !batch->is_object()) {
-    return BadResponse(context, result, "no batch object");
-  }
-  if (!MapBatch(*batch, &batch_).ok()) {
-    return BadResponse(context, result, "a batch without a valid id");
-  }
-  if (!absl::EqualsIgnoreCase(batch_.batch_id(), batch_id_)) {
-    // Never hand the caller another batch than the one it asked for.
-    return BadResponse(context, result, "another batch than the one asked for");
-  }
+  absl::StatusOr<serpwow::batches::v1::Batch> batch = BatchOfReply(result, env, context);
+  if (!batch.ok()) return batch.status();
+  batch_ = std::move(*batch);
   return absl::OkStatus();
 }
 

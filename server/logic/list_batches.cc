@@ -91,7 +91,7 @@ void ListBatchesOperation::Begin() {
   Lead();
 }
 
-void ListBatchesOperation::OnEnded() {
+void ListBatchesOperation::OnFinished(const absl::Status& /*status*/) {
   ended_.store(true);
   if (pacer_ != nullptr) pacer_->Abandon(key_, this);  // no-op once completed
 }

@@ -60,7 +60,7 @@ class ListBatchesOperation final : public Operation {
  private:
   absl::Status Validate() override;
   void Begin() override;
-  void OnEnded() override;
+  void OnFinished(const absl::Status& status) override;
   // Takes a token (or waits for one, or is refused) and sends.
   void Lead();
   void SendNow();

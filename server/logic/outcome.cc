@@ -186,11 +186,10 @@ absl::Status TransportFailure(const HttpResult& result, const ClassifyContext& c
         what = "the request to SerpWow failed in the gateway's HTTP client";
         break;
     }
-    return ErrorBuilder(
-               absl::StatusCode::kUnavailable,
-               absl::StrCat(what, " while ", rules.doing, id.empty() ? "" : " ", id,
-                            "; the call is safe to retry"),
-               reason::kUpstreamUnavailable)
+    return ErrorBuilder(absl::StatusCode::kUnavailable,
+                        absl::StrCat(what, " while ", rules.doing, id.empty() ? "" : " ", id,
+                                     "; the call is safe to retry"),
+                        reason::kUpstreamUnavailable)
         .Metadata("batch_id", id)
         .Metadata("transport_error", upstream::TransportErrorName(result.error));
   }
@@ -463,6 +462,21 @@ absl::optional<absl::Status> StopRefusal(const HttpResult& result, const Envelop
 constexpr ReplyRules kStopBatchRules{"stopping batch", "the stop", &StopRefusal};
 
 }  // namespace
+
+std::string UpstreamMessageOf(const HttpResult& result) {
+  if (result.error != TransportError::kNone) return "";
+  return CleanText(ParseEnvelope(result.body).message);
+}
+
+bool IsMutationRefusal(const HttpResult& result) {
+  const long code = result.http_status;
+  if (result.error != TransportError::kNone || (code != 400 && code != 409 && code != 422)) {
+    return false;
+  }
+  const Envelope env = ParseEnvelope(result.body);
+  return env.has_success && !env.success &&
+         !MessageSaysNotFound(absl::AsciiStrToLower(env.message));
+}
 
 absl::StatusOr<BatchStatus> ClassifyBatchRead(const HttpResult& result,
                                               const ClassifyContext& context) {

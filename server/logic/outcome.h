@@ -131,6 +131,15 @@ absl::Status BadResponse(const ClassifyContext& context, const upstream::HttpRes
 // character boundary.
 std::string CleanText(const std::string& text);
 
+// The reply's request_info.message, cleaned (CleanText); "" when it has none.
+std::string UpstreamMessageOf(const upstream::HttpResult& result);
+
+// A 400, 409 or 422 reply in SerpWow's envelope with success:false whose
+// message does not say "not found": how SerpWow refuses a mutation without
+// saying why in a documented way (design §1.4, "refused while running");
+// the operation confirms with a read what it means.
+bool IsMutationRefusal(const upstream::HttpResult& result);
+
 // GET /batches/{id}: the batch's status, or the error.
 absl::StatusOr<BatchStatus> ClassifyBatchRead(const upstream::HttpResult& result,
                                               const ClassifyContext& context);

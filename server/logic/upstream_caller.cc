@@ -40,6 +40,16 @@ absl::Status ShuttingDownError(const std::string& batch_id) {
   return error;
 }
 
+absl::Status OutcomeUnknownError(const std::string& batch_id, const std::string& what,
+                                 const std::string& why) {
+  return ErrorBuilder(absl::StatusCode::kUnknown,
+                      absl::StrCat(why, "; ", what,
+                                   " may or may not have happened: read the state before "
+                                   "trying again"),
+                      reason::kOutcomeUnknown)
+      .Metadata("batch_id", batch_id);
+}
+
 // --- UpstreamCaller ------------------------------------------------------------
 
 UpstreamCaller::UpstreamCaller(upstream::SerpwowClient* client, CallerOptions options)
@@ -145,9 +155,25 @@ bool Operation::End(absl::Status status) {
   }
   caller_->RecordCall(last_verdict_, breaker_trial_);
   caller_->Unregister(this);
-  OnEnded();
+  OnFinished(status);
   ended(std::move(status), trace);
   return true;
+}
+
+bool Operation::effect_submitted() const {
+  absl::MutexLock lock(&mu_);
+  return effect_submitted_;
+}
+
+void Operation::MarkEffectSubmitted() {
+  absl::MutexLock lock(&mu_);
+  effect_submitted_ = true;
+}
+
+absl::Status Operation::AtShutdown(absl::Status status) const {
+  if (ReasonOf(status) != reason::kShuttingDown || !effect_submitted()) return status;
+  return OutcomeUnknownError(batch_id_, EffectWords(),
+                             "the gateway shut down before SerpWow's reply came");
 }
 
 void Operation::Cancel(absl::Status status) {
@@ -167,7 +193,8 @@ void Operation::Cancel(absl::Status status) {
   }
   if (transfer != 0) caller_->client_->Cancel(transfer);
   caller_->Unregister(this);
-  OnEnded();
+  status = AtShutdown(std::move(status));
+  OnFinished(status);
   ended(std::move(status), trace);
 }
 
@@ -213,6 +240,9 @@ void Operation::Attempt() {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
     ++trace_.phases.back().attempts;
+    if (upstream::InfoOf(phase_.request.endpoint).effect == EffectClass::kNotIdempotent) {
+      effect_submitted_ = true;
+    }
   }
   ++phase_.outcome.attempts;
   // A timeout is SerpWow's fault only when the gateway's cap set it.
@@ -256,7 +286,7 @@ void Operation::OnAttempt(HttpResult result, bool deadline_binds) {
   }
   if (result.error == TransportError::kCancelled) {
     // Only the loop's shutdown cancels a transfer unasked.
-    End(ShuttingDownError(phase_.request.args.batch));
+    End(AtShutdown(ShuttingDownError(phase_.request.args.batch)));
     return;
   }
   const Verdict verdict = JudgeResult(result, deadline_binds);

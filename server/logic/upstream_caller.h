@@ -82,6 +82,12 @@ class Operation;
 // instance; ErrorInfo metadata batch_id when `batch_id` is not empty.
 absl::Status ShuttingDownError(const std::string& batch_id);
 
+// UNKNOWN OUTCOME_UNKNOWN: `what` ("the start of batch X") may or may not
+// have happened and the gateway could not find out; `why` says what got in
+// the way. ErrorInfo metadata batch_id when not empty.
+absl::Status OutcomeUnknownError(const std::string& batch_id, const std::string& what,
+                                 const std::string& why);
+
 class UpstreamCaller {
  public:
   // `client` must outlive the caller and every operation.
@@ -173,12 +179,6 @@ class Operation : public std::enable_shared_from_this<Operation> {
   virtual absl::Status Validate() = 0;
   // Sends the first request (or ends the call). Runs after admission.
   virtual void Begin() = 0;
-  // Runs once when the call ends, whichever way (End or Cancel), before the
-  // `ended` callback, on the thread that ends it, with no lock held: for
-  // operations that registered with something shared (e.g. a List flight
-  // others wait on) and must let go.
-  virtual void OnEnded() {}
-
   // Runs `request` as one phase named `label` (the log line's
   // "upstream_<label>_status"): attempts per its endpoint's effect class (at
   // most `max_attempts`, 0: the configured number), each with a timeout of
@@ -194,6 +194,23 @@ class Operation : public std::enable_shared_from_this<Operation> {
   bool End(absl::Status status);
 
   void MarkReconciled();
+  // Called once when the call ends (by End or Cancel), with its final status,
+  // before the `ended` callback, on the thread that ends it, with no lock
+  // held. For an OK status the subclass's result is complete. For operations
+  // that registered with something shared and must let go (a List flight
+  // others wait on, a request_id's waiters).
+  virtual void OnFinished(const absl::Status& status) { (void)status; }
+  // Whether a not-idempotent request of this call was handed to the loop
+  // (so it may have reached SerpWow), or MarkEffectSubmitted() was called
+  // (a call whose answer depends on another call's such request). Such a
+  // call never answers SHUTTING_DOWN: when a shutdown ends it, it answers
+  // UNKNOWN OUTCOME_UNKNOWN instead (Cancel and the loop's shutdown both),
+  // so that UNAVAILABLE keeps meaning "nothing was applied".
+  bool effect_submitted() const;
+  void MarkEffectSubmitted();
+  // What `effect` words the OUTCOME_UNKNOWN answer at shutdown uses ("the
+  // start of batch X"); default "the call".
+  virtual std::string EffectWords() const { return "the call"; }
   absl::Time deadline() const { return deadline_; }
   const CallerOptions& options() const { return caller_->options_; }
   const upstream::UpstreamOptions& upstream_options() const { return caller_->client_->options(); }
@@ -217,6 +234,8 @@ class Operation : public std::enable_shared_from_this<Operation> {
   void FinishPhase();
   // Records that `id` ended; false if the call already ended.
   bool TransferEnded(upstream::TransferId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // SHUTTING_DOWN unless effect_submitted() (see there).
+  absl::Status AtShutdown(absl::Status status) const;
 
   UpstreamCaller* const caller_;
   const absl::Time deadline_;
@@ -226,7 +245,7 @@ class Operation : public std::enable_shared_from_this<Operation> {
   Verdict last_verdict_;  // of the newest upstream result: the call's outcome
   bool breaker_trial_ = false;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   Ended ended_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   // The transfer in flight (0: none), and the newest one whose result came
@@ -234,6 +253,7 @@ class Operation : public std::enable_shared_from_this<Operation> {
   upstream::TransferId transfer_ ABSL_GUARDED_BY(mu_) = 0;
   upstream::TransferId completed_ ABSL_GUARDED_BY(mu_) = 0;
   CallTrace trace_ ABSL_GUARDED_BY(mu_);
+  bool effect_submitted_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace serpwow::logic

@@ -7,12 +7,17 @@
 #include "absl/strings/str_cat.h"
 #include "server/logic/account.h"
 #include "server/logic/batch_id.h"
+#include "server/logic/create_batch.h"
+#include "server/logic/delete_batch.h"
 #include "server/logic/errors.h"
 #include "server/logic/get_batch.h"
 #include "server/logic/list_batches.h"
 #include "server/logic/result_sets.h"
 #include "server/logic/searches.h"
+#include "server/logic/start_batch.h"
+#include "server/logic/stop_all_batches.h"
 #include "server/logic/stop_batch.h"
+#include "server/logic/update_batch.h"
 
 namespace serpwow::rpc {
 namespace {
@@ -48,6 +53,13 @@ v1::RefundBasis ToProto(logic::RefundBasis basis) {
 bool RequestIdChar(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
          c == '_' || c == ':' || c == '-';
+}
+
+// The id of a valid "batches/{id}", else "": only a valid id is ever logged
+// (raw input may hold control characters).
+std::string BatchIdOfName(const std::string& name) {
+  absl::StatusOr<std::string> id = logic::ParseBatchName(name, "name");
+  return id.ok() ? *id : "";
 }
 
 // Only a valid id is ever logged: raw input may hold control characters.
@@ -91,10 +103,7 @@ struct GetBatchRpc {
                                   const RpcDeps& deps) {
     return std::make_shared<Op>(deps.caller, request.name(), deadline);
   }
-  static std::string LogId(const Request& request) {
-    absl::StatusOr<std::string> id = logic::ParseBatchName(request.name(), "name");
-    return id.ok() ? *id : "";
-  }
+  static std::string LogId(const Request& request) { return BatchIdOfName(request.name()); }
   static void Fill(const Op& op, Response* response) { *response = op.result(); }
   static void Log(const Op& op, LogRecord& record) {
     record.Str("status", v1::BatchStatus_Name(op.result().status()));
@@ -258,6 +267,131 @@ struct ListSearchesRpc {
   }
 };
 
+struct StartBatchRpc {
+  using Request = v1::StartBatchRequest;
+  using Response = v1::StartBatchResponse;
+  using Op = logic::StartBatchOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kStartBatch;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, deps.dedupe, deps.mutations, request.name(),
+                                request.request_id(), deadline);
+  }
+  static std::string LogId(const Request& request) { return BatchIdOfName(request.name()); }
+  static void Fill(const Op& op, Response* response) {
+    const logic::StartBatchResult& r = op.result();
+    response->set_name(absl::StrCat("batches/", op.batch_id()));
+    *response->mutable_batch() = r.batch;
+    response->set_credits_reserved(r.credits_reserved);
+    response->set_credits_basis(r.credits_known ? v1::CREDITS_BASIS_PRE_READ
+                                                : v1::CREDITS_BASIS_UNKNOWN);
+    response->set_result_set(r.result_set);
+    response->set_message(r.message);
+    response->set_reconciled(r.reconciled);
+  }
+  static void Log(const Op& op, LogRecord& record) {
+    record.Int("credits_reserved", op.result().credits_reserved)
+        .Bool("credits_known", op.result().credits_known);
+  }
+};
+
+struct StopAllBatchesRpc {
+  using Request = v1::StopAllBatchesRequest;
+  using Response = v1::StopAllBatchesResponse;
+  using Op = logic::StopAllBatchesOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kStopAllBatches;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, deps.mutations, request.validate_only(), deadline);
+  }
+  static std::string LogId(const Request&) { return ""; }  // account-wide
+  static void Fill(const Op& op, Response* response) {
+    const logic::StopAllResult& r = op.result();
+    response->set_batches_stopped(static_cast<int32_t>(r.batches_stopped));
+    response->set_batches_failed_to_stop(static_cast<int32_t>(r.batches_failed_to_stop));
+    response->set_message(r.message);
+    for (const logic::ListedBatch& b : r.batches) {
+      v1::StopAllBatchesResponse::StoppedBatch* out = response->add_batches();
+      out->set_name(absl::StrCat("batches/", b.batch_id));
+      out->set_display_name(b.display_name);
+      out->set_previous_status(ToProto(b.previous_status));
+      out->set_credits_refunded(b.credits_refunded);
+      out->set_credits_required(b.credits_required);
+    }
+    response->set_listing_complete(r.listing_complete);
+    response->set_credits_refunded_estimate(r.credits_refunded_estimate);
+    response->set_refund_basis(r.listing_complete ? v1::REFUND_BASIS_PRE_READ
+                                                  : v1::REFUND_BASIS_UNKNOWN);
+    response->set_retried(r.retried);
+  }
+  static void Log(const Op& op, LogRecord& record) {
+    record.Int("batches_stopped", op.result().batches_stopped)
+        .Int("batches_listed", static_cast<int64_t>(op.result().batches.size()))
+        .Bool("listing_complete", op.result().listing_complete);
+  }
+};
+
+struct CreateBatchRpc {
+  using Request = v1::CreateBatchRequest;
+  using Response = v1::Batch;
+  using Op = logic::CreateBatchOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kCreateBatch;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, deps.dedupe, deps.mutations, request.batch(),
+                                request.request_id(), deadline);
+  }
+  static std::string LogId(const Request&) { return ""; }  // no id before SerpWow makes one
+  static void Fill(const Op& op, Response* response) { *response = op.result(); }
+  static void Log(const Op& op, LogRecord& record) {
+    record.Str("status", v1::BatchStatus_Name(op.result().status()));
+  }
+};
+
+struct DeleteBatchRpc {
+  using Request = v1::DeleteBatchRequest;
+  using Response = google::protobuf::Empty;
+  using Op = logic::DeleteBatchOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kDeleteBatch;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, deps.mutations, request.name(), request.force(),
+                                deadline);
+  }
+  static std::string LogId(const Request& request) { return BatchIdOfName(request.name()); }
+  static void Fill(const Op&, Response*) {}
+  static void Log(const Op& op, LogRecord& record) {
+    record.Int("searches_deleted", op.result().searches_total_count())
+        .Int("result_sets_deleted", op.result().results_count())
+        .Bool("stopped_first", op.stopped_first());
+  }
+};
+
+struct UpdateBatchRpc {
+  using Request = v1::UpdateBatchRequest;
+  using Response = v1::Batch;
+  using Op = logic::UpdateBatchOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kUpdateBatch;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, deps.mutations, request.batch(), request.update_mask(),
+                                deadline);
+  }
+  static std::string LogId(const Request& request) { return BatchIdOfName(request.batch().name()); }
+  static void Fill(const Op& op, Response* response) { *response = op.result(); }
+  static void Log(const Op& op, LogRecord& record) {
+    std::string fields;
+    for (const auto* f : op.fields())
+      absl::StrAppend(&fields, fields.empty() ? "" : ",", f->name());
+    record.Str("fields", fields);
+  }
+};
+
 }  // namespace
 
 size_t MetadataSize(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
@@ -330,6 +464,36 @@ grpc::ServerUnaryReactor* BatchServiceImpl::ListSearches(grpc::CallbackServerCon
                                                          const v1::ListSearchesRequest* request,
                                                          v1::ListSearchesResponse* response) {
   return new UnaryReactor<ListSearchesRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::CreateBatch(grpc::CallbackServerContext* context,
+                                                        const v1::CreateBatchRequest* request,
+                                                        v1::Batch* response) {
+  return new UnaryReactor<CreateBatchRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::UpdateBatch(grpc::CallbackServerContext* context,
+                                                        const v1::UpdateBatchRequest* request,
+                                                        v1::Batch* response) {
+  return new UnaryReactor<UpdateBatchRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::DeleteBatch(grpc::CallbackServerContext* context,
+                                                        const v1::DeleteBatchRequest* request,
+                                                        google::protobuf::Empty* response) {
+  return new UnaryReactor<DeleteBatchRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::StopAllBatches(grpc::CallbackServerContext* context,
+                                                           const v1::StopAllBatchesRequest* request,
+                                                           v1::StopAllBatchesResponse* response) {
+  return new UnaryReactor<StopAllBatchesRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::StartBatch(grpc::CallbackServerContext* context,
+                                                       const v1::StartBatchRequest* request,
+                                                       v1::StartBatchResponse* response) {
+  return new UnaryReactor<StartBatchRpc>(context, request, response, deps_);
 }
 
 }  // namespace serpwow::rpc

@@ -46,6 +46,22 @@ class BatchServiceImpl final : public serpwow::batches::v1::BatchService::Callba
       grpc::CallbackServerContext* context,
       const serpwow::batches::v1::ListSearchesRequest* request,
       serpwow::batches::v1::ListSearchesResponse* response) override;
+  grpc::ServerUnaryReactor* CreateBatch(grpc::CallbackServerContext* context,
+                                        const serpwow::batches::v1::CreateBatchRequest* request,
+                                        serpwow::batches::v1::Batch* response) override;
+  grpc::ServerUnaryReactor* UpdateBatch(grpc::CallbackServerContext* context,
+                                        const serpwow::batches::v1::UpdateBatchRequest* request,
+                                        serpwow::batches::v1::Batch* response) override;
+  grpc::ServerUnaryReactor* DeleteBatch(grpc::CallbackServerContext* context,
+                                        const serpwow::batches::v1::DeleteBatchRequest* request,
+                                        google::protobuf::Empty* response) override;
+  grpc::ServerUnaryReactor* StopAllBatches(
+      grpc::CallbackServerContext* context,
+      const serpwow::batches::v1::StopAllBatchesRequest* request,
+      serpwow::batches::v1::StopAllBatchesResponse* response) override;
+  grpc::ServerUnaryReactor* StartBatch(grpc::CallbackServerContext* context,
+                                       const serpwow::batches::v1::StartBatchRequest* request,
+                                       serpwow::batches::v1::StartBatchResponse* response) override;
 
  private:
   const RpcDeps deps_;

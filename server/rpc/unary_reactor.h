@@ -44,9 +44,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "server/logic/batch_mutation.h"
 #include "server/logic/download_links.h"
 #include "server/logic/errors.h"
 #include "server/logic/list_pacer.h"
+#include "server/logic/request_dedupe.h"
 #include "server/logic/stop_batch.h"
 #include "server/logic/upstream_caller.h"
 #include "server/metrics.h"
@@ -71,6 +73,10 @@ size_t MetadataSize(const std::multimap<grpc::string_ref, grpc::string_ref>& met
 struct RpcDeps {
   logic::UpstreamCaller* caller = nullptr;
   logic::StopBatchOptions stop_batch;
+  // The batch mutations' limits and timings, and the request_id table
+  // (null: no de-duplication).
+  logic::MutationOptions mutations;
+  logic::RequestDedupe* dedupe = nullptr;
   GatewayMetrics* metrics = nullptr;
   const CallerAuth* auth = nullptr;  // null: no caller authentication
   // A call whose metadata is larger fails alone with RESOURCE_EXHAUSTED

@@ -125,6 +125,113 @@ TEST_F(KeyEchoTest, NoTextFieldOfAnyReplyCarriesTheKeyToTheCaller) {
     ExpectNoKey(r.status.error_message(), absl::StrCat("message of ", status));
     ExpectNoKey(r.status.error_details(), absl::StrCat("details of ", status));
   }
+
+  // StartBatch: its message, and the refusal whose cleaned message it passes on.
+  sim_->PutBatch("S1", BatchState::kIdle, 5);
+  Fault start;
+  start.path_suffix = "/S1/start";
+  start.status = 200;
+  start.times = 1;
+  start.body = absl::StrCat(R"({"request_info":{"success":true,"message":")",
+                            Quoting("Batch started"), R"("}})");
+  sim_->AddFault(start);
+  v1::StartBatchRequest start_request;
+  start_request.set_name("batches/S1");
+  auto started = Call(&v1::BatchService::Stub::StartBatch, start_request);
+  ASSERT_TRUE(started.status.ok()) << started.status.error_message();
+  ExpectNoKey(started.response.DebugString(), "StartBatchResponse");
+  EXPECT_TRUE(absl::StrContains(started.response.message(), "[redacted]"));
+  start.status = 422;
+  start.body =
+      absl::StrCat(R"({"request_info":{"success":false,"message":")", Quoting("no"), R"("}})");
+  sim_->AddFault(start);
+  auto refused = Call(&v1::BatchService::Stub::StartBatch, start_request);
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::INTERNAL);
+  ExpectNoKey(refused.status.error_message(), "StartBatch refusal message");
+  ExpectNoKey(refused.status.error_details(), "StartBatch refusal details");
+
+  // StopAllBatches: its message, and the listing's display names.
+  sim_->PutBatch("L1", BatchState::kQueued, 5, Quoting("listed"));
+  Fault stop_all;
+  stop_all.path_suffix = "/batches/stopall";
+  stop_all.status = 200;
+  stop_all.times = 1;
+  stop_all.body =
+      absl::StrCat(R"({"request_info":{"success":true,"message":")", Quoting("1 Batches stopped"),
+                   R"("},"batches_stopped":1,"batches_failed_to_stop":0})");
+  sim_->AddFault(stop_all);
+  auto all = Call(&v1::BatchService::Stub::StopAllBatches, v1::StopAllBatchesRequest());
+  ASSERT_TRUE(all.status.ok()) << all.status.error_message();
+  ASSERT_GT(all.response.batches_size(), 0);
+  ExpectNoKey(all.response.DebugString(), "StopAllBatchesResponse");
+  EXPECT_TRUE(absl::StrContains(all.response.message(), "[redacted]"));
+
+  // CreateBatch: the batch in its reply, and a refusal's cleaned message.
+  Fault create;
+  create.path_suffix = "/batches";
+  create.status = 200;
+  create.times = 1;
+  create.body = absl::StrCat(R"({"request_info":{"success":true},"batch":{"id":"C1","name":")", q,
+                             R"(","status":"idle"}})");
+  sim_->AddFault(create);
+  v1::CreateBatchRequest create_request;
+  create_request.mutable_batch()->set_display_name("x");
+  auto created = Call(&v1::BatchService::Stub::CreateBatch, create_request);
+  ASSERT_TRUE(created.status.ok()) << created.status.error_message();
+  ExpectNoKey(created.response.DebugString(), "CreateBatch's Batch");
+  create.status = 400;
+  create.body =
+      absl::StrCat(R"({"request_info":{"success":false,"message":")", Quoting("no"), R"("}})");
+  sim_->AddFault(create);
+  auto not_created = Call(&v1::BatchService::Stub::CreateBatch, create_request);
+  EXPECT_EQ(not_created.Reason(), "UPSTREAM_INVALID_ARGUMENT");
+  ExpectNoKey(not_created.status.error_message(), "CreateBatch refusal message");
+  ExpectNoKey(not_created.status.error_details(), "CreateBatch refusal details");
+
+  // DeleteBatch: a refusal's cleaned message.
+  sim_->PutBatch("D1", BatchState::kIdle, 0);
+  Fault pass;
+  pass.path_suffix = "/batches/D1";
+  pass.times = 1;  // the read before the delete
+  sim_->AddFault(pass);
+  Fault refuse_delete;
+  refuse_delete.path_suffix = "/batches/D1";
+  refuse_delete.status = 400;
+  refuse_delete.times = 1;
+  refuse_delete.body =
+      absl::StrCat(R"({"request_info":{"success":false,"message":")", Quoting("no"), R"("}})");
+  sim_->AddFault(refuse_delete);
+  v1::DeleteBatchRequest delete_request;
+  delete_request.set_name("batches/D1");
+  auto not_deleted = Call(&v1::BatchService::Stub::DeleteBatch, delete_request);
+  EXPECT_EQ(not_deleted.Reason(), "UPSTREAM_REJECTED");
+  ExpectNoKey(not_deleted.status.error_message(), "DeleteBatch refusal message");
+  ExpectNoKey(not_deleted.status.error_details(), "DeleteBatch refusal details");
+  EXPECT_TRUE(absl::StrContains(not_deleted.status.error_message(), "[redacted]"));
+
+  // UpdateBatch: the batch in its reply, and a refusal's cleaned message.
+  sim_->PutBatch("U1", BatchState::kIdle, 0);
+  Fault update;
+  update.path_suffix = "/batches/U1";
+  update.status = 200;
+  update.times = 1;
+  update.body = absl::StrCat(R"({"request_info":{"success":true},"batch":{"id":"U1","name":")", q,
+                             R"(","status":"idle"}})");
+  sim_->AddFault(update);
+  v1::UpdateBatchRequest update_request;
+  update_request.mutable_batch()->set_name("batches/U1");
+  update_request.mutable_batch()->set_display_name("x");
+  auto updated = Call(&v1::BatchService::Stub::UpdateBatch, update_request);
+  ASSERT_TRUE(updated.status.ok()) << updated.status.error_message();
+  ExpectNoKey(updated.response.DebugString(), "UpdateBatch's Batch");
+  update.status = 400;
+  update.body =
+      absl::StrCat(R"({"request_info":{"success":false,"message":")", Quoting("no"), R"("}})");
+  sim_->AddFault(update);
+  auto not_updated = Call(&v1::BatchService::Stub::UpdateBatch, update_request);
+  EXPECT_EQ(not_updated.Reason(), "UPSTREAM_INVALID_ARGUMENT");
+  ExpectNoKey(not_updated.status.error_message(), "UpdateBatch refusal message");
+  ExpectNoKey(not_updated.status.error_details(), "UpdateBatch refusal details");
 }
 
 // The read RPCs of the account, result sets and searches: text fields that

@@ -55,6 +55,16 @@ Reply Client::Get(const std::string& url, long timeout_ms, const char* method,
   return r;
 }
 
+Reply Client::Send(const std::string& url, const char* method, const std::string& body,
+                   const std::string& content_type) {
+  curl_easy_setopt(h_, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(h_, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  Reply r = Get(url, 5000, method, {"Content-Type: " + content_type});
+  curl_easy_setopt(h_, CURLOPT_POSTFIELDS, nullptr);
+  curl_easy_setopt(h_, CURLOPT_HTTPGET, 1L);
+  return r;
+}
+
 RawConnection::RawConnection(int port, Transport transport, const std::string& ca_file, int rcvbuf)
     : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
   if (!fd_) return;

@@ -53,6 +53,10 @@ class Client {
 
   Reply Get(const std::string& url, long timeout_ms = 5000, const char* method = nullptr,
             const std::vector<std::string>& extra_headers = {});
+  // `method` with `body` sent as `content_type`; the handle is back to a
+  // body-less GET afterwards.
+  Reply Send(const std::string& url, const char* method, const std::string& body,
+             const std::string& content_type);
 
  private:
   CURL* h_;

@@ -709,6 +709,147 @@ TEST_F(SimulatorTest, FaultSlowDripOfTheNormalResponse) {
   EXPECT_EQ(r.Json()["account_info"]["credits_remaining"], sim_->credits());
 }
 
+// --- Batch mutations: create, update, delete and their state rules ---------------
+
+TEST_F(SimulatorTest, CreateTakesJsonOrAFormAndMakesSeededIds) {
+  Client c;
+  Reply json_body = c.Send(Url("/batches"), "POST",
+                           R"({"name":"J","schedule_type":"daily","schedule_hours":[9,17],)"
+                           R"("priority":"high","enabled":false})",
+                           "application/json");
+  ASSERT_EQ(json_body.status, 200) << json_body.body;
+  json j = json_body.Json()["batch"];
+  EXPECT_EQ(j["name"], "J");
+  EXPECT_EQ(j["schedule_type"], "daily");
+  EXPECT_EQ(j["schedule_hours"], json::array({9, 17}));
+  EXPECT_EQ(j["priority"], "high");
+  EXPECT_EQ(j["enabled"], false);
+  EXPECT_EQ(j["status"], "idle");
+  const std::string id = j["id"];
+  EXPECT_EQ(id.size(), 8u);
+  EXPECT_EQ(id.find_first_not_of("0123456789ABCDEF"), std::string::npos) << id;
+
+  Reply form = c.Send(Url("/batches"), "POST",
+                      "name=F+1&schedule_type=weekly&schedule_days_of_week=1,3&"
+                      "notification_as_csv=true&destination_ids=D1,D2",
+                      "application/x-www-form-urlencoded");
+  ASSERT_EQ(form.status, 200) << form.body;
+  j = form.Json()["batch"];
+  EXPECT_EQ(j["name"], "F 1");
+  EXPECT_EQ(j["schedule_days_of_week"], json::array({1, 3}));
+  EXPECT_EQ(j["notification_as_csv"], true);
+  EXPECT_EQ(j["destination_ids"], json::array({"D1", "D2"}));
+  EXPECT_EQ(sim_->batches_created(), 2);
+
+  // The same seed makes the same ids.
+  StartSim(SimulatorOptions());
+  Client again;
+  EXPECT_EQ(again.Send(Url("/batches"), "POST", R"({"name":"J"})", "application/json")
+                .Json()["batch"]["id"],
+            id);
+}
+
+TEST_F(SimulatorTest, CreateRefusesBadValuesAndTheLimit) {
+  Client c;
+  for (const char* body : {R"({})", R"({"name":""})", R"({"name":"x","priority":"urgent"})",
+                           R"({"name":"x","schedule_hours":[24]})", R"([1])", "not json"}) {
+    Reply r = c.Send(Url("/batches"), "POST", body, "application/json");
+    EXPECT_EQ(r.status, 400) << body;
+    EXPECT_EQ(r.Json()["request_info"]["success"], false) << body;
+  }
+  SimulatorOptions o;
+  o.max_batches = 1;
+  o.batch_limit_status = 403;
+  StartSim(o);
+  Client c2;
+  EXPECT_EQ(c2.Send(Url("/batches"), "POST", R"({"name":"a"})", "application/json").status, 200);
+  Reply full = c2.Send(Url("/batches"), "POST", R"({"name":"b"})", "application/json");
+  EXPECT_EQ(full.status, 403);
+  EXPECT_EQ(c2.Get(Url("/account")).Json()["account_info"]["batches_available"], 0);
+  EXPECT_EQ(sim_->batches_created(), 1);
+}
+
+TEST_F(SimulatorTest, UpdateAndDeleteFollowTheStateRules) {
+  sim_->PutBatch("I1", BatchState::kIdle, 0);
+  sim_->PutBatch("R1", BatchState::kRunning, 5);
+  Client c;
+  Reply up =
+      c.Send(Url("/batches/I1"), "PUT", R"({"name":"New","priority":"low"})", "application/json");
+  ASSERT_EQ(up.status, 200) << up.body;
+  EXPECT_EQ(up.Json()["batch"]["priority"], "low");
+  EXPECT_EQ(sim_->GetBatch("I1")->name, "New");
+  EXPECT_EQ(
+      c.Send(Url("/batches/I1"), "PUT", R"({"searches":[{"q":"x"}]})", "application/json").status,
+      400);
+  EXPECT_EQ(c.Send(Url("/batches/R1"), "PUT", R"({"name":"x"})", "application/json").status, 400);
+  EXPECT_EQ(c.Get(Url("/batches/R1"), 5000, "DELETE").status, 400);
+  EXPECT_TRUE(sim_->GetBatch("R1").has_value());
+  Reply gone = c.Get(Url("/batches/I1"), 5000, "DELETE");
+  EXPECT_EQ(gone.status, 200);
+  EXPECT_EQ(gone.Json()["request_info"]["message"], "batch deleted");
+  EXPECT_FALSE(sim_->GetBatch("I1").has_value());
+  EXPECT_EQ(c.Get(Url("/batches/I1"), 5000, "DELETE").status, 404);
+}
+
+TEST_F(SimulatorTest, TheUndocumentedChoicesAreSettings) {
+  SimulatorOptions o;
+  o.mutation_refused_when = SimulatorOptions::MutationRefusedWhen::kQueuedOrRunning;
+  o.busy_status = 409;
+  o.start_queued = SimulatorOptions::StartQueued::kAccept;
+  o.insufficient_credits_status = 400;
+  StartSim(o);
+  sim_->PutBatch("Q1", BatchState::kQueued, 5);
+  sim_->PutBatch("R1", BatchState::kRunning, 5);
+  sim_->PutBatch("X1", BatchState::kIdle, 1000000);
+  Client c;
+  EXPECT_EQ(c.Send(Url("/batches/Q1"), "PUT", R"({"name":"x"})", "application/json").status, 409);
+  EXPECT_EQ(c.Get(Url("/batches/Q1/start")).status, 200);  // accepted while queued
+  EXPECT_EQ(c.Get(Url("/batches/R1/start")).status, 409);
+  EXPECT_EQ(c.Get(Url("/batches/X1/start")).status, 400);
+  EXPECT_EQ(sim_->starts(), 1);
+
+  for (auto [choice, refunded] :
+       {std::pair{SimulatorOptions::DeleteQueued::kRefund, true},
+        std::pair{SimulatorOptions::DeleteQueued::kKeepReservation, false}}) {
+    SimulatorOptions d;
+    d.delete_queued = choice;
+    StartSim(d);
+    const int64_t before = sim_->credits();
+    sim_->PutBatch("Q1", BatchState::kQueued, 30);
+    Client dc;
+    EXPECT_EQ(dc.Get(Url("/batches/Q1"), 5000, "DELETE").status, 200);
+    EXPECT_EQ(sim_->credits(), refunded ? before : before - 30);
+  }
+  SimulatorOptions refuse;
+  refuse.delete_queued = SimulatorOptions::DeleteQueued::kRefuse;
+  StartSim(refuse);
+  sim_->PutBatch("Q1", BatchState::kQueued, 30);
+  Client rc;
+  EXPECT_EQ(rc.Get(Url("/batches/Q1"), 5000, "DELETE").status, 400);
+}
+
+TEST_F(SimulatorTest, ListFindsBatchesByExactNameAndCreationTime) {
+  Client c;
+  const std::string id =
+      c.Send(Url("/batches"), "POST", R"({"name":"Nightly"})", "application/json")
+          .Json()["batch"]["id"];
+  c.Send(Url("/batches"), "POST", R"({"name":"Nightly 2"})", "application/json");
+  auto list = [&](const std::string& query) {
+    return c.Get(Url("/batches", std::string("api_key=") + kKey + "&" + query)).Json();
+  };
+  json exact = list("search_term=Nightly&search_type=exact");
+  ASSERT_EQ(exact["batches"].size(), 1u);
+  EXPECT_EQ(exact["batches"][0]["id"], id);
+  EXPECT_EQ(list("search_term=Nightly")["batches"].size(), 2u);  // contains
+  EXPECT_EQ(list("search_term=Nightly&created_after=2999-01-01T00:00:00.000Z")["batches"].size(),
+            0u);
+  EXPECT_EQ(list("search_term=Nightly&created_after=2000-01-01T00:00:00.000Z")["batches"].size(),
+            2u);
+  EXPECT_EQ(
+      c.Get(Url("/batches", std::string("api_key=") + kKey + "&created_after=yesterday")).status,
+      400);
+}
+
 // --- Recording -------------------------------------------------------------------
 
 TEST_F(SimulatorTest, RecordsRequestsWithoutTheKey) {
