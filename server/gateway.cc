@@ -180,6 +180,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   deps.max_metadata_bytes = options.max_metadata_bytes;
   deps.gate = &gw->gate_;
   deps.list_pacer = gw->list_pacer_.get();
+  // Any mutation through this replica empties the List cache (read your
+  // writes on one replica).
+  gw->caller_->SetMutationListener([pacer = gw->list_pacer_.get()] { pacer->Invalidate(); });
   gw->download_links_ =
       logic::MakeDownloadLinkPolicy(options.upstream.base_url, options.download_link_hosts);
   deps.download_links = &gw->download_links_;

@@ -31,11 +31,13 @@ upstream::UpstreamRequest CreatedBatchesListRequest(const std::string& display_n
   return request;
 }
 
-CreateBatchOperation::CreateBatchOperation(UpstreamCaller* caller, RequestDedupe* dedupe,
-                                           MutationOptions options, v1::Batch batch,
-                                           std::string request_id, absl::Time deadline)
+CreateBatchOperation::CreateBatchOperation(UpstreamCaller* caller, ListPacer* pacer,
+                                           RequestDedupe* dedupe, MutationOptions options,
+                                           v1::Batch batch, std::string request_id,
+                                           absl::Time deadline)
     : DedupedOperation(caller, deadline, dedupe, std::move(request_id),
                        RequestFingerprint("CreateBatch", batch.SerializeAsString())),
+      pacer_(pacer),
       options_(options),
       batch_(std::move(batch)) {}
 
@@ -105,6 +107,12 @@ void CreateBatchOperation::OnCreate(PhaseOutcome outcome) {
 
 void CreateBatchOperation::Reconcile() {
   MarkReconciled();
+  if (pacer_ != nullptr && !pacer_->TakeNow()) {
+    End(OutcomeUnknownError("", EffectWords(),
+                            "the gateway's List budget (SerpWow allows 60 a minute) had no call "
+                            "left to look the batch up"));
+    return;
+  }
   Send("reconcile",
        CreatedBatchesListRequest(batch_.display_name(),
                                  attempt_start_ - options_.create_window_slack),
@@ -137,6 +145,7 @@ void CreateBatchOperation::OnAccount(PhaseOutcome outcome) {
 }
 
 void CreateBatchOperation::OnReconcile(PhaseOutcome outcome) {
+  if (pacer_ != nullptr && outcome.attempts > 0) pacer_->OnGatewayListReply(outcome.result);
   absl::StatusOr<Envelope> env =
       outcome.attempts > 0 ? ClassifyReply(outcome.result, Context("", true), kListRules)
                            : absl::StatusOr<Envelope>(absl::DeadlineExceededError("no time"));

@@ -27,6 +27,7 @@
 #include "serpwow/batches/v1/resources.pb.h"
 #include "server/logic/batch_input.h"
 #include "server/logic/deduped_operation.h"
+#include "server/logic/list_pacer.h"
 
 namespace serpwow::logic {
 
@@ -37,9 +38,12 @@ upstream::UpstreamRequest CreatedBatchesListRequest(const std::string& display_n
 
 class CreateBatchOperation final : public DedupedOperation<serpwow::batches::v1::Batch> {
  public:
-  CreateBatchOperation(UpstreamCaller* caller, RequestDedupe* dedupe, MutationOptions options,
-                       serpwow::batches::v1::Batch batch, std::string request_id,
-                       absl::Time deadline);
+  // `pacer` (may be null: no bucket) is the replica's List bucket, which the
+  // reconciliation's list draws on (without a token at once, the outcome is
+  // unknown).
+  CreateBatchOperation(UpstreamCaller* caller, ListPacer* pacer, RequestDedupe* dedupe,
+                       MutationOptions options, serpwow::batches::v1::Batch batch,
+                       std::string request_id, absl::Time deadline);
 
  private:
   absl::Status Validate() override;
@@ -51,6 +55,7 @@ class CreateBatchOperation final : public DedupedOperation<serpwow::batches::v1:
   void Reconcile();
   void OnReconcile(PhaseOutcome outcome);
 
+  ListPacer* const pacer_;
   const MutationOptions options_;
   const serpwow::batches::v1::Batch batch_;
   BatchFields fields_;

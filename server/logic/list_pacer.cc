@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/logic/errors.h"
+#include "server/logic/outcome.h"
 
 namespace serpwow::logic {
 
@@ -171,6 +172,20 @@ void ListPacer::Abandon(const std::string& key, const void* leader) {
 
 void ListPacer::NoteBypass() {
   if (observer_ != nullptr) observer_->OnListCache("bypass");
+}
+
+bool ListPacer::TakeNow() {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_();
+  return bucket_.Take(now, now).granted;
+}
+
+void ListPacer::OnGatewayListReply(const upstream::HttpResult& result) {
+  if (result.http_status == 429) {
+    OnRateLimited(RetryHintOf(result));
+  } else if (result.http_status != 0) {
+    OnReply(result.elapsed);
+  }
 }
 
 TokenBucket::Grant ListPacer::Acquire(absl::Time deadline) {

@@ -155,6 +155,14 @@ class ListPacer {
   absl::Duration ExpectedUpstreamTime();
   double TokensAvailable();
 
+  // --- List calls the gateway makes for itself ---
+  // StopAll's pre-list and CreateBatch's reconciliation draw on the same
+  // bucket, but never wait: a token now, or false (then nothing may be
+  // sent). Then the reply goes to OnGatewayListReply (a 429 pauses every
+  // List, as for ListBatches).
+  bool TakeNow();
+  void OnGatewayListReply(const upstream::HttpResult& result);
+
  private:
   struct Flight {
     const void* leader = nullptr;

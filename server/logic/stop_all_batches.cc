@@ -44,9 +44,13 @@ upstream::UpstreamRequest ActiveBatchesListRequest(BatchStatus status) {
   return request;
 }
 
-StopAllBatchesOperation::StopAllBatchesOperation(UpstreamCaller* caller, MutationOptions options,
-                                                 bool validate_only, absl::Time deadline)
-    : Operation(caller, deadline), options_(options), validate_only_(validate_only) {}
+StopAllBatchesOperation::StopAllBatchesOperation(UpstreamCaller* caller, ListPacer* pacer,
+                                                 MutationOptions options, bool validate_only,
+                                                 absl::Time deadline)
+    : Operation(caller, deadline),
+      pacer_(pacer),
+      options_(options),
+      validate_only_(validate_only) {}
 
 void StopAllBatchesOperation::Begin() {
   listing_deadline_ = absl::Now() + options_.stop_all_listing_budget;
@@ -56,8 +60,10 @@ void StopAllBatchesOperation::Begin() {
 
 void StopAllBatchesOperation::List(BatchStatus status) {
   listing_ = status;
-  if (listing_deadline_ - absl::Now() < kMinAttemptTime) {
-    // No time left for the report: the stop does not wait for it.
+  if (listing_deadline_ - absl::Now() < kMinAttemptTime ||
+      (pacer_ != nullptr && !pacer_->TakeNow())) {
+    // No time or no List token left for the report: the stop does not wait
+    // for it.
     result_.listing_complete = false;
     Stop();
     return;
@@ -96,6 +102,7 @@ bool StopAllBatchesOperation::TakeListing(const PhaseOutcome& outcome, BatchStat
 }
 
 void StopAllBatchesOperation::OnListed(PhaseOutcome outcome) {
+  if (pacer_ != nullptr && outcome.attempts > 0) pacer_->OnGatewayListReply(outcome.result);
   if (!TakeListing(outcome, listing_)) {
     result_.listing_complete = false;
     Stop();

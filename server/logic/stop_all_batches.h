@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "server/logic/batch_mutation.h"
+#include "server/logic/list_pacer.h"
 #include "server/logic/upstream_caller.h"
 
 namespace serpwow::logic {
@@ -52,8 +53,11 @@ upstream::UpstreamRequest ActiveBatchesListRequest(BatchStatus status);
 
 class StopAllBatchesOperation final : public Operation {
  public:
-  StopAllBatchesOperation(UpstreamCaller* caller, MutationOptions options, bool validate_only,
-                          absl::Time deadline);
+  // `pacer` (may be null: no bucket) is the replica's List bucket: each of
+  // the two listings takes a token from it, or is skipped when none is
+  // ready at once.
+  StopAllBatchesOperation(UpstreamCaller* caller, ListPacer* pacer, MutationOptions options,
+                          bool validate_only, absl::Time deadline);
   const StopAllResult& result() const { return result_; }
 
  private:
@@ -66,6 +70,7 @@ class StopAllBatchesOperation final : public Operation {
   void Stop();
   void OnStop(PhaseOutcome outcome);
 
+  ListPacer* const pacer_;
   const MutationOptions options_;
   const bool validate_only_;
   absl::Time listing_deadline_;

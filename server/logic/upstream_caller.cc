@@ -296,6 +296,7 @@ void Operation::OnAttempt(HttpResult result, bool deadline_binds) {
   out.deadline_binds = deadline_binds;
   if (verdict.retryable && verdict.maybe_applied) out.any_ambiguous = true;
   const EffectClass effect = upstream::InfoOf(phase_.request.endpoint).effect;
+  if (effect != EffectClass::kRead && caller_->mutation_listener_) caller_->mutation_listener_();
   if (MayRetry(effect, verdict) && out.attempts < phase_.max_attempts) {
     const absl::optional<absl::Duration> hint = RetryHintOf(result);
     const absl::Duration delay = caller_->Jitter(out.attempts, hint);

@@ -102,6 +102,14 @@ class UpstreamCaller {
   const CallerOptions& options() const { return options_; }
   upstream::SerpwowClient& client() const { return *client_; }
 
+  // Runs after every upstream reply (or failure) of a request that is not a
+  // read (endpoints.h): whatever it changed, a cached read may now be stale
+  // (the List cache, list_pacer.h). Set once, before the first call; runs
+  // on the loop thread and must not block.
+  void SetMutationListener(std::function<void()> listener) {
+    mutation_listener_ = std::move(listener);
+  }
+
  private:
   friend class Operation;
   // Registers `op`, or the fail-fast answer (overload, open breaker).
@@ -113,6 +121,7 @@ class UpstreamCaller {
 
   upstream::SerpwowClient* const client_;
   const CallerOptions options_;
+  std::function<void()> mutation_listener_;
   RetryBudget retry_budget_;
   CircuitBreaker breaker_;
   absl::Mutex rng_mu_;

@@ -304,7 +304,8 @@ struct StopAllBatchesRpc {
 
   static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
                                   const RpcDeps& deps) {
-    return std::make_shared<Op>(deps.caller, deps.mutations, request.validate_only(), deadline);
+    return std::make_shared<Op>(deps.caller, deps.list_pacer, deps.mutations,
+                                request.validate_only(), deadline);
   }
   static std::string LogId(const Request&) { return ""; }  // account-wide
   static void Fill(const Op& op, Response* response) {
@@ -341,8 +342,8 @@ struct CreateBatchRpc {
 
   static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
                                   const RpcDeps& deps) {
-    return std::make_shared<Op>(deps.caller, deps.dedupe, deps.mutations, request.batch(),
-                                request.request_id(), deadline);
+    return std::make_shared<Op>(deps.caller, deps.list_pacer, deps.dedupe, deps.mutations,
+                                request.batch(), request.request_id(), deadline);
   }
   static std::string LogId(const Request&) { return ""; }  // no id before SerpWow makes one
   static void Fill(const Op& op, Response* response) { *response = op.result(); }

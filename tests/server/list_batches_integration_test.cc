@@ -456,6 +456,54 @@ TEST_F(ListBatchesTest, CacheHitWithinTheTtlCarriesItsAgeAndBypassOrMutationSkip
       metrics, "serpwow_gateway_rpcs_total{method=\"ListBatches\",code=\"OK\"} 6\n"));
 }
 
+// Every mutation sent through the gateway empties the List cache (read your
+// writes on one replica): a stop, a start, a create.
+TEST_F(ListBatchesTest, MutationsThroughTheGatewayEmptyTheCache) {
+  options_.list_pacing.cache_ttl = absl::Seconds(30);
+  StartAll();
+  sim_->PutBatch("Q1", BatchState::kQueued, 5, "Queued one");
+  v1::ListBatchesRequest queued;
+  queued.set_filter("status = QUEUED");
+  ASSERT_EQ(List(queued).r.response.total_size(), 1);
+  ASSERT_EQ(List(queued).r.response.total_size(), 1);  // a hit
+  const int64_t before = sim_->request_count();
+  v1::StopBatchRequest stop;
+  stop.set_name("batches/Q1");
+  ASSERT_TRUE(Call(&v1::BatchService::Stub::StopBatch, stop).status.ok());
+  ListCall after_stop = List(queued);
+  EXPECT_EQ(after_stop.r.response.total_size(), 0) << "the stopped batch is idle now";
+  EXPECT_EQ(after_stop.initial_metadata.count("x-serpwow-cache-age-ms"), 0u);
+  EXPECT_EQ(sim_->request_count(), before + 3) << "read, stop, then a fresh list";
+  v1::StartBatchRequest start;
+  start.set_name("batches/Q1");
+  ASSERT_TRUE(Call(&v1::BatchService::Stub::StartBatch, start).status.ok());
+  EXPECT_EQ(List(queued).r.response.total_size(), 1);
+  v1::CreateBatchRequest create;
+  create.mutable_batch()->set_display_name("Made here");
+  ASSERT_TRUE(Call(&v1::BatchService::Stub::CreateBatch, create).status.ok());
+  v1::ListBatchesRequest all;
+  EXPECT_EQ(List(all).r.response.total_size(), 2);
+}
+
+// StopAll's listing draws on the same bucket as ListBatches and never waits
+// for it: with the bucket empty the stop goes ahead without the report.
+TEST_F(ListBatchesTest, StopAllsListingDrawsOnTheListBucket) {
+  options_.list_pacing.rate_per_minute = 1;
+  options_.list_pacing.burst = 1;
+  StartAll();
+  sim_->PutBatch("Q1", BatchState::kQueued, 5);
+  ASSERT_TRUE(List(v1::ListBatchesRequest()).r.status.ok());  // the one token
+  v1::StopAllBatchesRequest request;
+  auto r = Call(&v1::BatchService::Stub::StopAllBatches, request);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_FALSE(r.response.listing_complete());
+  EXPECT_EQ(r.response.refund_basis(), v1::REFUND_BASIS_UNKNOWN);
+  EXPECT_EQ(r.response.batches_stopped(), 1);
+  int lists = 0;
+  for (const auto& seen : sim_->requests()) lists += seen.path == "/batches" ? 1 : 0;
+  EXPECT_EQ(lists, 1) << "ListBatches took the one token; StopAll sent no List";
+}
+
 // An upstream 429 holds every List for Retry-After (else 5 s): the next call
 // is refused by the gateway itself, nothing sent.
 TEST_F(ListBatchesTest, UpstreamRateLimitPausesEveryList) {
