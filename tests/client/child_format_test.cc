@@ -13,7 +13,7 @@ namespace {
 
 namespace v1 = serpwow::batches::v1;
 
-const absl::Time kNow = absl::FromUnixSeconds(1764672000);  // 2025-12-02T10:40:00Z
+const absl::Time kNow = absl::FromUnixSeconds(1764633600);  // 2025-12-02T00:00:00Z
 
 google::protobuf::Timestamp At(absl::Time t) {
   google::protobuf::Timestamp out;
@@ -30,7 +30,7 @@ TEST(AccountCells, FiguresAndUnknownsStayEmpty) {
   *a.mutable_credits_reset_time() = At(kNow + absl::Hours(50));
   EXPECT_EQ(AccountCells(a, false, false, kNow),
             (std::vector<std::string>{"150", "", "10000", "in 2d", "12/10000", ""}));
-  EXPECT_EQ(AccountCells(a, false, true, kNow)[3], "2025-12-04T12:40:00Z");
+  EXPECT_EQ(AccountCells(a, false, true, kNow)[3], "2025-12-04T02:00:00Z");
   EXPECT_EQ(AccountColumns(true).size(), AccountCells(a, true, false, kNow).size());
 }
 
