@@ -51,9 +51,22 @@ namespace {
 constexpr char kUsage[] =
     "manages SerpWow batches through batch-server.\n"
     "usage: batchctl COMMAND ARGS [flags]\n"
-    "  stop BATCH_ID          stop a queued or running batch (says whether credits came back)\n"
+    "  list [--status=S] [--name=PATTERN] [--created_after=T] [--created_before=T]\n"
+    "       [--filter=F] [--sort=FIELD[,desc]] [--limit=N | --all]\n"
     "  get BATCH_ID           one batch as a table row (BATCH_ID or batches/BATCH_ID)\n"
     "  describe BATCH_ID      one batch in full\n"
+    "  create --name=N [--schedule=daily --hours=9,17 | --schedule=weekly --days=mon,wed]\n"
+    "         [--priority=P] [--webhook=URL] [--email=E] [--as=json,csv] [--destination=ID,..]\n"
+    "         [--enabled=true|false] [-f batch.yaml|json] [--request_id=UUID]\n"
+    "  update BATCH_ID [the create flags]   changes exactly the fields given\n"
+    "  delete BATCH_ID [--force] [--yes]    asks first on a terminal\n"
+    "  start BATCH_ID [--request_id=UUID]   says the credits reserved and the result set\n"
+    "  stop BATCH_ID          stop a queued or running batch (says whether credits came back)\n"
+    "  stop --all [--dry_run] [--yes]       every queued and running batch, with the refund\n"
+    "  account                the account's credits and limits\n"
+    "  results list BATCH_ID | get BATCH_ID RS | export BATCH_ID RS [--format=json|jsonl|csv]\n"
+    "          [--csv_fields=a,b]\n"
+    "  searches list BATCH_ID [--limit=N | --all] | export BATCH_ID [--format=json|csv]\n"
     "flags: [--target=HOST:PORT] [--timeout=DURATION] [-o table|wide|json|jsonl|name]\n"
     "       [--json] [--no-headers] [--tls | --ca_file=PEM [--cert_file=PEM --key_file=PEM]]\n"
     "       [--server_name=NAME] [--token_file=FILE]   (or the token in BATCHCTL_TOKEN)\n"
@@ -127,9 +140,12 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"stop", &serpwow::client::StopCommand},
-    {"get", &serpwow::client::GetCommand},
-    {"describe", &serpwow::client::DescribeCommand},
+    {"list", &serpwow::client::ListCommand},         {"get", &serpwow::client::GetCommand},
+    {"describe", &serpwow::client::DescribeCommand}, {"create", &serpwow::client::CreateCommand},
+    {"update", &serpwow::client::UpdateCommand},     {"delete", &serpwow::client::DeleteCommand},
+    {"start", &serpwow::client::StartCommand},       {"stop", &serpwow::client::StopCommand},
+    {"account", &serpwow::client::AccountCommand},   {"results", &serpwow::client::ResultsCommand},
+    {"searches", &serpwow::client::SearchesCommand},
 };
 
 // Flags may be spelled with dashes as well (--no-headers, --token-file):
@@ -150,6 +166,7 @@ void DashesToUnderscores(int argc, char** argv) {
 int main(int argc, char** argv) {
   serpwow::SetUpHelp(argc, argv, "client/batchctl.cc", kUsage);
   DashesToUnderscores(argc, argv);
+  serpwow::client::SetGivenFlags(argc, argv);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return UsageError("missing command");
   const std::string command = args[1];

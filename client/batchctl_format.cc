@@ -281,6 +281,61 @@ std::string FormatError(const grpc::Status& status) {
   return out;
 }
 
+std::string FormatStarted(const v1::StartBatchResponse& r) {
+  std::string id = r.name().rfind("batches/", 0) == 0 ? r.name().substr(8) : r.name();
+  std::string out = absl::StrCat("started batch ", id);
+  std::vector<std::string> parts;
+  if (r.batch().status() != v1::BATCH_STATUS_UNSPECIFIED) {
+    parts.push_back(StatusName(r.batch().status()));
+  }
+  if (r.credits_basis() == v1::CREDITS_BASIS_PRE_READ) {
+    parts.push_back(absl::StrCat(r.credits_reserved(), " credits reserved"));
+  } else {
+    parts.push_back("credits reserved unknown (the batch could not be read first)");
+  }
+  absl::StrAppend(&out, ": ", absl::StrJoin(parts, ", "));
+  if (const size_t at = r.result_set().rfind('/'); at != std::string::npos) {
+    absl::StrAppend(&out, "; its results will be result set ", r.result_set().substr(at + 1));
+  }
+  if (r.reconciled()) absl::StrAppend(&out, " (confirmed by reading the batch after a lost reply)");
+  return out;
+}
+
+std::string FormatStopAllTable(const v1::StopAllBatchesResponse& r, const Terminal& terminal,
+                               bool no_headers) {
+  if (r.batches_size() == 0) return "";
+  Table table({{"ID"}, {"NAME", true}, {"STATUS"}, {"CREDITS"}, {"REFUND"}});
+  for (const auto& b : r.batches()) {
+    const std::string id = b.name().rfind("batches/", 0) == 0 ? b.name().substr(8) : b.name();
+    table.AddRow({id, b.display_name(), StatusName(b.previous_status()),
+                  absl::StrCat(b.credits_required()), absl::StrCat(b.credits_refunded())});
+  }
+  return table.Render(terminal, no_headers);
+}
+
+std::string FormatStopAllSummary(const v1::StopAllBatchesResponse& r, bool dry_run) {
+  const bool known = r.listing_complete() && r.refund_basis() == v1::REFUND_BASIS_PRE_READ;
+  if (dry_run) {
+    if (!r.listing_complete()) return "the batches to stop could not be listed";
+    return absl::StrCat("would stop ", r.batches_size(),
+                        r.batches_size() == 1 ? " batch" : " batches", "; about ",
+                        r.credits_refunded_estimate(), " credits would be refunded (pre-read)");
+  }
+  std::string out = absl::StrCat("stopped ", r.batches_stopped(),
+                                 r.batches_stopped() == 1 ? " batch" : " batches");
+  if (!r.message().empty()) absl::StrAppend(&out, " (\"", r.message(), "\")");
+  if (known) {
+    absl::StrAppend(&out, "; about ", r.credits_refunded_estimate(),
+                    " credits refunded (pre-read)");
+  } else {
+    absl::StrAppend(&out,
+                    "; refund unknown (the batches could not be listed first; check the "
+                    "account's credits)");
+  }
+  if (r.retried()) absl::StrAppend(&out, "; the stop was sent again after a lost reply");
+  return out;
+}
+
 std::string StoppedJson(const v1::StopBatchResponse& response) { return MessageJson(response); }
 
 std::string ErrorJson(const grpc::Status& status) {

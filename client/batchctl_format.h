@@ -46,6 +46,20 @@ std::vector<Column> BatchColumns(bool wide);
 std::vector<std::string> BatchCells(const serpwow::batches::v1::Batch& batch, bool wide,
                                     bool exact_times, absl::Time now);
 
+// "started batch 9E867FAA: queued, 200 credits reserved; its results will be
+// result set 4" (the parts the gateway could not know are left out).
+std::string FormatStarted(const serpwow::batches::v1::StartBatchResponse& response);
+
+// Stop all: the batches that were (or, with validate_only, are) queued or
+// running, as a table ID NAME STATUS CREDITS REFUND ("" when there are none
+// or the listing is incomplete), and one summary line:
+//   stopped 3 batches ("3 Batches stopped"); about 250 credits refunded (pre-read)
+//   would stop 3 batches; about 250 credits would be refunded (pre-read)
+std::string FormatStopAllTable(const serpwow::batches::v1::StopAllBatchesResponse& response,
+                               const Terminal& terminal, bool no_headers);
+std::string FormatStopAllSummary(const serpwow::batches::v1::StopAllBatchesResponse& response,
+                                 bool dry_run);
+
 // "OK", "INVALID_ARGUMENT", ...
 std::string CodeName(grpc::StatusCode code);
 

@@ -79,6 +79,54 @@ void PrintResources(const Env& env, const std::vector<const T*>& items, bool as_
   std::fputs(table.Render(env.terminal, env.no_headers).c_str(), stdout);
 }
 
+// Pages through a List RPC until `limit` items (0: all of them) or the last
+// page, appending to `*out`; `*more` tells whether items were left (the
+// total is the response's total_size when it has one). The exit status of
+// the first failed call, else 0.
+template <typename Request, typename Response, typename Item>
+int ListPages(const Env& env,
+              grpc::Status (v1::BatchService::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                             Response*),
+              Request request,
+              const google::protobuf::RepeatedPtrField<Item>& (Response::*items)() const,
+              int64_t limit, std::vector<Item>* out, bool* more, int64_t* total) {
+  *more = false;
+  while (true) {
+    const int64_t left = limit == 0 ? 1000 : limit - static_cast<int64_t>(out->size());
+    request.set_page_size(static_cast<int32_t>(left < 1000 ? left : 1000));
+    Response response;
+    if (int code = Call(env, method, request, &response)) return code;
+    for (const Item& item : (response.*items)()) {
+      if (limit != 0 && static_cast<int64_t>(out->size()) >= limit) {
+        *more = true;
+        break;
+      }
+      out->push_back(item);
+    }
+    *total = response.total_size();
+    if (response.next_page_token().empty()) return 0;
+    if (limit != 0 && static_cast<int64_t>(out->size()) >= limit) {
+      *more = true;
+      return 0;
+    }
+    request.set_page_token(response.next_page_token());
+  }
+}
+
+// After a list cut by --limit: "showing 100 of 2345 (--limit=0 or --all for
+// all)" on stderr, so it never mixes with the rows.
+void ReportMore(size_t shown, int64_t total);
+
+// The --limit for list commands (--all is --limit=0).
+int64_t ListLimit();
+
+// Whether the flag `name` (absl's spelling, e.g. "created_after") was on
+// the command line, so that `update` changes exactly the fields given (a
+// flag set to its default value counts). SetGivenFlags records them from
+// argv before absl parses it.
+void SetGivenFlags(int argc, char** argv);
+bool Given(const std::string& name);
+
 // Exactly one positional argument, else a usage error (its exit status).
 int OneArg(const std::string& command, const std::vector<std::string>& args);
 
@@ -87,5 +135,13 @@ using CommandFn = int (*)(const Env& env, const std::vector<std::string>& args);
 int StopCommand(const Env& env, const std::vector<std::string>& args);
 int GetCommand(const Env& env, const std::vector<std::string>& args);
 int DescribeCommand(const Env& env, const std::vector<std::string>& args);
+int ListCommand(const Env& env, const std::vector<std::string>& args);
+int CreateCommand(const Env& env, const std::vector<std::string>& args);
+int UpdateCommand(const Env& env, const std::vector<std::string>& args);
+int DeleteCommand(const Env& env, const std::vector<std::string>& args);
+int StartCommand(const Env& env, const std::vector<std::string>& args);
+int AccountCommand(const Env& env, const std::vector<std::string>& args);
+int ResultsCommand(const Env& env, const std::vector<std::string>& args);
+int SearchesCommand(const Env& env, const std::vector<std::string>& args);
 
 }  // namespace serpwow::client

@@ -8,6 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev
   grpc-proto golang-github-gogo-googleapis-dev   # health/reflection and google.rpc protos
+  libyaml-cpp-dev                     # batchctl create -f batch.yaml
   libgtest-dev libgmock-dev openssl   # openssl: test certificates
 )
 
