@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -221,6 +222,122 @@ TEST_F(BatchctlTest, UsageErrorsExit64) {
     EXPECT_TRUE(absl::StrContains(r.err, "usage: batchctl COMMAND")) << r.err;
   }
   EXPECT_EQ(sim_->request_count(), 0);
+}
+
+// list pages through ListBatches until --limit, says on stderr what it left
+// out, and builds its filter from flags.
+TEST_F(BatchctlTest, ListPagesUpToTheLimitAndFiltersWithFlags) {
+  sim_->AddGeneratedBatches(40, 7);  // plus the 3 of SetUp
+  ProcessResult five = Batchctl({"list", "--limit=5"});
+  EXPECT_EQ(five.exit_code, 0) << five.err;
+  EXPECT_EQ(std::count(five.out.begin(), five.out.end(), '\n'), 5) << five.out;
+  EXPECT_EQ(five.err, "showing 5 of 43 (--limit=0 or --all for all)\n");
+  ProcessResult all = Batchctl({"list", "--all", "-o", "name"});
+  EXPECT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(std::count(all.out.begin(), all.out.end(), '\n'), 43);
+  EXPECT_TRUE(absl::StrContains(all.out, "batches/9E867FAA\n")) << all.out;
+  EXPECT_EQ(all.err, "");
+  ProcessResult queued = Batchctl({"list", "--status=queued", "--all"});
+  EXPECT_EQ(queued.exit_code, 0) << queued.err;
+  for (absl::string_view line : absl::StrSplit(queued.out, '\n', absl::SkipEmpty())) {
+    std::vector<std::string> cells = absl::StrSplit(line, '\t');
+    ASSERT_GE(cells.size(), 3u);
+    EXPECT_EQ(cells[2], "queued") << line;
+  }
+  ProcessResult bad = Batchctl({"list", "--filter=colour = red"});
+  EXPECT_EQ(bad.exit_code, 3);
+  EXPECT_TRUE(absl::StrContains(bad.err, "INVALID_ARGUMENT (INVALID_FILTER)")) << bad.err;
+}
+
+// A batch's life through the CLI: create (flags or a YAML file), update
+// exactly the flags given, start, delete.
+TEST_F(BatchctlTest, CreateUpdateStartAndDelete) {
+  ProcessResult created =
+      Batchctl({"create", "--name=Nightly", "--schedule=daily", "--hours=9,17", "-o", "name"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const std::string name(absl::StripSuffix(created.out, "\n"));
+  ASSERT_TRUE(absl::StartsWith(name, "batches/")) << name;
+  const std::string id = name.substr(8);
+  ProcessResult updated = Batchctl({"update", id, "--priority=high", "--email=ops@example.com"});
+  EXPECT_EQ(updated.exit_code, 0) << updated.err;
+  EXPECT_EQ(updated.out, "updated batch " + id + ": priority, notification_email\n");
+  ProcessResult got = Batchctl({"get", id, "--json"});
+  v1::Batch batch;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(got.out, &batch).ok()) << got.out;
+  EXPECT_EQ(batch.priority(), v1::PRIORITY_HIGH);
+  EXPECT_EQ(batch.schedule_hours_size(), 2) << "update changed only what it was given";
+  EXPECT_EQ(Batchctl({"update", id}).exit_code, 64);
+  ProcessResult started = Batchctl({"start", id});
+  EXPECT_EQ(started.exit_code, 0) << started.err;
+  EXPECT_TRUE(absl::StartsWith(started.out, "started batch " + id + ": queued, ")) << started.out;
+  EXPECT_TRUE(absl::StrContains(started.out, "its results will be result set 1")) << started.out;
+  EXPECT_EQ(Batchctl({"start", id}).exit_code, 9) << "already active";
+  EXPECT_EQ(Batchctl({"stop", id}).exit_code, 0);
+  ProcessResult deleted = Batchctl({"delete", id});  // stdin is not a terminal: no question
+  EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_EQ(deleted.out, "deleted batch " + id + " (0 searches, 0 result sets)\n");
+  EXPECT_EQ(Batchctl({"get", id}).exit_code, 5);
+
+  const std::string file = ::testing::TempDir() + "/batchctl_batch.yaml";
+  {
+    std::ofstream out(file);
+    out << "display_name: From YAML\nschedule_type: weekly\nschedule_days_of_week: [1, 3]\n"
+           "schedule_hours: [9]\n";
+  }
+  ProcessResult from_file = Batchctl({"create", "-f", file});
+  EXPECT_EQ(from_file.exit_code, 0) << from_file.err;
+  EXPECT_TRUE(absl::StrContains(from_file.out, "\"From YAML\"")) << from_file.out;
+  ProcessResult bad = Batchctl({"create", "--name=Bad", "--schedule=daily", "--hours=25"});
+  EXPECT_EQ(bad.exit_code, 3);
+  EXPECT_TRUE(absl::StrContains(bad.err, "batch.schedule_hours[0]")) << bad.err;
+}
+
+TEST_F(BatchctlTest, StopAllDryRunListsAndStopsNothingThenStopAll) {
+  ProcessResult dry = Batchctl({"stop", "--all", "--dry-run"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  // The queued ones first (listed first), each with its refund.
+  EXPECT_EQ(dry.out, "9E867FAA\t9E867FAA\tqueued\t200\t200\n2A6F94BB\t2A6F94BB\trunning\t150\t0\n")
+      << dry.out;
+  EXPECT_EQ(dry.err, "would stop 2 batches; about 200 credits would be refunded (pre-read)\n");
+  EXPECT_EQ(sim_->GetBatch("9E867FAA")->state, BatchState::kQueued);
+  ProcessResult stop = Batchctl({"stop", "--all"});
+  EXPECT_EQ(stop.exit_code, 0) << stop.err;
+  EXPECT_TRUE(absl::StrContains(
+      stop.out, "stopped 2 batches (\"2 Batches stopped\"); about 200 credits refunded"))
+      << stop.out;
+  EXPECT_EQ(sim_->GetBatch("9E867FAA")->state, BatchState::kIdle);
+  EXPECT_EQ(Batchctl({"stop", "--all", "X"}).exit_code, 64);
+}
+
+TEST_F(BatchctlTest, AccountResultsAndSearches) {
+  ASSERT_TRUE(sim_->PutSearches("DEMOIDLE", 3).ok());
+  ASSERT_TRUE(sim_->CompleteRuns("DEMOIDLE", 2).ok());
+  ProcessResult account = Batchctl({"account"});
+  EXPECT_EQ(account.exit_code, 0) << account.err;
+  std::vector<std::string> cells = absl::StrSplit(absl::StripSuffix(account.out, "\n"), '\t');
+  ASSERT_EQ(cells.size(), 6u) << account.out;
+  EXPECT_EQ(cells[4], "3/10000") << "batches used/limit";
+  ProcessResult sets = Batchctl({"results", "list", "DEMOIDLE"});
+  EXPECT_EQ(sets.exit_code, 0) << sets.err;
+  EXPECT_EQ(std::count(sets.out.begin(), sets.out.end(), '\n'), 2) << sets.out;
+  EXPECT_TRUE(absl::StartsWith(sets.out, "2\t")) << "newest first: " << sets.out;
+  ProcessResult one = Batchctl({"results", "get", "DEMOIDLE", "1"});
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_TRUE(absl::StartsWith(one.out, "result set 1 of batch DEMOIDLE\n")) << one.out;
+  ProcessResult links = Batchctl({"results", "export", "DEMOIDLE", "1", "--format=csv"});
+  EXPECT_EQ(links.exit_code, 0) << links.err;
+  for (absl::string_view line : absl::StrSplit(links.out, '\n', absl::SkipEmpty())) {
+    EXPECT_TRUE(absl::StartsWith(line, sim_->base_url() + "/files/")) << line;
+    EXPECT_TRUE(absl::EndsWith(line, ".csv")) << line;
+  }
+  EXPECT_EQ(Batchctl({"results", "export", "DEMOIDLE", "1", "--format=xml"}).exit_code, 64);
+  EXPECT_EQ(Batchctl({"results", "get", "DEMOIDLE", "9"}).exit_code, 5);
+  ProcessResult searches = Batchctl({"searches", "list", "DEMOIDLE"});
+  EXPECT_EQ(searches.exit_code, 0) << searches.err;
+  EXPECT_EQ(std::count(searches.out.begin(), searches.out.end(), '\n'), 3) << searches.out;
+  EXPECT_EQ(Batchctl({"searches", "export", "DEMOIDLE"}).exit_code, 0);
+  EXPECT_EQ(Batchctl({"searches", "export", "DEMOIDLE", "--format=jsonl"}).exit_code, 64);
+  EXPECT_EQ(Batchctl({"results"}).exit_code, 64);
 }
 
 TEST(BatchctlHelpTest, HelpExitsZeroListingTheFlagsWithoutBuildPaths) {

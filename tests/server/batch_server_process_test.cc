@@ -274,6 +274,30 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
       }
       (*sim)->ClearFaults();
     }
+    // Every other batchctl verb, each also with --json (run() makes both).
+    (*sim)->PutBatch("VERBS1", sim::BatchState::kIdle, 10);
+    ASSERT_TRUE((*sim)->CompleteRuns("VERBS1", 1).ok());
+    ASSERT_TRUE((*sim)->PutSearches("VERBS1", 3).ok());
+    for (const std::vector<std::string>& verb : std::vector<std::vector<std::string>>{
+             {"list", "--limit=3"},
+             {"describe", "VERBS1"},
+             {"account"},
+             {"results", "list", "VERBS1"},
+             {"results", "get", "VERBS1", "1"},
+             {"results", "export", "VERBS1", "1", "--format=csv"},
+             {"searches", "list", "VERBS1"},
+             {"searches", "export", "VERBS1"},
+             {"create", "--name=Canary batch", "--schedule=daily", "--hours=9"},
+             {"update", "VERBS1", "--priority=high"},
+             {"start", "VERBS1"},
+             {"stop", "--all", "--dry_run"},
+             {"stop", "--all"},
+             {"delete", "VERBS1", "--force"}}) {
+      EXPECT_EQ(run(verb).exit_code, 0) << absl::StrJoin(verb, " ");
+    }
+    EXPECT_EQ(run({"list", "--filter=colour = red"}).exit_code, 3);
+    EXPECT_EQ(run({"create", "--name=Bad", "--schedule=daily", "--hours=25"}).exit_code, 3);
+
     // The key was really used: the simulator accepted the gateway's calls.
     int authorised = 0;
     for (const auto& req : (*sim)->requests()) authorised += req.had_api_key ? 1 : 0;
@@ -283,6 +307,11 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
     const std::string log = server.Output();
     EXPECT_TRUE(absl::StrContains(log, R"("method":"StopBatch")")) << log;  // it did log
     EXPECT_TRUE(absl::StrContains(log, R"("method":"GetBatch")")) << log;
+    for (const char* method : {"ListBatches", "GetAccount", "ListResultSets", "GetResultSet",
+                               "ExportResultSet", "ListSearches", "ExportSearches", "CreateBatch",
+                               "UpdateBatch", "StartBatch", "StopAllBatches", "DeleteBatch"}) {
+      EXPECT_TRUE(absl::StrContains(log, absl::StrCat("\"method\":\"", method, "\""))) << method;
+    }
     EXPECT_TRUE(absl::StrContains(log, R"("method":"ExportSearches")")) << log;
     EXPECT_FALSE(absl::StrContains(log, "/files/LINKS1")) << "a refused link is never logged";
     for (const std::string& needle : {canary, escaped, std::string("CANARY")}) {
