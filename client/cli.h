@@ -113,6 +113,18 @@ int ListPages(const Env& env,
   }
 }
 
+// The exit status of a list command: ListPages with the --limit, then the
+// items in the output format, then ReportMore when items were left out.
+template <typename Request, typename Response, typename Item>
+int ListAndPrint(const Env& env,
+                 grpc::Status (v1::BatchService::Stub::*method)(grpc::ClientContext*,
+                                                                const Request&, Response*),
+                 const Request& request,
+                 const google::protobuf::RepeatedPtrField<Item>& (Response::*items)() const,
+                 std::vector<Column> (*columns)(bool wide),
+                 std::vector<std::string> (*cells)(const Item&, bool wide, bool exact_times,
+                                                   absl::Time now));
+
 // After a list cut by --limit: "showing 100 of 2345 (--limit=0 or --all for
 // all)" on stderr, so it never mixes with the rows.
 void ReportMore(size_t shown, int64_t total);
@@ -143,5 +155,27 @@ int StartCommand(const Env& env, const std::vector<std::string>& args);
 int AccountCommand(const Env& env, const std::vector<std::string>& args);
 int ResultsCommand(const Env& env, const std::vector<std::string>& args);
 int SearchesCommand(const Env& env, const std::vector<std::string>& args);
+
+template <typename Request, typename Response, typename Item>
+int ListAndPrint(const Env& env,
+                 grpc::Status (v1::BatchService::Stub::*method)(grpc::ClientContext*,
+                                                                const Request&, Response*),
+                 const Request& request,
+                 const google::protobuf::RepeatedPtrField<Item>& (Response::*items)() const,
+                 std::vector<Column> (*columns)(bool wide),
+                 std::vector<std::string> (*cells)(const Item&, bool wide, bool exact_times,
+                                                   absl::Time now)) {
+  std::vector<Item> all;
+  bool more = false;
+  int64_t total = 0;
+  if (int code = ListPages(env, method, request, items, ListLimit(), &all, &more, &total)) {
+    return code;
+  }
+  std::vector<const Item*> pointers;
+  for (const Item& item : all) pointers.push_back(&item);
+  PrintResources<Item>(env, pointers, true, columns, cells);
+  if (more) ReportMore(pointers.size(), total);
+  return 0;
+}
 
 }  // namespace serpwow::client

@@ -385,19 +385,8 @@ int ListCommand(const Env& env, const std::vector<std::string>& args) {
   v1::ListBatchesRequest request;
   request.set_filter(*filter);
   request.set_order_by(OrderBy());
-  std::vector<v1::Batch> batches;
-  bool more = false;
-  int64_t total = 0;
-  if (int code =
-          ListPages(env, &v1::BatchService::Stub::ListBatches, request,
-                    &v1::ListBatchesResponse::batches, ListLimit(), &batches, &more, &total)) {
-    return code;
-  }
-  std::vector<const v1::Batch*> items;
-  for (const auto& b : batches) items.push_back(&b);
-  PrintResources<v1::Batch>(env, items, true, &BatchColumns, &BatchCells);
-  if (more) ReportMore(items.size(), total);
-  return 0;
+  return ListAndPrint(env, &v1::BatchService::Stub::ListBatches, request,
+                      &v1::ListBatchesResponse::batches, &BatchColumns, &BatchCells);
 }
 
 int CreateCommand(const Env& env, const std::vector<std::string>& args) {

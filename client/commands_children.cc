@@ -32,23 +32,23 @@ std::string ResultSetName(const std::string& batch, const std::string& result_se
   return absl::StrCat(BatchName(batch), "/resultSets/", result_set);
 }
 
+// An export's answer: the links, one per line, or the whole response as JSON.
+template <typename Response>
+int PrintLinks(const Env& env, const Response& response) {
+  if (env.format == Format::kJson || env.format == Format::kJsonl) {
+    std::printf("%s\n", MessageJson(response).c_str());
+  } else {
+    std::fputs(FormatLinks(response.download_links()).c_str(), stdout);
+  }
+  return 0;
+}
+
 int ResultsList(const Env& env, const std::vector<std::string>& args) {
   if (args.size() != 1) return UsageError("'results list' takes one BATCH_ID");
   v1::ListResultSetsRequest request;
   request.set_parent(BatchName(args[0]));
-  std::vector<v1::ResultSet> sets;
-  bool more = false;
-  int64_t total = 0;
-  if (int code =
-          ListPages(env, &v1::BatchService::Stub::ListResultSets, request,
-                    &v1::ListResultSetsResponse::result_sets, ListLimit(), &sets, &more, &total)) {
-    return code;
-  }
-  std::vector<const v1::ResultSet*> items;
-  for (const auto& s : sets) items.push_back(&s);
-  PrintResources<v1::ResultSet>(env, items, true, &ResultSetColumns, &ResultSetCells);
-  if (more) ReportMore(items.size(), total);
-  return 0;
+  return ListAndPrint(env, &v1::BatchService::Stub::ListResultSets, request,
+                      &v1::ListResultSetsResponse::result_sets, &ResultSetColumns, &ResultSetCells);
 }
 
 int ResultsGet(const Env& env, const std::vector<std::string>& args) {
@@ -79,31 +79,15 @@ int ResultsExport(const Env& env, const std::vector<std::string>& args) {
   if (int code = Call(env, &v1::BatchService::Stub::ExportResultSet, request, &response)) {
     return code;
   }
-  if (env.format == Format::kJson || env.format == Format::kJsonl) {
-    std::printf("%s\n", MessageJson(response).c_str());
-  } else {
-    std::fputs(FormatLinks(response.download_links()).c_str(), stdout);
-  }
-  return 0;
+  return PrintLinks(env, response);
 }
 
 int SearchesList(const Env& env, const std::vector<std::string>& args) {
   if (args.size() != 1) return UsageError("'searches list' takes one BATCH_ID");
   v1::ListSearchesRequest request;
   request.set_parent(BatchName(args[0]));
-  std::vector<v1::Search> searches;
-  bool more = false;
-  int64_t total = 0;
-  if (int code =
-          ListPages(env, &v1::BatchService::Stub::ListSearches, request,
-                    &v1::ListSearchesResponse::searches, ListLimit(), &searches, &more, &total)) {
-    return code;
-  }
-  std::vector<const v1::Search*> items;
-  for (const auto& s : searches) items.push_back(&s);
-  PrintResources<v1::Search>(env, items, true, &SearchColumns, &SearchCells);
-  if (more) ReportMore(items.size(), total);
-  return 0;
+  return ListAndPrint(env, &v1::BatchService::Stub::ListSearches, request,
+                      &v1::ListSearchesResponse::searches, &SearchColumns, &SearchCells);
 }
 
 int SearchesExport(const Env& env, const std::vector<std::string>& args) {
@@ -117,12 +101,7 @@ int SearchesExport(const Env& env, const std::vector<std::string>& args) {
   if (int code = Call(env, &v1::BatchService::Stub::ExportSearches, request, &response)) {
     return code;
   }
-  if (env.format == Format::kJson || env.format == Format::kJsonl) {
-    std::printf("%s\n", MessageJson(response).c_str());
-  } else {
-    std::fputs(FormatLinks(response.download_links()).c_str(), stdout);
-  }
-  return 0;
+  return PrintLinks(env, response);
 }
 
 struct Verb {
