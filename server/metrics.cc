@@ -1,6 +1,7 @@
 #include "server/metrics.h"
 
 #include <cstdio>
+#include <string>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
@@ -147,6 +148,24 @@ GatewayMetrics::GatewayMetrics()
     upstream_latency_.push_back(std::make_unique<Histogram>(LatencyBounds()));
 }
 
+namespace {
+constexpr const char* kReconcileOutcomeNames[] = {"confirmed", "unknown", "error"};
+constexpr const char* kDedupeResultNames[] = {"first", "waited", "stored", "reused"};
+}  // namespace
+
+void GatewayMetrics::Reconciled(RpcMethod method, absl::StatusCode code, bool outcome_unknown) {
+  const int outcome = code == absl::StatusCode::kOk ? 0 : outcome_unknown ? 1 : 2;
+  reconciled_[static_cast<int>(method)][outcome].fetch_add(1, std::memory_order_relaxed);
+}
+
+void GatewayMetrics::Deduplicated(RpcMethod method, const char* decision) {
+  for (int i = 0; i < kDedupeResults; ++i) {
+    if (std::string(decision) == kDedupeResultNames[i]) {
+      dedupe_[static_cast<int>(method)][i].fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
 void GatewayMetrics::RpcFinished(RpcMethod method, absl::StatusCode code, absl::Duration elapsed) {
   int m = static_cast<int>(method);
   int c = static_cast<int>(code);
@@ -251,6 +270,35 @@ std::string GatewayMetrics::Render(int64_t connections_opened, int64_t upstream_
       "# TYPE serpwow_gateway_connections_shed_total counter\n";
   absl::StrAppend(&out, "serpwow_gateway_connections_shed_total ",
                   connections_shed_.load(std::memory_order_relaxed), "\n");
+  out +=
+      "# HELP serpwow_gateway_reconciliations_total Calls answered after the gateway read "
+      "SerpWow's state to settle an attempt whose reply was lost, by outcome (confirmed: OK; "
+      "unknown: OUTCOME_UNKNOWN; error: another error). Only methods that had one are listed.\n"
+      "# TYPE serpwow_gateway_reconciliations_total counter\n";
+  for (int m = 0; m < kMethods; ++m) {
+    for (int i = 0; i < kReconcileOutcomes; ++i) {
+      if (const uint64_t n = reconciled_[m][i].load(std::memory_order_relaxed); n != 0) {
+        absl::StrAppend(&out, "serpwow_gateway_reconciliations_total{method=\"",
+                        RpcMethodName(static_cast<RpcMethod>(m)), "\",outcome=\"",
+                        kReconcileOutcomeNames[i], "\"} ", n, "\n");
+      }
+    }
+  }
+  out +=
+      "# HELP serpwow_gateway_dedupe_total Calls with a request_id, by what this replica's "
+      "table decided (first: sent; waited: the answer of the same call in flight; stored: "
+      "the stored answer, nothing sent; reused: REQUEST_ID_REUSED). Only methods that had one "
+      "are listed.\n"
+      "# TYPE serpwow_gateway_dedupe_total counter\n";
+  for (int m = 0; m < kMethods; ++m) {
+    for (int i = 0; i < kDedupeResults; ++i) {
+      if (const uint64_t n = dedupe_[m][i].load(std::memory_order_relaxed); n != 0) {
+        absl::StrAppend(&out, "serpwow_gateway_dedupe_total{method=\"",
+                        RpcMethodName(static_cast<RpcMethod>(m)), "\",result=\"",
+                        kDedupeResultNames[i], "\"} ", n, "\n");
+      }
+    }
+  }
   out +=
       "# HELP serpwow_gateway_cache_requests_total Lookups of the gateway's reply caches, by "
       "cache and result (hit; miss: sent upstream; coalesced: shared an identical call in "

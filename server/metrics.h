@@ -74,6 +74,12 @@ class GatewayMetrics : public upstream::UpstreamObserver, public logic::ListPace
   // (unset: the gauge is not rendered). Set before the first Render.
   void SetListTokensSource(std::function<double()> source) { list_tokens_ = std::move(source); }
 
+  // A call answered after reconciling an ambiguous attempt (CallTrace::
+  // reconciled): "confirmed" (OK), "unknown" (OUTCOME_UNKNOWN), "error".
+  void Reconciled(RpcMethod method, absl::StatusCode code, bool outcome_unknown);
+  // The request_id table's decision for a call (CallTrace::dedupe).
+  void Deduplicated(RpcMethod method, const char* decision);
+
   // The memory guard shut a client connection down (server/memory_guard.h).
   void ConnectionShed() { connections_shed_.fetch_add(1, std::memory_order_relaxed); }
 
@@ -92,6 +98,10 @@ class GatewayMetrics : public upstream::UpstreamObserver, public logic::ListPace
   std::vector<std::unique_ptr<Histogram>> upstream_latency_;  // per endpoint
   std::atomic<int64_t> rpcs_in_flight_{0};
   std::atomic<uint64_t> connections_shed_{0};
+  static constexpr int kReconcileOutcomes = 3;  // confirmed, unknown, error
+  static constexpr int kDedupeResults = 4;      // first, waited, stored, reused
+  std::array<std::array<std::atomic<uint64_t>, kReconcileOutcomes>, kMethods> reconciled_{};
+  std::array<std::array<std::atomic<uint64_t>, kDedupeResults>, kMethods> dedupe_{};
   static constexpr int kCacheResults = 4;  // hit, miss, coalesced, bypass
   std::array<std::atomic<uint64_t>, kCacheResults> list_cache_{};
   std::unique_ptr<Histogram> list_wait_;

@@ -74,18 +74,22 @@ class DedupedOperation : public Operation {
         });
     switch (claim.kind) {
       case RequestDedupe::Kind::kFirst:
+        NoteDedupe("first");
         first_ = true;
         BeginFirst();
         return;
       case RequestDedupe::Kind::kStored:
+        NoteDedupe("stored");
         Adopt(claim.answer);
         return;
       case RequestDedupe::Kind::kWaiting:
+        NoteDedupe("waited");
         // Its answer is the first call's, which may have reached SerpWow: at
         // shutdown this call must not say SHUTTING_DOWN either.
         MarkEffectSubmitted();
         return;
       case RequestDedupe::Kind::kReused:
+        NoteDedupe("reused");
         End(ErrorBuilder(absl::StatusCode::kInvalidArgument,
                          absl::StrCat("request_id ", request_id_,
                                       " was already used for a different request; use a new "

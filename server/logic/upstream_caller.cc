@@ -198,6 +198,11 @@ void Operation::Cancel(absl::Status status) {
   ended(std::move(status), trace);
 }
 
+void Operation::NoteDedupe(const char* decision) {
+  absl::MutexLock lock(&mu_);
+  trace_.dedupe = decision;
+}
+
 void Operation::MarkReconciled() {
   absl::MutexLock lock(&mu_);
   trace_.reconciled = true;

@@ -74,6 +74,9 @@ struct CallTrace {
   absl::InlinedVector<PhaseTrace, 3> phases;
   bool reconciled = false;       // answered after a confirming read
   absl::Duration upstream_time;  // summed over every upstream request
+  // What the request_id table decided (request_dedupe.h): "first", "waited",
+  // "stored", "reused"; nullptr when the call carried no request_id.
+  const char* dedupe = nullptr;
 };
 
 class Operation;
@@ -203,6 +206,8 @@ class Operation : public std::enable_shared_from_this<Operation> {
   bool End(absl::Status status);
 
   void MarkReconciled();
+  // Records the request_id table's decision (a static string; CallTrace).
+  void NoteDedupe(const char* decision);
   // Called once when the call ends (by End or Cancel), with its final status,
   // before the `ended` callback, on the thread that ends it, with no lock
   // held. For an OK status the subclass's result is complete. For operations

@@ -191,6 +191,11 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
     const absl::Duration elapsed = absl::Now() - start_;
     if (status.ok()) Rpc::Fill(*op_, response_);
     metrics_->RpcFinished(Rpc::kMethod, status.code(), elapsed);
+    if (trace.reconciled) {
+      metrics_->Reconciled(Rpc::kMethod, status.code(),
+                           logic::ReasonOf(status) == logic::reason::kOutcomeUnknown);
+    }
+    if (trace.dedupe != nullptr) metrics_->Deduplicated(Rpc::kMethod, trace.dedupe);
     LogRecord record(status.ok() ? LogLevel::kInfo : LogLevel::kWarning, "rpc");
     record.Str("method", RpcMethodName(Rpc::kMethod))
         .Str("code", absl::StatusCodeToString(status.code()))
@@ -205,6 +210,7 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
     }
     record.Double("upstream_ms", absl::ToDoubleMilliseconds(trace.upstream_time));
     if (trace.reconciled) record.Bool("reconciled", true);
+    if (trace.dedupe != nullptr) record.Str("request_id_table", trace.dedupe);
     if (status.ok()) {
       Rpc::Log(*op_, record);
     } else {

@@ -183,6 +183,9 @@ TEST_F(MutationsTest, ResetMidReplyIsReconciledFromTheBatchsState) {
   EXPECT_EQ(r.response.credits_reserved(), 30);
   EXPECT_EQ(sim_->starts(), 1);
   EXPECT_EQ(StartRequests(), 1);
+  EXPECT_TRUE(absl::StrContains(
+      gateway_->RenderMetrics(),
+      "serpwow_gateway_reconciliations_total{method=\"StartBatch\",outcome=\"confirmed\"} 1\n"));
 }
 
 TEST_F(MutationsTest, StallAfterHeadersIsReconciledFromTheBatchsState) {
@@ -290,6 +293,14 @@ TEST_F(MutationsTest, TheSameRequestIdWithAnotherPayloadIsRequestIdReused) {
   EXPECT_EQ(r.ErrorInfoCount(), 1);
   EXPECT_EQ(sim_->request_count(), requests);
   EXPECT_EQ(sim_->GetBatch("S2")->state, BatchState::kIdle);
+  ASSERT_TRUE(Start("S1", kUuid1).status.ok());  // the stored answer
+  const std::string metrics = gateway_->RenderMetrics();
+  for (const char* line :
+       {"serpwow_gateway_dedupe_total{method=\"StartBatch\",result=\"first\"} 1\n",
+        "serpwow_gateway_dedupe_total{method=\"StartBatch\",result=\"reused\"} 1\n",
+        "serpwow_gateway_dedupe_total{method=\"StartBatch\",result=\"stored\"} 1\n"}) {
+    EXPECT_TRUE(absl::StrContains(metrics, line)) << line << metrics;
+  }
 }
 
 TEST_F(MutationsTest, AnAnswerThatChangedNothingIsNotStoredSoARetryRuns) {
