@@ -306,6 +306,28 @@ TEST_F(MutationsTest, AnAnswerThatChangedNothingIsNotStoredSoARetryRuns) {
   EXPECT_TRUE(Start("S9", kUuid2).status.ok());
 }
 
+TEST_F(MutationsTest, ADuplicateOfAFirstCallThatRanOutOfTimeHearsOutcomeUnknown) {
+  StartAll();
+  sim_->PutBatch("S1", BatchState::kIdle, 30);
+  Fault slow;
+  slow.path_suffix = "/S1/start";
+  slow.delay = absl::Milliseconds(600);  // then carried out, whoever still listens
+  slow.times = 1;
+  sim_->AddFault(slow);
+  RpcResult<v1::StartBatchResponse> first;
+  std::thread a([&] { first = Start("S1", kUuid1, absl::Milliseconds(300)); });
+  for (int i = 0; i < 200 && StartRequests() == 0; ++i) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_EQ(StartRequests(), 1);
+  auto second = Start("S1", kUuid1);  // waits for the first
+  a.join();
+  EXPECT_EQ(first.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(second.status.error_code(), grpc::StatusCode::UNKNOWN) << second.status.error_message();
+  EXPECT_EQ(second.Reason(), "OUTCOME_UNKNOWN");
+  // A later retry with the id hears the same, and nothing is sent again.
+  EXPECT_EQ(Start("S1", kUuid1).Reason(), "OUTCOME_UNKNOWN");
+  EXPECT_EQ(StartRequests(), 1);
+}
+
 // --- Shutdown ---------------------------------------------------------------------
 
 TEST_F(MutationsTest, AStartInFlightAtShutdownNeverHearsShuttingDown) {
