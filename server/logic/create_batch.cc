@@ -76,7 +76,6 @@ void CreateBatchOperation::OnCreate(PhaseOutcome outcome) {
       return;
     }
     result_ = std::move(*batch);
-    batch_id_ = result_.batch_id();
     End(absl::OkStatus());
     return;
   }
@@ -164,7 +163,6 @@ void CreateBatchOperation::OnReconcile(PhaseOutcome outcome) {
     return;
   }
   result_ = std::move(batch);
-  batch_id_ = result_.batch_id();
   End(absl::OkStatus());
 }
 
