@@ -689,6 +689,18 @@ class DeleteTest : public MutationsTest {
     }
     return n;
   }
+  // An idle empty batch E1 whose DELETE meets `fault`. Faults match GET and
+  // DELETE alike: a first one passes the read before the delete through.
+  void DeleteMeets(Fault fault) {
+    sim_->PutBatch("E1", BatchState::kIdle, 0);
+    Fault pass;
+    pass.path_suffix = "/batches/E1";
+    pass.times = 1;
+    sim_->AddFault(pass);
+    fault.path_suffix = "/batches/E1";
+    fault.times = 1;
+    sim_->AddFault(fault);
+  }
 };
 
 TEST_F(DeleteTest, DeletesAnIdleEmptyBatch) {
@@ -746,17 +758,9 @@ TEST_F(DeleteTest, AnUnknownBatchIsNotFound) {
 
 TEST_F(DeleteTest, NotFoundAfterALostReplyMeansDeleted) {
   StartAll();
-  sim_->PutBatch("E1", BatchState::kIdle, 0);
-  // Faults match GET and DELETE alike: the first passes the read through.
-  Fault skip;
-  skip.path_suffix = "/batches/E1";
-  skip.times = 1;
-  sim_->AddFault(skip);
   Fault reset;
   reset.action = Fault::Action::kResetMidBody;  // the delete is carried out, its reply cut
-  reset.path_suffix = "/batches/E1";
-  reset.times = 1;
-  sim_->AddFault(reset);
+  DeleteMeets(reset);
   auto r = Delete("E1");
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
   EXPECT_EQ(Count("DELETE", "/batches/E1"), 2);  // the lost one, then NOT_FOUND
@@ -765,16 +769,9 @@ TEST_F(DeleteTest, NotFoundAfterALostReplyMeansDeleted) {
 
 TEST_F(DeleteTest, A503IsRetried) {
   StartAll();
-  sim_->PutBatch("E1", BatchState::kIdle, 0);
-  Fault skip;
-  skip.path_suffix = "/batches/E1";
-  skip.times = 1;  // the read
-  sim_->AddFault(skip);
   Fault busy;
-  busy.path_suffix = "/batches/E1";
   busy.status = 503;
-  busy.times = 1;
-  sim_->AddFault(busy);
+  DeleteMeets(busy);
   auto r = Delete("E1");
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
   EXPECT_EQ(Count("DELETE", "/batches/E1"), 2);
@@ -783,17 +780,10 @@ TEST_F(DeleteTest, A503IsRetried) {
 
 TEST_F(DeleteTest, ARefusalOfAnIdleBatchIsUpstreamRejected) {
   StartAll();
-  sim_->PutBatch("E1", BatchState::kIdle, 0);
-  Fault skip;
-  skip.path_suffix = "/batches/E1";
-  skip.times = 1;  // the read
-  sim_->AddFault(skip);
   Fault refuse;
-  refuse.path_suffix = "/batches/E1";
   refuse.status = 400;
   refuse.body = R"({"request_info":{"success":false,"message":"Batch is locked"}})";
-  refuse.times = 1;
-  sim_->AddFault(refuse);
+  DeleteMeets(refuse);
   auto r = Delete("E1");
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INTERNAL);
   EXPECT_EQ(r.Reason(), "UPSTREAM_REJECTED");
