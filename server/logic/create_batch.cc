@@ -78,7 +78,6 @@ void CreateBatchOperation::OnCreate(PhaseOutcome outcome) {
       return;
     }
     result_ = std::move(*batch);
-    batch_id_ = result_.batch_id();
     End(absl::OkStatus());
     return;
   }
@@ -173,7 +172,6 @@ void CreateBatchOperation::OnReconcile(PhaseOutcome outcome) {
     return;
   }
   result_ = std::move(batch);
-  batch_id_ = result_.batch_id();
   End(absl::OkStatus());
 }
 

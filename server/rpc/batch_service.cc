@@ -347,8 +347,10 @@ struct CreateBatchRpc {
   }
   static std::string LogId(const Request&) { return ""; }  // no id before SerpWow makes one
   static void Fill(const Op& op, Response* response) { *response = op.result(); }
+  // The new batch's id as its own field: the call's batch_id is fixed at
+  // validation (a cancel may read it from another thread).
   static void Log(const Op& op, LogRecord& record) {
-    record.Str("status", v1::BatchStatus_Name(op.result().status()));
+    record.Str("created_batch_id", op.result().batch_id());
   }
 };
 

@@ -317,6 +317,28 @@ TEST_F(MutationsTest, AnAnswerThatChangedNothingIsNotStoredSoARetryRuns) {
   EXPECT_TRUE(Start("S9", kUuid2).status.ok());
 }
 
+TEST_F(MutationsTest, ADuplicateOfAFirstCallThatRanOutOfTimeHearsOutcomeUnknown) {
+  StartAll();
+  sim_->PutBatch("S1", BatchState::kIdle, 30);
+  Fault slow;
+  slow.path_suffix = "/S1/start";
+  slow.delay = absl::Milliseconds(600);  // then carried out, whoever still listens
+  slow.times = 1;
+  sim_->AddFault(slow);
+  RpcResult<v1::StartBatchResponse> first;
+  std::thread a([&] { first = Start("S1", kUuid1, absl::Milliseconds(300)); });
+  for (int i = 0; i < 200 && StartRequests() == 0; ++i) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_EQ(StartRequests(), 1);
+  auto second = Start("S1", kUuid1);  // waits for the first
+  a.join();
+  EXPECT_EQ(first.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(second.status.error_code(), grpc::StatusCode::UNKNOWN) << second.status.error_message();
+  EXPECT_EQ(second.Reason(), "OUTCOME_UNKNOWN");
+  // A later retry with the id hears the same, and nothing is sent again.
+  EXPECT_EQ(Start("S1", kUuid1).Reason(), "OUTCOME_UNKNOWN");
+  EXPECT_EQ(StartRequests(), 1);
+}
+
 // --- Shutdown ---------------------------------------------------------------------
 
 TEST_F(MutationsTest, AStartInFlightAtShutdownNeverHearsShuttingDown) {
@@ -678,6 +700,18 @@ class DeleteTest : public MutationsTest {
     }
     return n;
   }
+  // An idle empty batch E1 whose DELETE meets `fault`. Faults match GET and
+  // DELETE alike: a first one passes the read before the delete through.
+  void DeleteMeets(Fault fault) {
+    sim_->PutBatch("E1", BatchState::kIdle, 0);
+    Fault pass;
+    pass.path_suffix = "/batches/E1";
+    pass.times = 1;
+    sim_->AddFault(pass);
+    fault.path_suffix = "/batches/E1";
+    fault.times = 1;
+    sim_->AddFault(fault);
+  }
 };
 
 TEST_F(DeleteTest, DeletesAnIdleEmptyBatch) {
@@ -735,17 +769,9 @@ TEST_F(DeleteTest, AnUnknownBatchIsNotFound) {
 
 TEST_F(DeleteTest, NotFoundAfterALostReplyMeansDeleted) {
   StartAll();
-  sim_->PutBatch("E1", BatchState::kIdle, 0);
-  // Faults match GET and DELETE alike: the first passes the read through.
-  Fault skip;
-  skip.path_suffix = "/batches/E1";
-  skip.times = 1;
-  sim_->AddFault(skip);
   Fault reset;
   reset.action = Fault::Action::kResetMidBody;  // the delete is carried out, its reply cut
-  reset.path_suffix = "/batches/E1";
-  reset.times = 1;
-  sim_->AddFault(reset);
+  DeleteMeets(reset);
   auto r = Delete("E1");
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
   EXPECT_EQ(Count("DELETE", "/batches/E1"), 2);  // the lost one, then NOT_FOUND
@@ -754,16 +780,9 @@ TEST_F(DeleteTest, NotFoundAfterALostReplyMeansDeleted) {
 
 TEST_F(DeleteTest, A503IsRetried) {
   StartAll();
-  sim_->PutBatch("E1", BatchState::kIdle, 0);
-  Fault skip;
-  skip.path_suffix = "/batches/E1";
-  skip.times = 1;  // the read
-  sim_->AddFault(skip);
   Fault busy;
-  busy.path_suffix = "/batches/E1";
   busy.status = 503;
-  busy.times = 1;
-  sim_->AddFault(busy);
+  DeleteMeets(busy);
   auto r = Delete("E1");
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
   EXPECT_EQ(Count("DELETE", "/batches/E1"), 2);
@@ -772,17 +791,10 @@ TEST_F(DeleteTest, A503IsRetried) {
 
 TEST_F(DeleteTest, ARefusalOfAnIdleBatchIsUpstreamRejected) {
   StartAll();
-  sim_->PutBatch("E1", BatchState::kIdle, 0);
-  Fault skip;
-  skip.path_suffix = "/batches/E1";
-  skip.times = 1;  // the read
-  sim_->AddFault(skip);
   Fault refuse;
-  refuse.path_suffix = "/batches/E1";
   refuse.status = 400;
   refuse.body = R"({"request_info":{"success":false,"message":"Batch is locked"}})";
-  refuse.times = 1;
-  sim_->AddFault(refuse);
+  DeleteMeets(refuse);
   auto r = Delete("E1");
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INTERNAL);
   EXPECT_EQ(r.Reason(), "UPSTREAM_REJECTED");
