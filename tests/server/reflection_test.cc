@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -212,17 +213,60 @@ TEST_F(ReflectionTest, ServiceDescriptorHasEveryMethodWithItsHttpRule) {
        "/v1/{name=batches/*}:stop", "*"},
       {"ListBatches", "ListBatchesRequest", "ListBatchesResponse", google::api::HttpRule::kGet,
        "/v1/batches", ""},
+      {"CreateBatch", "CreateBatchRequest", "Batch", google::api::HttpRule::kPost, "/v1/batches",
+       "batch"},
+      {"UpdateBatch", "UpdateBatchRequest", "Batch", google::api::HttpRule::kPatch,
+       "/v1/{batch.name=batches/*}", "batch"},
+      {"DeleteBatch", "DeleteBatchRequest", "google.protobuf.Empty", google::api::HttpRule::kDelete,
+       "/v1/{name=batches/*}", ""},
+      {"StartBatch", "StartBatchRequest", "StartBatchResponse", google::api::HttpRule::kPost,
+       "/v1/{name=batches/*}:start", "*"},
+      {"StopAllBatches", "StopAllBatchesRequest", "StopAllBatchesResponse",
+       google::api::HttpRule::kPost, "/v1/batches:stopAll", "*"},
+      {"GetAccount", "GetAccountRequest", "Account", google::api::HttpRule::kGet,
+       "/v1/{name=account}", ""},
+      {"ListResultSets", "ListResultSetsRequest", "ListResultSetsResponse",
+       google::api::HttpRule::kGet, "/v1/{parent=batches/*}/resultSets", ""},
+      {"GetResultSet", "GetResultSetRequest", "ResultSet", google::api::HttpRule::kGet,
+       "/v1/{name=batches/*/resultSets/*}", ""},
+      {"ExportResultSet", "ExportResultSetRequest", "ExportResultSetResponse",
+       google::api::HttpRule::kGet, "/v1/{name=batches/*/resultSets/*}:export", ""},
+      {"ExportSearches", "ExportSearchesRequest", "ExportSearchesResponse",
+       google::api::HttpRule::kGet, "/v1/{parent=batches/*}/searches:export", ""},
+      {"ListSearches", "ListSearchesRequest", "ListSearchesResponse", google::api::HttpRule::kGet,
+       "/v1/{parent=batches/*}/searches", ""},
+  };
+  // Every method of the service has its row (a new RPC adds one).
+  EXPECT_EQ(methods.size(), sizeof(rows) / sizeof(rows[0]));
+  auto full = [](const char* type) {
+    return absl::StrContains(type, ".") ? absl::StrCat(".", type)
+                                        : absl::StrCat(".serpwow.batches.v1.", type);
+  };
+  auto path_of = [](const google::api::HttpRule& rule) -> std::string {
+    switch (rule.pattern_case()) {
+      case google::api::HttpRule::kGet:
+        return rule.get();
+      case google::api::HttpRule::kPost:
+        return rule.post();
+      case google::api::HttpRule::kPatch:
+        return rule.patch();
+      case google::api::HttpRule::kDelete:
+        return rule.delete_();
+      case google::api::HttpRule::kPut:
+        return rule.put();
+      default:
+        return "";
+    }
   };
   for (const Row& row : rows) {
     ASSERT_EQ(methods.count(row.method), 1u) << row.method;
     const auto& m = methods[row.method];
-    EXPECT_EQ(m.input_type(), absl::StrCat(".serpwow.batches.v1.", row.input));
-    EXPECT_EQ(m.output_type(), absl::StrCat(".serpwow.batches.v1.", row.output));
+    EXPECT_EQ(m.input_type(), full(row.input));
+    EXPECT_EQ(m.output_type(), full(row.output));
     ASSERT_TRUE(m.options().HasExtension(google::api::http)) << row.method;
     const google::api::HttpRule& rule = m.options().GetExtension(google::api::http);
     EXPECT_EQ(rule.pattern_case(), row.pattern) << row.method;
-    EXPECT_EQ(row.pattern == google::api::HttpRule::kGet ? rule.get() : rule.post(), row.path)
-        << row.method;
+    EXPECT_EQ(path_of(rule), row.path) << row.method;
     EXPECT_EQ(rule.body(), row.body) << row.method;
   }
 }
