@@ -54,20 +54,19 @@ std::string StatusName(v1::BatchStatus status) {
   }
 }
 
-std::string Hours(const google::protobuf::RepeatedField<int32_t>& hours) {
-  return absl::StrJoin(hours, ", ", [](std::string* out, int32_t h) {
-    absl::StrAppend(out, absl::Dec(h, absl::kZeroPad2), ":00");
-  });
-}
-
-// "manual", "daily at 09:00, 17:00", "weekly on mon, wed at 09:00", ...
-std::string Schedule(const v1::Batch& b) {
+// The batch's schedule for a person, "manual (runs when started)", "daily
+// at 09:00, 17:00 (account time zone)", "weekly on mon, wed at 09:00 (...)";
+// `brief` for a table cell: "manual", "hourly", "daily 09,17", "weekly
+// mon,wed 09", "monthly 1,15 09".
+std::string Schedule(const v1::Batch& b, bool brief) {
   static constexpr const char* kDays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+  const char* separator = brief ? "," : ", ";
   std::string out;
   switch (b.schedule_type()) {
     case v1::SCHEDULE_TYPE_MANUAL:
-      return "manual (runs when started)";
+      return brief ? "manual" : "manual (runs when started)";
     case v1::SCHEDULE_TYPE_HOURLY:
+      if (brief) return "hourly";
       out = "hourly";
       break;
     case v1::SCHEDULE_TYPE_DAILY:
@@ -77,8 +76,8 @@ std::string Schedule(const v1::Batch& b) {
       out = "weekly";
       if (b.schedule_days_of_week_size() > 0) {
         absl::StrAppend(
-            &out, " on ",
-            absl::StrJoin(b.schedule_days_of_week(), ", ", [](std::string* o, int32_t d) {
+            &out, brief ? " " : " on ",
+            absl::StrJoin(b.schedule_days_of_week(), separator, [](std::string* o, int32_t d) {
               o->append(d >= 0 && d <= 6 ? kDays[d] : "?");
             }));
       }
@@ -86,54 +85,21 @@ std::string Schedule(const v1::Batch& b) {
     case v1::SCHEDULE_TYPE_MONTHLY:
       out = "monthly";
       if (b.schedule_days_of_month_size() > 0) {
-        absl::StrAppend(&out, " on day ", absl::StrJoin(b.schedule_days_of_month(), ", "));
-      }
-      break;
-    default:
-      return "";
-  }
-  if (b.schedule_hours_size() > 0) absl::StrAppend(&out, " at ", Hours(b.schedule_hours()));
-  return absl::StrCat(out, " (account time zone)");
-}
-
-// The schedule in a table cell: "manual", "hourly", "daily 09,17",
-// "weekly mon,wed 09", "monthly 1,15 09".
-std::string ShortSchedule(const v1::Batch& b) {
-  static constexpr const char* kDays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
-  std::string out;
-  switch (b.schedule_type()) {
-    case v1::SCHEDULE_TYPE_MANUAL:
-      return "manual";
-    case v1::SCHEDULE_TYPE_HOURLY:
-      return "hourly";
-    case v1::SCHEDULE_TYPE_DAILY:
-      out = "daily";
-      break;
-    case v1::SCHEDULE_TYPE_WEEKLY:
-      out = "weekly";
-      if (b.schedule_days_of_week_size() > 0) {
-        absl::StrAppend(
-            &out, " ", absl::StrJoin(b.schedule_days_of_week(), ",", [](std::string* o, int32_t d) {
-              o->append(d >= 0 && d <= 6 ? kDays[d] : "?");
-            }));
-      }
-      break;
-    case v1::SCHEDULE_TYPE_MONTHLY:
-      out = "monthly";
-      if (b.schedule_days_of_month_size() > 0) {
-        absl::StrAppend(&out, " ", absl::StrJoin(b.schedule_days_of_month(), ","));
+        absl::StrAppend(&out, brief ? " " : " on day ",
+                        absl::StrJoin(b.schedule_days_of_month(), separator));
       }
       break;
     default:
       return "";
   }
   if (b.schedule_hours_size() > 0) {
-    absl::StrAppend(&out, " ",
-                    absl::StrJoin(b.schedule_hours(), ",", [](std::string* o, int32_t h) {
-                      absl::StrAppend(o, absl::Dec(h, absl::kZeroPad2));
-                    }));
+    absl::StrAppend(
+        &out, brief ? " " : " at ",
+        absl::StrJoin(b.schedule_hours(), separator, [brief](std::string* o, int32_t h) {
+          absl::StrAppend(o, absl::Dec(h, absl::kZeroPad2), brief ? "" : ":00");
+        }));
   }
-  return out;
+  return brief ? out : absl::StrCat(out, " (account time zone)");
 }
 
 std::string Priority(v1::Priority p) {
@@ -184,7 +150,7 @@ std::vector<std::string> BatchCells(const v1::Batch& b, bool wide, bool exact_ti
       b.batch_id(),
       b.display_name(),
       StatusName(b.status()),
-      ShortSchedule(b),
+      Schedule(b, /*brief=*/true),
       b.has_priority() ? Priority(b.priority()) : "",
       absl::StrCat(b.searches_total_count()),
       absl::StrCat(b.credits_required()),
@@ -211,7 +177,7 @@ std::string FormatBatch(const v1::Batch& b) {
     if (!value.empty())
       absl::StrAppend(&out, "\n  ", key, std::string(15 - strlen(key), ' '), value);
   };
-  line("schedule:", Schedule(b));
+  line("schedule:", Schedule(b, /*brief=*/false));
   if (b.has_enabled()) line("enabled:", b.enabled() ? "yes" : "no (its schedule does not run)");
   if (b.has_priority()) line("priority:", Priority(b.priority()));
   line("searches:", absl::StrCat(b.searches_total_count(), " (", b.searches_page_count(),

@@ -310,7 +310,6 @@ void SetGivenFlags(int argc, char** argv) {
     arg = arg.substr(arg[1] == '-' ? 2 : 1);
     arg = arg.substr(0, arg.find('='));
     GivenFlags().push_back(arg);
-    if (arg.rfind("no", 0) == 0) GivenFlags().push_back(arg.substr(2));  // --noenabled
   }
 }
 

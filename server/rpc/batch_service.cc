@@ -157,10 +157,6 @@ struct ListBatchesRpc {
 
 // The read RPCs of the account, result sets and searches. LogId: only a
 // validated batch id, as above.
-std::string BatchOf(const std::string& parent) {
-  absl::StatusOr<std::string> id = logic::ParseBatchName(parent, "parent");
-  return id.ok() ? *id : "";
-}
 std::string BatchOfResultSet(const std::string& name) {
   absl::StatusOr<logic::ResultSetName> parsed = logic::ParseResultSetName(name, "name");
   return parsed.ok() ? parsed->batch_id : "";
@@ -191,7 +187,7 @@ struct ListResultSetsRpc {
                                   const RpcDeps& deps) {
     return std::make_shared<Op>(deps.caller, request, deadline);
   }
-  static std::string LogId(const Request& request) { return BatchOf(request.parent()); }
+  static std::string LogId(const Request& request) { return BatchIdOfName(request.parent()); }
   static void Fill(const Op& op, Response* response) { *response = op.result(); }
   static void Log(const Op& op, LogRecord& record) {
     record.Int("returned", op.result().result_sets_size());
@@ -243,7 +239,7 @@ struct ExportSearchesRpc {
                                   const RpcDeps& deps) {
     return std::make_shared<Op>(deps.caller, request, deadline, deps.download_links);
   }
-  static std::string LogId(const Request& request) { return BatchOf(request.parent()); }
+  static std::string LogId(const Request& request) { return BatchIdOfName(request.parent()); }
   static void Fill(const Op& op, Response* response) { *response = op.result(); }
   static void Log(const Op& op, LogRecord& record) {
     record.Str("format", v1::ExportFormat_Name(op.result().format()));
@@ -260,7 +256,7 @@ struct ListSearchesRpc {
                                   const RpcDeps& deps) {
     return std::make_shared<Op>(deps.caller, request, deadline);
   }
-  static std::string LogId(const Request& request) { return BatchOf(request.parent()); }
+  static std::string LogId(const Request& request) { return BatchIdOfName(request.parent()); }
   static void Fill(const Op& op, Response* response) { *response = op.result(); }
   static void Log(const Op& op, LogRecord& record) {
     record.Int("returned", op.result().searches_size());
