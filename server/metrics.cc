@@ -131,6 +131,18 @@ const char* RpcMethodName(RpcMethod method) {
       return "DeleteBatch";
     case RpcMethod::kUpdateBatch:
       return "UpdateBatch";
+    case RpcMethod::kAddSearches:
+      return "AddSearches";
+    case RpcMethod::kUpdateSearch:
+      return "UpdateSearch";
+    case RpcMethod::kDeleteSearch:
+      return "DeleteSearch";
+    case RpcMethod::kBatchDeleteSearches:
+      return "BatchDeleteSearches";
+    case RpcMethod::kPurgeSearches:
+      return "PurgeSearches";
+    case RpcMethod::kWatchBatch:
+      return "WatchBatch";
     case RpcMethod::kCount:
       break;
   }

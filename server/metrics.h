@@ -53,6 +53,13 @@ enum class RpcMethod {
   kCreateBatch,
   kDeleteBatch,
   kUpdateBatch,
+  // The search mutations (through the per-batch search queue) and the watch.
+  kAddSearches,
+  kUpdateSearch,
+  kDeleteSearch,
+  kBatchDeleteSearches,
+  kPurgeSearches,
+  kWatchBatch,
   kCount
 };
 const char* RpcMethodName(RpcMethod method);  // "StopBatch", ...: the metric label and log value

@@ -70,6 +70,13 @@ inline constexpr char kUnsupportedFormat[] = "UNSUPPORTED_FORMAT";
 inline constexpr char kResultSetNotFound[] = "RESULT_SET_NOT_FOUND";
 // A download link SerpWow gave fails the gateway's check (download_links.h).
 inline constexpr char kUnsafeDownloadLink[] = "UNSAFE_DOWNLOAD_LINK";
+// The search calls (the per-batch search queue) and the watch.
+inline constexpr char kTooManyItems[] = "TOO_MANY_ITEMS";
+inline constexpr char kBatchSearchLimit[] = "BATCH_SEARCH_LIMIT";
+inline constexpr char kSearchNotFound[] = "SEARCH_NOT_FOUND";
+// ABORTED: the batch's search queue is full (AIP-151: a resource that does
+// not permit parallel operations).
+inline constexpr char kBatchBusy[] = "BATCH_BUSY";
 }  // namespace reason
 
 // Builds an error status with its google.rpc details.

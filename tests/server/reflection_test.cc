@@ -235,6 +235,18 @@ TEST_F(ReflectionTest, ServiceDescriptorHasEveryMethodWithItsHttpRule) {
        google::api::HttpRule::kGet, "/v1/{parent=batches/*}/searches:export", ""},
       {"ListSearches", "ListSearchesRequest", "ListSearchesResponse", google::api::HttpRule::kGet,
        "/v1/{parent=batches/*}/searches", ""},
+      {"AddSearches", "AddSearchesRequest", "AddSearchesResponse", google::api::HttpRule::kPost,
+       "/v1/{parent=batches/*}/searches:add", "*"},
+      {"UpdateSearch", "UpdateSearchRequest", "Search", google::api::HttpRule::kPatch,
+       "/v1/{search.name=batches/*/searches/*}", "search"},
+      {"DeleteSearch", "DeleteSearchRequest", "google.protobuf.Empty",
+       google::api::HttpRule::kDelete, "/v1/{name=batches/*/searches/*}", ""},
+      {"BatchDeleteSearches", "BatchDeleteSearchesRequest", "google.protobuf.Empty",
+       google::api::HttpRule::kPost, "/v1/{parent=batches/*}/searches:batchDelete", "*"},
+      {"PurgeSearches", "PurgeSearchesRequest", "PurgeSearchesResponse",
+       google::api::HttpRule::kPost, "/v1/{parent=batches/*}/searches:purge", "*"},
+      {"WatchBatch", "WatchBatchRequest", "WatchBatchEvent", google::api::HttpRule::kGet,
+       "/v1/{name=batches/*}:watch", ""},
   };
   // Every method of the service has its row (a new RPC adds one).
   EXPECT_EQ(methods.size(), sizeof(rows) / sizeof(rows[0]));

@@ -47,8 +47,15 @@ TEST(ServiceConfigFile, NamesEveryMethodOnceWithItsRetryClass) {
   }
   EXPECT_EQ(retried.size(), static_cast<size_t>(service->method_count()))
       << "the config names a method the service does not have";
-  for (const char* not_idempotent : {"CreateBatch", "StartBatch"}) {
+  for (const char* not_idempotent :
+       {"CreateBatch", "StartBatch", "AddSearches", "BatchDeleteSearches"}) {
     EXPECT_EQ(retried[not_idempotent], std::set<std::string>{"UNAVAILABLE"}) << not_idempotent;
+  }
+  // A watch stream lasts as long as the caller wants: no method timeout.
+  for (const auto& method_config : config.at("methodConfig")) {
+    for (const auto& name : method_config.at("name")) {
+      if (name.at("method") == "WatchBatch") EXPECT_FALSE(method_config.contains("timeout"));
+    }
   }
 }
 
