@@ -60,13 +60,21 @@ constexpr char kUsage[] =
     "         [--enabled=true|false] [-f batch.yaml|json] [--request_id=UUID]\n"
     "  update BATCH_ID [the create flags]   changes exactly the fields given\n"
     "  delete BATCH_ID [--force] [--yes]    asks first on a terminal\n"
-    "  start BATCH_ID [--request_id=UUID]   says the credits reserved and the result set\n"
+    "  start BATCH_ID [--request_id=UUID] [--wait]   says the credits reserved and the result\n"
+    "         set; --wait follows the run: exit 0 when it completes, 65 without a result set\n"
+    "  watch BATCH_ID [--until_done]        one line per change (resumes by itself)\n"
     "  stop BATCH_ID          stop a queued or running batch (says whether credits came back)\n"
     "  stop --all [--dry_run] [--yes]       every queued and running batch, with the refund\n"
     "  account                the account's credits and limits\n"
     "  results list BATCH_ID | get BATCH_ID RS | export BATCH_ID RS [--format=json|jsonl|csv]\n"
     "          [--csv_fields=a,b]\n"
-    "  searches list BATCH_ID [--limit=N | --all] | export BATCH_ID [--format=json|csv]\n"
+    "  searches list BATCH_ID [--find=TERM | --custom_id=ID] [--limit=N | --all]\n"
+    "  searches find BATCH_ID TERM | export BATCH_ID [--format=json|csv]\n"
+    "  searches add BATCH_ID (-f searches.csv|jsonl|json | --q=Q [--location=L]\n"
+    "         [--search_type=T] [--custom_id=ID] [--max_page=N] [--param KEY=VALUE]...)\n"
+    "         in calls of 1000, one after another\n"
+    "  searches update BATCH_ID SEARCH_ID [the add flags]   changes exactly the fields given\n"
+    "  searches delete BATCH_ID SEARCH_ID...   searches clear BATCH_ID [--dry_run] [--yes]\n"
     "flags: [--target=HOST:PORT] [--timeout=DURATION] [-o table|wide|json|jsonl|name]\n"
     "       [--json] [--no-headers] [--tls | --ca_file=PEM [--cert_file=PEM --key_file=PEM]]\n"
     "       [--server_name=NAME] [--token_file=FILE]   (or the token in BATCHCTL_TOKEN)\n"
@@ -75,7 +83,7 @@ constexpr char kUsage[] =
     "        with no header and exact times (BATCHCTL_FORCE_TTY=1 forces the terminal form)\n"
     "exit status: 0 OK; 1-16 the gRPC status code (3 INVALID_ARGUMENT, 4 DEADLINE_EXCEEDED,\n"
     "5 NOT_FOUND, 8 RESOURCE_EXHAUSTED, 9 FAILED_PRECONDITION, 13 INTERNAL, 14 UNAVAILABLE, ...);\n"
-    "64 usage error";
+    "64 usage error; 65 a watched run ended without a result set";
 
 }  // namespace
 
@@ -145,7 +153,7 @@ constexpr Command kCommands[] = {
     {"update", &serpwow::client::UpdateCommand},     {"delete", &serpwow::client::DeleteCommand},
     {"start", &serpwow::client::StartCommand},       {"stop", &serpwow::client::StopCommand},
     {"account", &serpwow::client::AccountCommand},   {"results", &serpwow::client::ResultsCommand},
-    {"searches", &serpwow::client::SearchesCommand},
+    {"searches", &serpwow::client::SearchesCommand}, {"watch", &serpwow::client::WatchCommand},
 };
 
 // Flags may be spelled with dashes as well (--no-headers, --token-file):

@@ -314,4 +314,56 @@ std::string ErrorJson(const grpc::Status& status) {
   return MessageJson(details);
 }
 
+std::string FormatWatchEvent(const v1::WatchBatchEvent& event, absl::TimeZone zone) {
+  const v1::Batch& b = event.batch();
+  std::string when = "--:--:--";
+  if (event.has_observe_time()) {
+    when = absl::FormatTime("%H:%M:%S",
+                            absl::FromUnixSeconds(event.observe_time().seconds()) +
+                                absl::Nanoseconds(event.observe_time().nanos()),
+                            zone);
+  }
+  std::string type = v1::WatchBatchEvent::EventType_Name(event.type());
+  if (type.rfind("EVENT_TYPE_", 0) == 0) type = type.substr(11);
+  std::string what;
+  const std::string was = absl::StrCat("(was ", StatusName(event.previous_status()), ")");
+  switch (event.type()) {
+    case v1::WatchBatchEvent::EVENT_TYPE_SNAPSHOT:
+      what = absl::StrCat(StatusName(b.status()), ", ", b.searches_total_count(), " searches");
+      if (b.next_result_set_id() > 0) {
+        absl::StrAppend(&what, ", next result set ", b.next_result_set_id());
+      }
+      if (event.has_poll_interval()) {
+        absl::StrAppend(&what, " (polled every ",
+                        absl::FormatDuration(absl::Seconds(event.poll_interval().seconds()) +
+                                             absl::Nanoseconds(event.poll_interval().nanos())),
+                        ")");
+      }
+      break;
+    case v1::WatchBatchEvent::EVENT_TYPE_STATUS_CHANGED:
+      what = absl::StrCat(StatusName(b.status()), " ", was);
+      break;
+    case v1::WatchBatchEvent::EVENT_TYPE_RUN_COMPLETED: {
+      const v1::ResultSet& rs = event.result_set();
+      what = absl::StrCat("result set ", rs.result_set_id(), ": ", rs.searches_completed(),
+                          " searches, ", rs.searches_failed(), " failed");
+      break;
+    }
+    case v1::WatchBatchEvent::EVENT_TYPE_RUN_ENDED:
+      what = absl::StrCat(StatusName(b.status()), " without a result set ", was);
+      break;
+    case v1::WatchBatchEvent::EVENT_TYPE_BATCH_CHANGED:
+      what = absl::StrCat(StatusName(b.status()), ", ", b.searches_total_count(), " searches");
+      break;
+    case v1::WatchBatchEvent::EVENT_TYPE_BATCH_DELETED:
+      what = "the batch was deleted";
+      break;
+    default:
+      what = "(an event this batchctl does not know)";
+  }
+  std::string padded = type;
+  if (padded.size() < 14) padded.resize(14, ' ');
+  return absl::StrCat(when, "  ", padded, "  ", what);
+}
+
 }  // namespace serpwow::client

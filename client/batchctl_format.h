@@ -63,4 +63,18 @@ std::string FormatStopAllSummary(const serpwow::batches::v1::StopAllBatchesRespo
 // "OK", "INVALID_ARGUMENT", ...
 std::string CodeName(grpc::StatusCode code);
 
+// Exit status of `start --wait` and `watch --until_done` when the run ended
+// without a result set (stopped, failed, or the batch was deleted).
+inline constexpr int kExitRunEndedWithoutResults = 65;
+
+// One line per watch event, the time (HH:MM:SS in `zone`) first:
+//   19:05:15  SNAPSHOT        idle, 200 searches, next result set 4 (polled every 60s)
+//   19:05:15  STATUS_CHANGED  running (was queued)
+//   19:09:40  RUN_COMPLETED   result set 4: 200 searches, 0 failed
+//   19:09:40  RUN_ENDED       idle without a result set (was running)
+//   19:10:02  BATCH_CHANGED   idle, 210 searches
+//   19:11:00  BATCH_DELETED   the batch was deleted
+std::string FormatWatchEvent(const serpwow::batches::v1::WatchBatchEvent& event,
+                             absl::TimeZone zone);
+
 }  // namespace serpwow::client

@@ -34,6 +34,10 @@ struct Env {
   bool no_headers = false;
 };
 
+// Prints a failed call's status (-o json: the google.rpc.Status on stdout;
+// else one line on stderr) and returns its exit status.
+int ReportError(const Env& env, const grpc::Status& status);
+
 // Calls one RPC with the deadline and the token. On an error, prints it
 // (-o json: the google.rpc.Status on stdout; else one line on stderr) and
 // returns its exit status; 0 on OK.
@@ -47,12 +51,7 @@ int Call(const Env& env,
   context.set_deadline(absl::ToChronoTime(absl::Now() + env.timeout));
   grpc::Status status = (env.stub->*method)(&context, request, response);
   if (status.ok()) return 0;
-  if (env.format == Format::kJson || env.format == Format::kJsonl) {
-    std::printf("%s\n", ErrorJson(status).c_str());
-  } else {
-    std::fprintf(stderr, "batchctl: %s\n", FormatError(status).c_str());
-  }
-  return ExitCodeFor(status.error_code());
+  return ReportError(env, status);
 }
 
 // "9E867FAA" or "batches/9E867FAA" -> "batches/9E867FAA". The server checks
@@ -139,6 +138,17 @@ int64_t ListLimit();
 void SetGivenFlags(int argc, char** argv);
 bool Given(const std::string& name);
 
+// A random (version 4) UUID: the request_id of a command's call.
+std::string NewUuid();
+
+// Asks `question` on the terminal; true for "y" or "yes". Not asked (true)
+// with --yes or when stdin is not a terminal.
+bool Confirm(const std::string& question);
+
+// Every value of a flag that may be repeated (`--param gl=us --param hl=en`:
+// absl keeps only the last), in order, as SetGivenFlags saw them.
+std::vector<std::string> GivenValues(const std::string& name);
+
 // Exactly one positional argument, else a usage error (its exit status).
 int OneArg(const std::string& command, const std::vector<std::string>& args);
 
@@ -155,6 +165,25 @@ int StartCommand(const Env& env, const std::vector<std::string>& args);
 int AccountCommand(const Env& env, const std::vector<std::string>& args);
 int ResultsCommand(const Env& env, const std::vector<std::string>& args);
 int SearchesCommand(const Env& env, const std::vector<std::string>& args);
+int WatchCommand(const Env& env, const std::vector<std::string>& args);
+// `searches VERB` (commands_searches.cc).
+int SearchesList(const Env& env, const std::vector<std::string>& args);
+int SearchesFind(const Env& env, const std::vector<std::string>& args);
+int SearchesAdd(const Env& env, const std::vector<std::string>& args);
+int SearchesUpdate(const Env& env, const std::vector<std::string>& args);
+int SearchesDelete(const Env& env, const std::vector<std::string>& args);
+int SearchesClear(const Env& env, const std::vector<std::string>& args);
+// Follows batch `name` with WatchBatch until the stream is done (the
+// batch deleted, or with `until_run_ends` the run's end), resuming with
+// `since` after UNAVAILABLE or a stream the server ended early (its
+// connection age, --watch_max_duration). Each event is printed (one line,
+// or -o json|jsonl one object per line) unless `quiet`; `*last` gets the
+// last event. The exit status: 0 when the stream is done (with
+// until_run_ends: the run completed with a result set), 65
+// (kExitRunEndedWithoutResults) when the run ended without one or the batch
+// was deleted, else the failed call's.
+int WatchBatch(const Env& env, const std::string& name, bool until_run_ends, const v1::Batch* since,
+               bool quiet, v1::WatchBatchEvent* last);
 
 template <typename Request, typename Response, typename Item>
 int ListAndPrint(const Env& env,

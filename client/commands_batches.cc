@@ -49,13 +49,14 @@ ABSL_FLAG(std::string, f, "",
           "flags given beside it win");
 ABSL_FLAG(bool, force, false, "delete: also a batch that has searches or result sets");
 ABSL_FLAG(bool, yes, false, "delete, stop --all: do not ask first");
+ABSL_FLAG(bool, wait, false,
+          "start: follow the run until it ends (exit 0 with a result set, 65 without one)");
 ABSL_FLAG(bool, dry_run, false, "stop --all: list what would be stopped, stop nothing");
 ABSL_FLAG(std::string, request_id, "",
           "create/start: the request's UUID (default: a new one per invocation), so that a "
           "retry of the same command is answered once");
 
 namespace serpwow::client {
-namespace {
 
 // A random (version 4) UUID.
 std::string NewUuid() {
@@ -84,6 +85,8 @@ bool Confirm(const std::string& question) {
   answer = absl::AsciiStrToLower(absl::StripAsciiWhitespace(answer));
   return answer == "y" || answer == "yes";
 }
+
+namespace {
 
 std::string Quoted(const std::string& value) {
   std::string out = "\"";
@@ -290,6 +293,15 @@ std::string BatchName(const std::string& arg) {
   return absl::StartsWith(arg, "batches/") ? arg : "batches/" + arg;
 }
 
+int ReportError(const Env& env, const grpc::Status& status) {
+  if (env.format == Format::kJson || env.format == Format::kJsonl) {
+    std::printf("%s\n", ErrorJson(status).c_str());
+  } else {
+    std::fprintf(stderr, "batchctl: %s\n", FormatError(status).c_str());
+  }
+  return ExitCodeFor(status.error_code());
+}
+
 int OneArg(const std::string& command, const std::vector<std::string>& args) {
   if (args.size() != 1) return UsageError("'" + command + "' takes exactly one BATCH_ID");
   return 0;
@@ -300,6 +312,12 @@ std::vector<std::string>& GivenFlags() {
   static std::vector<std::string>* given = new std::vector<std::string>();
   return *given;
 }
+// The values of the flags that may be repeated, by name.
+std::vector<std::pair<std::string, std::string>>& RepeatedValues() {
+  static auto* values = new std::vector<std::pair<std::string, std::string>>();
+  return *values;
+}
+constexpr const char* kRepeatedFlags[] = {"param"};
 }  // namespace
 
 void SetGivenFlags(int argc, char** argv) {
@@ -308,9 +326,26 @@ void SetGivenFlags(int argc, char** argv) {
     if (arg == "--") break;
     if (arg.size() < 2 || arg[0] != '-') continue;
     arg = arg.substr(arg[1] == '-' ? 2 : 1);
-    arg = arg.substr(0, arg.find('='));
-    GivenFlags().push_back(arg);
+    const size_t eq = arg.find('=');
+    const std::string name = arg.substr(0, eq);
+    GivenFlags().push_back(name);
+    for (const char* repeated : kRepeatedFlags) {
+      if (name != repeated) continue;
+      if (eq != std::string::npos) {
+        RepeatedValues().emplace_back(name, arg.substr(eq + 1));
+      } else if (i + 1 < argc) {
+        RepeatedValues().emplace_back(name, argv[i + 1]);  // `--param gl=us`
+      }
+    }
   }
+}
+
+std::vector<std::string> GivenValues(const std::string& name) {
+  std::vector<std::string> out;
+  for (const auto& [flag, value] : RepeatedValues()) {
+    if (flag == name) out.push_back(value);
+  }
+  return out;
 }
 
 bool Given(const std::string& name) {
@@ -474,7 +509,29 @@ int StartCommand(const Env& env, const std::vector<std::string>& args) {
     default:
       std::printf("%s\n", FormatStarted(response).c_str());
   }
-  return 0;
+  std::fflush(stdout);
+  if (!absl::GetFlag(FLAGS_wait)) return 0;
+  // The watch starts from the batch as the start left it, seen as queued:
+  // a run that is over before the first poll (or one stopped at once) is
+  // still reported, as RUN_COMPLETED or RUN_ENDED.
+  v1::Batch since = response.batch();
+  if (since.status() == v1::BATCH_STATUS_IDLE || since.status() == v1::BATCH_STATUS_UNSPECIFIED) {
+    since.set_status(v1::BATCH_STATUS_QUEUED);
+  }
+  v1::WatchBatchEvent last;
+  const int code = WatchBatch(env, response.name(), true, &since, false, &last);
+  if (env.format == Format::kTable || env.format == Format::kWide) {
+    if (code == 0) {
+      const v1::ResultSet& rs = last.result_set();
+      std::printf("run completed: result set %d, %d searches, %d failed\n", rs.result_set_id(),
+                  rs.searches_completed(), rs.searches_failed());
+    } else if (code == kExitRunEndedWithoutResults) {
+      std::printf("%s\n", last.type() == v1::WatchBatchEvent::EVENT_TYPE_BATCH_DELETED
+                              ? "the batch was deleted before its run ended"
+                              : "run ended without results");
+    }
+  }
+  return code;
 }
 
 }  // namespace serpwow::client

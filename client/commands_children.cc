@@ -1,5 +1,6 @@
 // The account and the child resources of a batch, as nouns with verbs (gh's
-// grammar): `account`, `results list|get|export`, `searches list|export`.
+// grammar): `account`, `results list|get|export`, `searches VERB` (the
+// verbs that list and change searches are in commands_searches.cc).
 #include <string>
 #include <vector>
 
@@ -82,14 +83,6 @@ int ResultsExport(const Env& env, const std::vector<std::string>& args) {
   return PrintLinks(env, response);
 }
 
-int SearchesList(const Env& env, const std::vector<std::string>& args) {
-  if (args.size() != 1) return UsageError("'searches list' takes one BATCH_ID");
-  v1::ListSearchesRequest request;
-  request.set_parent(BatchName(args[0]));
-  return ListAndPrint(env, &v1::BatchService::Stub::ListSearches, request,
-                      &v1::ListSearchesResponse::searches, &SearchColumns, &SearchCells);
-}
-
 int SearchesExport(const Env& env, const std::vector<std::string>& args) {
   if (args.size() != 1) return UsageError("'searches export' takes one BATCH_ID");
   absl::StatusOr<v1::ExportFormat> format = ExportFormatFlag(false);
@@ -144,7 +137,15 @@ int ResultsCommand(const Env& env, const std::vector<std::string>& args) {
 }
 
 int SearchesCommand(const Env& env, const std::vector<std::string>& args) {
-  return Dispatch("searches", {{"list", &SearchesList}, {"export", &SearchesExport}}, env, args);
+  return Dispatch("searches",
+                  {{"list", &SearchesList},
+                   {"find", &SearchesFind},
+                   {"export", &SearchesExport},
+                   {"add", &SearchesAdd},
+                   {"update", &SearchesUpdate},
+                   {"delete", &SearchesDelete},
+                   {"clear", &SearchesClear}},
+                  env, args);
 }
 
 }  // namespace serpwow::client

@@ -127,5 +127,34 @@ TEST(Json, ErrorCarriesItsDetails) {
   EXPECT_NE(json.find(R"("retryDelay":"5s")"), std::string::npos) << json;
 }
 
+TEST(WatchEvent, OneLinePerEventWithTheTimeFirst) {
+  v1::WatchBatchEvent event;
+  event.mutable_observe_time()->set_seconds(1700000000);  // 22:13:20 UTC
+  event.mutable_batch()->set_status(v1::BATCH_STATUS_RUNNING);
+  event.mutable_batch()->set_searches_total_count(200);
+  event.mutable_batch()->set_next_result_set_id(4);
+  event.mutable_poll_interval()->set_seconds(5);
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  event.set_type(v1::WatchBatchEvent::EVENT_TYPE_SNAPSHOT);
+  EXPECT_EQ(FormatWatchEvent(event, utc),
+            "22:13:20  SNAPSHOT        running, 200 searches, next result set 4 (polled every 5s)");
+  event.set_type(v1::WatchBatchEvent::EVENT_TYPE_STATUS_CHANGED);
+  event.set_previous_status(v1::BATCH_STATUS_QUEUED);
+  EXPECT_EQ(FormatWatchEvent(event, utc), "22:13:20  STATUS_CHANGED  running (was queued)");
+  event.set_type(v1::WatchBatchEvent::EVENT_TYPE_RUN_COMPLETED);
+  event.mutable_result_set()->set_result_set_id(4);
+  event.mutable_result_set()->set_searches_completed(198);
+  event.mutable_result_set()->set_searches_failed(2);
+  EXPECT_EQ(FormatWatchEvent(event, utc),
+            "22:13:20  RUN_COMPLETED   result set 4: 198 searches, 2 failed");
+  event.set_type(v1::WatchBatchEvent::EVENT_TYPE_RUN_ENDED);
+  event.mutable_batch()->set_status(v1::BATCH_STATUS_IDLE);
+  event.set_previous_status(v1::BATCH_STATUS_RUNNING);
+  EXPECT_EQ(FormatWatchEvent(event, utc),
+            "22:13:20  RUN_ENDED       idle without a result set (was running)");
+  event.set_type(v1::WatchBatchEvent::EVENT_TYPE_BATCH_DELETED);
+  EXPECT_EQ(FormatWatchEvent(event, utc), "22:13:20  BATCH_DELETED   the batch was deleted");
+}
+
 }  // namespace
 }  // namespace serpwow::client
