@@ -48,10 +48,11 @@ ABSL_FLAG(std::string, f, "",
           "e.g. display_name, schedule_type: SCHEDULE_TYPE_DAILY, schedule_hours: [9, 17]); "
           "flags given beside it win");
 ABSL_FLAG(bool, force, false, "delete: also a batch that has searches or result sets");
-ABSL_FLAG(bool, yes, false, "delete, stop --all: do not ask first");
+ABSL_FLAG(bool, yes, false, "delete, stop --all, searches clear: do not ask first");
 ABSL_FLAG(bool, wait, false,
           "start: follow the run until it ends (exit 0 with a result set, 65 without one)");
-ABSL_FLAG(bool, dry_run, false, "stop --all: list what would be stopped, stop nothing");
+ABSL_FLAG(bool, dry_run, false,
+          "stop --all: list what would be stopped, stop nothing; searches clear: only count");
 ABSL_FLAG(std::string, request_id, "",
           "create/start: the request's UUID (default: a new one per invocation), so that a "
           "retry of the same command is answered once");
