@@ -4,6 +4,8 @@
 //   build/bin/bench                     # everything (about a minute)
 //   build/bin/bench --only=latency      # one part: latency, throughput,
 //                                       #   concurrency, reuse, startup
+//   build/bin/bench --only=compare --peer=build/go-peer/go-peer
+//                                       # beside the Go peer (bench/go_peer)
 //   bench/run.sh                        # everything + the plot + docs table
 //
 // The gateway is the real batch-server binary in its own process (so its
@@ -36,6 +38,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -56,6 +59,11 @@ ABSL_FLAG(int, throughput_calls, 20000, "calls per throughput run");
 ABSL_FLAG(int, in_flight, 2000, "calls in flight for the concurrency run");
 ABSL_FLAG(int, reuse_calls, 10000, "sequential calls for the connection-reuse run");
 ABSL_FLAG(std::string, samples_out, "", "write latency samples (µs) as CSV here");
+ABSL_FLAG(std::string, peer, "",
+          "--only=compare: the other gateway to measure beside --server (bench/go_peer)");
+ABSL_FLAG(int, compare_rounds, 3, "--only=compare: rounds, each measuring both alternately");
+ABSL_FLAG(std::string, compare_samples_out, "",
+          "--only=compare: write both gateways' latency samples (µs, concurrency 1) as CSV here");
 ABSL_FLAG(std::string, ca_file, "", "CA for an https upstream (see --upstream_tls_*)");
 ABSL_FLAG(std::string, upstream_tls_cert, "", "serve the simulator over TLS with this cert");
 ABSL_FLAG(std::string, upstream_tls_key, "", "... and this key");
@@ -109,10 +117,10 @@ ProcStats ReadProc(pid_t pid) {
 
 class GatewayProcess {
  public:
-  GatewayProcess(const std::string& upstream, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {absl::GetFlag(FLAGS_server), "--listen=127.0.0.1:0",
-                                     "--metrics_listen=127.0.0.1:0", "--upstream=" + upstream,
-                                     "--log_level=warning"};
+  GatewayProcess(const std::string& upstream, std::vector<std::string> extra = {},
+                 const std::string& binary = absl::GetFlag(FLAGS_server)) {
+    std::vector<std::string> argv = {binary, "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
+                                     "--upstream=" + upstream, "--log_level=warning"};
     if (!absl::GetFlag(FLAGS_ca_file).empty()) {
       argv.push_back("--upstream_ca_file=" + absl::GetFlag(FLAGS_ca_file));
     }
@@ -801,6 +809,182 @@ void Startup() {
          "<= 100 ms", ms.size() == 10 && p50 <= 100);
 }
 
+// 6. The gateway beside a peer (--peer, e.g. bench/go_peer), measured in the
+// same run on the same simulator and load generator, alternately, round
+// after round (this VM's speed drifts: only figures of one run compare).
+// Each regime gives the CPU per StopBatch of both processes, their ratio,
+// and where it applies the floor: gRPC's own health check round trip on the
+// gateway plus the client CPU of the two upstream requests made directly
+// with libcurl.
+struct Side {
+  std::string label;
+  std::unique_ptr<GatewayProcess> process;
+};
+
+// min-max of `v` ("152-170 µs"), and the median.
+std::string Range(std::vector<double> v) {
+  if (v.empty()) return "-";
+  std::sort(v.begin(), v.end());
+  return absl::StrCat(static_cast<int64_t>(v.front() + 0.5), "-",
+                      static_cast<int64_t>(v.back() + 0.5), " µs");
+}
+double Median(const std::vector<double>& v) { return Percentile(v, 50); }
+
+void Compare() {
+  const std::string peer = absl::GetFlag(FLAGS_peer);
+  if (peer.empty()) {
+    std::fprintf(stderr, "bench: --only=compare needs --peer=PATH (bench/go_peer/build.sh)\n");
+    std::exit(64);
+  }
+  const int rounds = std::max(1, absl::GetFlag(FLAGS_compare_rounds));
+  const int calls = absl::GetFlag(FLAGS_throughput_calls);
+  std::printf("\n6. batch-server beside %s (%d rounds, alternating; CPU per StopBatch)\n",
+              peer.c_str(), rounds);
+  auto sim = StartSim(false);
+  std::vector<Side> sides;
+  sides.push_back({"batch-server", std::make_unique<GatewayProcess>(sim->base_url())});
+  sides.push_back({"peer", std::make_unique<GatewayProcess>(sim->base_url(),
+                                                            std::vector<std::string>{}, peer)});
+  for (const Side& side : sides) {
+    if (!side.process->ready()) {
+      Report(side.label + " did not start", "", "", false);
+      return;
+    }
+    RunLoad(side.process->target(), sim.get(), 2000, 16, 4, absl::Seconds(10));  // warm up
+  }
+  // cpu[side][regime], one figure per round.
+  struct Regime {
+    std::string name;
+    int concurrency;
+    int calls;
+    absl::Duration upstream_delay;  // per upstream request
+    double target_ratio;            // at most this × the peer; 0: no target
+    bool has_floor;
+  };
+  const std::vector<Regime> regimes = {
+      {"concurrency 1", 1, calls / 2, absl::ZeroDuration(), 1.0, false},
+      {"concurrency 16", 16, calls, absl::ZeroDuration(), 0.8, true},
+      {"concurrency 256", 256, calls, absl::ZeroDuration(), 0.8, true},
+      {"concurrency 64, upstream 20 ms", 64, std::max(640, calls / 10), absl::Milliseconds(20), 0.8,
+       false},
+      {"2,000 in flight, upstream 1 s", 2000, 2000, absl::Seconds(1), 0.8, false},
+  };
+  std::vector<std::vector<std::vector<double>>> cpu(
+      sides.size(), std::vector<std::vector<double>>(regimes.size()));
+  std::vector<std::vector<int64_t>> errors(sides.size(), std::vector<int64_t>(regimes.size(), 0));
+  std::vector<std::vector<double>> p50(sides.size()), p99(sides.size());
+  std::vector<std::vector<double>> samples(sides.size());
+  std::vector<double> direct_p50, health_cpu16, health_cpu256, direct_cpu;
+  for (int round = 0; round < rounds; ++round) {
+    for (size_t r = 0; r < regimes.size(); ++r) {
+      const Regime& regime = regimes[r];
+      sim->ClearFaults();
+      if (regime.upstream_delay > absl::ZeroDuration()) {
+        serpwow::sim::Fault slow;
+        slow.delay = regime.upstream_delay;
+        sim->AddFault(slow);
+      }
+      // Alternate which side goes first, round by round.
+      for (size_t k = 0; k < sides.size(); ++k) {
+        const size_t i = (k + static_cast<size_t>(round)) % sides.size();
+        GatewayProcess& gw = *sides[i].process;
+        Stats st;
+        const int channels = regime.concurrency >= 1000 ? (regime.concurrency + 99) / 100
+                                                        : std::min(regime.concurrency, 8);
+        cpu[i][r].push_back(GatewayCpuPerCall(gw, regime.calls, [&] {
+          st = RunLoad(gw.target(), sim.get(), regime.calls, regime.concurrency, channels,
+                       absl::Seconds(30));
+        }));
+        errors[i][r] += st.errors;
+        if (regime.concurrency == 1) {
+          p50[i].push_back(Percentile(st.latencies_us, 50));
+          p99[i].push_back(Percentile(st.latencies_us, 99));
+          if (round == 0) samples[i] = st.latencies_us;
+        }
+      }
+      if (regime.concurrency == 1) {
+        direct_p50.push_back(Percentile(DirectLatencies(sim.get(), regime.calls), 50));
+      }
+    }
+    sim->ClearFaults();
+    // The floor, on the gateway process: gRPC's own round trip, plus the
+    // client side of the two upstream requests made directly.
+    GatewayProcess& gw = *sides[0].process;
+    health_cpu16.push_back(
+        GatewayCpuPerCall(gw, calls, [&] { HealthLoad(gw.target(), calls, 16); }));
+    health_cpu256.push_back(
+        GatewayCpuPerCall(gw, calls, [&] { HealthLoad(gw.target(), calls, 256); }));
+    const double t0 = ThreadCpuSeconds();
+    DirectLatencies(sim.get(), calls / 2);
+    direct_cpu.push_back((ThreadCpuSeconds() - t0) * 1e6 / static_cast<double>(calls / 2));
+  }
+  for (size_t r = 0; r < regimes.size(); ++r) {
+    const Regime& regime = regimes[r];
+    const double ours = Median(cpu[0][r]), theirs = Median(cpu[1][r]);
+    const double ratio = theirs > 0 ? ours / theirs : 0;
+    const std::string errs =
+        errors[0][r] + errors[1][r] == 0
+            ? ""
+            : absl::StrCat(" (errors: ", errors[0][r], " / ", errors[1][r], ")");
+    Report(absl::StrCat(regime.name, ": CPU, batch-server | peer"),
+           absl::StrCat(Range(cpu[0][r]), " | ", Range(cpu[1][r]), errs), "", errs.empty());
+    Report(absl::StrCat(regime.name, ": ratio (medians)"), absl::StrFormat("%.2f", ratio),
+           regime.target_ratio > 0 ? absl::StrFormat("<= %.1f", regime.target_ratio) : "",
+           regime.target_ratio == 0 || (ratio > 0 && ratio <= regime.target_ratio));
+    if (regime.has_floor) {
+      const double floor =
+          Median(regime.concurrency == 16 ? health_cpu16 : health_cpu256) + Median(direct_cpu);
+      Report(absl::StrCat(regime.name, ": batch-server / floor (", Us(floor), ")"),
+             absl::StrFormat("%.2f", ours / floor), "<= 1.2", ours <= 1.2 * floor);
+    }
+  }
+  const double added_ours = Median(p50[0]) - Median(direct_p50);
+  const double added_theirs = Median(p50[1]) - Median(direct_p50);
+  Report("concurrency 1: added latency p50, batch-server | peer",
+         absl::StrCat(Us(added_ours), " | ", Us(added_theirs)), "<= the peer's",
+         added_ours <= added_theirs);
+  const double added99 = Median(p99[0]) - Median(direct_p50);
+  Report("concurrency 1: p99 batch-server | peer",
+         absl::StrCat(Us(Median(p99[0])), " | ", Us(Median(p99[1]))), "added <= 1000 µs",
+         added99 <= 1000);
+  if (const std::string path = absl::GetFlag(FLAGS_compare_samples_out); !path.empty()) {
+    std::ofstream out(path);
+    out << "batch_server_us,peer_us\n";
+    for (size_t i = 0; i < std::max(samples[0].size(), samples[1].size()); ++i) {
+      out << (i < samples[0].size() ? absl::StrCat(samples[0][i]) : "") << ","
+          << (i < samples[1].size() ? absl::StrCat(samples[1][i]) : "") << "\n";
+    }
+  }
+  // 10,000 calls in flight on a 1 s + 1 s upstream, once per side: wall
+  // time, threads and peak RSS.
+  serpwow::sim::Fault slow;
+  slow.delay = absl::Seconds(1);
+  sim->AddFault(slow);
+  for (Side& side : sides) {
+    GatewayProcess& gw = *side.process;
+    std::atomic<int> max_threads{0};
+    std::atomic<bool> sampling{true};
+    std::thread sampler([&] {
+      while (sampling.load()) {
+        max_threads = std::max(max_threads.load(), gw.stats().threads);
+        absl::SleepFor(absl::Milliseconds(20));
+      }
+    });
+    constexpr int kBurst = 10000;
+    Stats st = RunLoad(gw.target(), sim.get(), kBurst, kBurst, kBurst / 100, absl::Seconds(20));
+    sampling = false;
+    sampler.join();
+    Report(absl::StrCat(side.label, ": 10,000 in flight: ok, wall, threads, peak RSS"),
+           absl::StrCat(st.ok, ", ", absl::StrFormat("%.2f", absl::ToDoubleSeconds(st.wall)),
+                        " s, ", max_threads.load(), ", ", gw.stats().peak_rss_kb / 1024, " MB"),
+           side.label == "batch-server" ? "10000, <= 4 s, <= 32, < 500 MB" : "",
+           side.label != "batch-server" ||
+               (st.ok == kBurst && st.wall <= absl::Seconds(4) && max_threads.load() <= 32 &&
+                gw.stats().peak_rss_kb < 500 * 1024));
+  }
+  sim->ClearFaults();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -822,6 +1006,7 @@ int main(int argc, char** argv) {
   if (only.empty() || only == "reuse") Reuse();
   if (only.empty() || only == "startup") Startup();
   if (only == "loop") LoopAlone();
+  if (only == "compare") Compare();
   int met = 0, missed = 0;
   for (const Row& r : g_rows) {
     if (r.target.empty()) continue;

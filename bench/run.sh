@@ -10,6 +10,7 @@ scripts/install-deps.sh
 command -v gnuplot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q gnuplot-nox
 command -v openssl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssl
 scripts/build.sh release
+bench/go_peer/build.sh  # the Go peer measured beside batch-server (section 6)
 
 # A throwaway CA and server certificate for the https upstream (TLS mode of
 # the simulator), to count TLS handshakes in steady state.
@@ -32,6 +33,8 @@ out=docs/benchmarks-latest.txt
   build/bin/bench --server=build/bin/batch-server --samples_out=build/bench-latency.csv
   build/bin/bench --server=build/bin/batch-server --only=reuse --ca_file="$certs/ca.crt" \
     --upstream_tls_cert="$certs/server.crt" --upstream_tls_key="$certs/server.key"
+  build/bin/bench --server=build/bin/batch-server --only=compare --peer=build/go-peer/go-peer \
+    --compare_samples_out=build/bench-compare.csv
 } | tee "$out"
 
 gnuplot <<'PLOT'
@@ -56,4 +59,25 @@ plot "build/bench-latency.csv" every ::1 using 1:(1.0/n1) smooth cumulative with
      "build/bench-latency.csv" every ::1 using 2:(1.0/n2) smooth cumulative with lines lw 2 \
        title sprintf("gRPC StopBatch through the gateway (%d calls)", n2)
 PLOT
-echo "bench/run.sh: wrote $out and docs/benchmark-latency.png"
+gnuplot <<'PLOT'
+set datafile separator ","
+stats "build/bench-compare.csv" every ::1 using 1 nooutput
+n1 = STATS_records
+stats "build/bench-compare.csv" every ::1 using 2 nooutput
+n2 = STATS_records
+set terminal pngcairo size 900,520 font "DejaVu Sans,10"
+set output "docs/benchmark-compare.png"
+set title "StopBatch at concurrency 1, same run: batch-server and the Go peer (bench/go_peer)"
+set xlabel "latency (µs, log scale)"
+set ylabel "share of calls at or below"
+set key bottom right
+set grid
+set logscale x
+set xrange [100:5000]
+set yrange [0:1]
+plot "build/bench-compare.csv" every ::1 using 1:(1.0/n1) smooth cumulative with lines lw 2 \
+       title sprintf("batch-server (%d calls)", n1), \
+     "build/bench-compare.csv" every ::1 using 2:(1.0/n2) smooth cumulative with lines lw 2 \
+       title sprintf("Go peer: grpc-go + net/http (%d calls)", n2)
+PLOT
+echo "bench/run.sh: wrote $out, docs/benchmark-latency.png and docs/benchmark-compare.png"
