@@ -6,6 +6,8 @@
 //                                       #   concurrency, reuse, startup
 //   build/bin/bench --only=compare --peer=build/go-peer/go-peer
 //                                       # beside the Go peer (bench/go_peer)
+//   build/bin/bench --only=watch        # WatchBatch: RSS per open stream and
+//                                       #   CPU between polls (10,000 streams)
 //   bench/run.sh                        # everything + the plot + docs table
 //
 // The gateway is the real batch-server binary in its own process (so its
@@ -52,12 +54,16 @@
 #include "tests/support/ports.h"
 #include "tests/support/subprocess.h"
 
-ABSL_FLAG(std::string, only, "", "run one part: latency, throughput, concurrency, reuse, startup");
+ABSL_FLAG(
+    std::string, only, "",
+    "run one part: latency, throughput, concurrency, reuse, startup, watch (only on request)");
 ABSL_FLAG(std::string, server, BATCH_SERVER_PATH, "the batch-server binary to measure");
 ABSL_FLAG(int, latency_samples, 3000, "sequential calls for the latency comparison");
 ABSL_FLAG(int, throughput_calls, 20000, "calls per throughput run");
 ABSL_FLAG(int, in_flight, 2000, "calls in flight for the concurrency run");
 ABSL_FLAG(int, reuse_calls, 10000, "sequential calls for the connection-reuse run");
+ABSL_FLAG(int, watch_streams, 10000, "WatchBatch streams for --only=watch");
+ABSL_FLAG(int, watch_batches, 5, "batches those streams watch");
 ABSL_FLAG(std::string, samples_out, "", "write latency samples (µs) as CSV here");
 ABSL_FLAG(std::string, peer, "",
           "--only=compare: the other gateway to measure beside --server (bench/go_peer)");
@@ -1001,6 +1007,110 @@ void Compare() {
   sim->ClearFaults();
 }
 
+// WatchBatch: what an open stream costs. --watch_streams streams over
+// --watch_batches idle batches, read by this process's callback client; the
+// gateway polls idle batches every 30 s (jittered by 20%: 24-36 s), so the
+// 10 s window that follows the first reads has no poll in it.
+class BenchWatcher : public grpc::ClientReadReactor<v1::WatchBatchEvent> {
+ public:
+  BenchWatcher(v1::BatchService::Stub* stub, const std::string& batch_id,
+               std::atomic<int>* first_events)
+      : first_events_(first_events) {
+    request_.set_name("batches/" + batch_id);
+    stub->async()->WatchBatch(&context_, &request_, this);
+    StartRead(&event_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    if (!seen_) first_events_->fetch_add(1);
+    seen_ = true;
+    StartRead(&event_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    status_ = status;
+    done_ = true;
+  }
+  void CancelAndWait() {
+    context_.TryCancel();
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&done_), absl::Seconds(30));
+  }
+
+ private:
+  std::atomic<int>* first_events_;
+  grpc::ClientContext context_;
+  v1::WatchBatchRequest request_;
+  v1::WatchBatchEvent event_;
+  bool seen_ = false;
+  absl::Mutex mu_;
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+void Watch() {
+  const int streams = absl::GetFlag(FLAGS_watch_streams);
+  const int batches = std::max(1, absl::GetFlag(FLAGS_watch_batches));
+  std::printf("\n6. WatchBatch: %d streams on %d batches\n", streams, batches);
+  auto sim = StartSim(false);
+  for (int b = 0; b < batches; ++b) sim->PutBatch(absl::StrCat("WATCH", b), BatchState::kIdle, 10);
+  GatewayProcess gw(sim->base_url(),
+                    {"--watch_interval_idle=30s", absl::StrCat("--watch_max_streams=", streams),
+                     "--max_concurrent_streams=1000", "--memory_limit=2Gi"});
+  if (!gw.ready()) {
+    Report("gateway did not start", "", "", false);
+    return;
+  }
+  const int channels = std::max(1, (streams + 499) / 500);
+  std::vector<v1::BatchService::Stub*> stubs = StubsFor(gw.target(), channels);
+  std::atomic<int> first_events{0};
+  // One stream per channel first (connections and the batches' pollers up),
+  // then the reference RSS.
+  std::vector<std::unique_ptr<BenchWatcher>> watchers;
+  for (int c = 0; c < channels; ++c) {
+    watchers.push_back(std::make_unique<BenchWatcher>(
+        stubs[static_cast<size_t>(c)], absl::StrCat("WATCH", c % batches), &first_events));
+  }
+  for (int i = 0; i < 1000 && first_events.load() < channels; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  absl::SleepFor(absl::Milliseconds(500));
+  const ProcStats before = gw.stats();
+  const absl::Time opening = absl::Now();
+  for (int s = channels; s < streams; ++s) {
+    watchers.push_back(std::make_unique<BenchWatcher>(stubs[static_cast<size_t>(s % channels)],
+                                                      absl::StrCat("WATCH", s % batches),
+                                                      &first_events));
+  }
+  for (int i = 0; i < 3000 && first_events.load() < streams; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  const double open_s = absl::ToDoubleSeconds(absl::Now() - opening);
+  absl::SleepFor(absl::Seconds(1));
+  const ProcStats open = gw.stats();
+  Report("streams open with their first event",
+         absl::StrCat(first_events.load(), " in ", static_cast<int>(open_s * 1000), " ms"),
+         absl::StrCat(streams), first_events.load() == streams);
+  const double kb_per_stream = static_cast<double>(open.rss_kb - before.rss_kb) /
+                               static_cast<double>(std::max(1, streams - channels));
+  Report("gateway RSS per open stream",
+         absl::StrCat(static_cast<int>(kb_per_stream * 10) / 10.0, " KB"), "< 20 KB",
+         kb_per_stream < 20);
+  Report("gateway RSS with the streams open", absl::StrCat(open.rss_kb / 1024, " MB"), "", true);
+  // The idle window: no poll is due (the first reads were < 24 s ago).
+  sim->ResetRequests();
+  const ProcStats idle_before = gw.stats();
+  absl::SleepFor(absl::Seconds(10));
+  const ProcStats idle_after = gw.stats();
+  const double cpu_ms = (idle_after.cpu_seconds - idle_before.cpu_seconds) * 1000;
+  Report("gateway CPU over 10 s between polls", absl::StrCat(static_cast<int>(cpu_ms), " ms"),
+         "~0 (<= 100 ms)", cpu_ms <= 100);
+  Report("upstream reads in that window", absl::StrCat(sim->request_count()), "0",
+         sim->request_count() == 0);
+  for (auto& w : watchers) w->CancelAndWait();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1023,6 +1133,7 @@ int main(int argc, char** argv) {
   if (only.empty() || only == "startup") Startup();
   if (only == "loop") LoopAlone();
   if (only == "compare") Compare();
+  if (only == "watch") Watch();
   int met = 0, missed = 0;
   for (const Row& r : g_rows) {
     if (r.target.empty()) continue;

@@ -186,6 +186,10 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   gw->download_links_ =
       logic::MakeDownloadLinkPolicy(options.upstream.base_url, options.download_link_hosts);
   deps.download_links = &gw->download_links_;
+  // WatchBatch's pollers (logic/watch_hub.h), on the same caller and loops.
+  gw->watch_hub_ = std::make_unique<logic::WatchHub>(gw->caller_.get(), &gw->download_links_,
+                                                     options.watch, gw->metrics_.get());
+  deps.watch = gw->watch_hub_.get();
   gw->service_ = std::make_unique<rpc::BatchServiceImpl>(deps);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -304,6 +308,10 @@ void Gateway::Shutdown(absl::Duration grace) {
     // have arrived and been refused; a client that waits for its answer then
     // has nothing in the air.
     gate_.Hold();
+    // Watch streams never end by themselves: all of them end now, UNAVAILABLE
+    // SHUTTING_DOWN (the client resumes elsewhere with `since`), and no poll
+    // is left in flight.
+    watch_hub_->Shutdown(logic::ShuttingDownError(""));
     while (absl::Now() < rpc::RefusalWindowEnd(began, gate_.last_refused(), gate_.held(), grace)) {
       absl::SleepFor(absl::Milliseconds(5));
     }

@@ -17,12 +17,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "server/logic/list_pacer.h"
-#include "server/logic/download_links.h"
 #include "server/logic/batch_mutation.h"
+#include "server/logic/download_links.h"
+#include "server/logic/list_pacer.h"
 #include "server/logic/request_dedupe.h"
 #include "server/logic/stop_batch.h"
 #include "server/logic/upstream_caller.h"
+#include "server/logic/watch_hub.h"
 #include "server/memory_guard.h"
 #include "server/metrics.h"
 #include "server/metrics_server.h"
@@ -112,6 +113,9 @@ struct GatewayOptions {
   // MakeDownloadLinkPolicy); empty: results.<d> and searches.<d> of the
   // upstream's domain. The upstream's own origin is always accepted.
   std::vector<std::string> download_link_hosts;
+  // WatchBatch: poll intervals, the poll budget, stream bounds
+  // (logic/watch_hub.h).
+  logic::WatchOptions watch;
 };
 
 // OK for "HOST:PORT", "[IPV6]:PORT" with 0 <= PORT <= 65535; the message names
@@ -166,6 +170,10 @@ class Gateway {
   // The List pacer; every mutation through this replica calls its
   // Invalidate() (the List cache must not outlive a change made here).
   logic::ListPacer& list_pacer() { return *list_pacer_; }
+  // WatchBatch's pollers and streams.
+  logic::WatchHub& watch_hub() { return *watch_hub_; }
+  // Calls (operations) in flight in the upstream caller, watch polls included.
+  size_t calls_in_flight() const { return caller_ != nullptr ? caller_->in_flight() : 0; }
   // The Prometheus exposition (what GET /metrics returns).
   std::string RenderMetrics() const;
 
@@ -179,6 +187,7 @@ class Gateway {
   std::unique_ptr<logic::ListPacer> list_pacer_;
   logic::DownloadLinkPolicy download_links_;
   std::unique_ptr<logic::RequestDedupe> dedupe_;
+  std::unique_ptr<logic::WatchHub> watch_hub_;  // after caller_: it goes first
   std::unique_ptr<rpc::CallerAuth> auth_;
   rpc::ShutdownGate gate_;  // the refusal window of Shutdown (rpc/shutdown_gate.h)
   std::unique_ptr<rpc::BatchServiceImpl> service_;

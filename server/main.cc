@@ -108,6 +108,27 @@ ABSL_FLAG(int, list_burst, 5,
 ABSL_FLAG(absl::Duration, list_cache_ttl, absl::Seconds(2),
           "how long a List reply is served from this replica's cache (0 turns it off; any "
           "mutation through this replica empties it) [env BATCH_SERVER_LIST_CACHE_TTL]");
+ABSL_FLAG(absl::Duration, watch_interval_queued, absl::Seconds(10),
+          "WatchBatch: how often a queued batch is read (jittered by 20%) "
+          "[env BATCH_SERVER_WATCH_INTERVAL_QUEUED]");
+ABSL_FLAG(
+    absl::Duration, watch_interval_running, absl::Seconds(5),
+    "WatchBatch: how often a running batch is read [env BATCH_SERVER_WATCH_INTERVAL_RUNNING]");
+ABSL_FLAG(absl::Duration, watch_interval_idle, absl::Seconds(60),
+          "WatchBatch: how often an idle batch is read [env BATCH_SERVER_WATCH_INTERVAL_IDLE]");
+ABSL_FLAG(double, watch_poll_rate, 10,
+          "WatchBatch: reads a second this replica's pollers may send over all watched batches "
+          "(with B batches watched each is read at most every B/rate) "
+          "[env BATCH_SERVER_WATCH_POLL_RATE]");
+ABSL_FLAG(int64_t, watch_max_streams, 10000,
+          "WatchBatch streams open at once; beyond, UNAVAILABLE GATEWAY_OVERLOADED "
+          "[env BATCH_SERVER_WATCH_MAX_STREAMS]");
+ABSL_FLAG(absl::Duration, watch_max_duration, absl::Hours(1),
+          "a WatchBatch stream ends OK after this long (clients resume with since) "
+          "[env BATCH_SERVER_WATCH_MAX_DURATION]");
+ABSL_FLAG(absl::Duration, watch_failure_limit, absl::Minutes(2),
+          "polls of a watched batch failing this long end its streams UNAVAILABLE "
+          "UPSTREAM_UNAVAILABLE [env BATCH_SERVER_WATCH_FAILURE_LIMIT]");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "on SIGTERM/SIGINT, how long calls in flight may take to finish before they are ended "
           "with UNAVAILABLE [env BATCH_SERVER_SHUTDOWN_GRACE]");
@@ -376,6 +397,30 @@ int main(int argc, char** argv) {
     }
     if (o.cache_ttl < absl::ZeroDuration() || o.cache_ttl > absl::Minutes(10)) {
       Fail(kExitBadConfig, "--list_cache_ttl must be between 0 and 10m");
+    }
+  }
+  {  // WatchBatch
+    serpwow::logic::WatchOptions& o = options.watch;
+    o.intervals.queued = absl::GetFlag(FLAGS_watch_interval_queued);
+    o.intervals.running = absl::GetFlag(FLAGS_watch_interval_running);
+    o.intervals.idle = absl::GetFlag(FLAGS_watch_interval_idle);
+    o.intervals.poll_rate = absl::GetFlag(FLAGS_watch_poll_rate);
+    o.max_duration = absl::GetFlag(FLAGS_watch_max_duration);
+    o.failure_limit = absl::GetFlag(FLAGS_watch_failure_limit);
+    const int64_t max_streams = absl::GetFlag(FLAGS_watch_max_streams);
+    if (o.intervals.queued < absl::Milliseconds(10) ||
+        o.intervals.running < absl::Milliseconds(10) || o.intervals.idle < absl::Milliseconds(10)) {
+      Fail(kExitBadConfig, "--watch_interval_queued, _running and _idle must be at least 10ms");
+    }
+    if (!(o.intervals.poll_rate > 0 && o.intervals.poll_rate <= 10000)) {
+      Fail(kExitBadConfig, "--watch_poll_rate must be in (0, 10000]");
+    }
+    if (max_streams < 0 || max_streams > 1000000) {
+      Fail(kExitBadConfig, "--watch_max_streams must be between 0 and 1000000");
+    }
+    o.max_streams = static_cast<size_t>(max_streams);
+    if (o.max_duration < absl::ZeroDuration() || o.failure_limit < absl::ZeroDuration()) {
+      Fail(kExitBadConfig, "--watch_max_duration and --watch_failure_limit must not be negative");
     }
   }
   if (absl::GetFlag(FLAGS_shutdown_grace) < absl::ZeroDuration()) {

@@ -178,6 +178,18 @@ void GatewayMetrics::Deduplicated(RpcMethod method, const char* decision) {
   }
 }
 
+namespace {
+constexpr const char* kWatchPollReasonNames[] = {"first", "interval", "retry", "result_set"};
+}  // namespace
+
+void GatewayMetrics::OnWatchPoll(const char* reason) {
+  for (size_t i = 0; i < watch_polls_.size(); ++i) {
+    if (std::string(reason) == kWatchPollReasonNames[i]) {
+      watch_polls_[i].fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
 void GatewayMetrics::RpcFinished(RpcMethod method, absl::StatusCode code, absl::Duration elapsed) {
   int m = static_cast<int>(method);
   int c = static_cast<int>(code);
@@ -334,6 +346,31 @@ std::string GatewayMetrics::Render(int64_t connections_opened, int64_t upstream_
     absl::StrAppend(&out, "serpwow_gateway_list_tokens_available ", FormatDouble(list_tokens_()),
                     "\n");
   }
+  out +=
+      "# HELP serpwow_gateway_watch_streams WatchBatch streams open on this replica.\n"
+      "# TYPE serpwow_gateway_watch_streams gauge\n";
+  absl::StrAppend(&out, "serpwow_gateway_watch_streams ", watch_streams_.load(), "\n");
+  out +=
+      "# HELP serpwow_gateway_watch_polls_total Reads of SerpWow made by watch pollers, by why.\n"
+      "# TYPE serpwow_gateway_watch_polls_total counter\n";
+  for (size_t i = 0; i < watch_polls_.size(); ++i) {
+    absl::StrAppend(&out, "serpwow_gateway_watch_polls_total{reason=\"", kWatchPollReasonNames[i],
+                    "\"} ", watch_polls_[i].load(), "\n");
+  }
+  out +=
+      "# HELP serpwow_gateway_watch_events_total WatchBatch events written, by type.\n"
+      "# TYPE serpwow_gateway_watch_events_total counter\n";
+  for (int i = 0; i < logic::kWatchEventTypes; ++i) {
+    absl::StrAppend(&out, "serpwow_gateway_watch_events_total{type=\"",
+                    logic::WatchEventTypeName(static_cast<logic::WatchEventType>(i)), "\"} ",
+                    watch_events_[i].load(), "\n");
+  }
+  out +=
+      "# HELP serpwow_gateway_watch_events_conflated_total WatchBatch events replaced by a "
+      "newer state before a slow reader took them.\n"
+      "# TYPE serpwow_gateway_watch_events_conflated_total counter\n";
+  absl::StrAppend(&out, "serpwow_gateway_watch_events_conflated_total ", watch_conflated_.load(),
+                  "\n");
   return out;
 }
 

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "server/logic/list_pacer.h"
+#include "server/logic/watch_hub.h"
 #include "server/upstream/serpwow_client.h"
 
 namespace serpwow {
@@ -64,7 +65,9 @@ enum class RpcMethod {
 };
 const char* RpcMethodName(RpcMethod method);  // "StopBatch", ...: the metric label and log value
 
-class GatewayMetrics : public upstream::UpstreamObserver, public logic::ListPacerObserver {
+class GatewayMetrics : public upstream::UpstreamObserver,
+                       public logic::ListPacerObserver,
+                       public logic::WatchObserver {
  public:
   GatewayMetrics();
 
@@ -86,6 +89,16 @@ class GatewayMetrics : public upstream::UpstreamObserver, public logic::ListPace
   void Reconciled(RpcMethod method, absl::StatusCode code, bool outcome_unknown);
   // The request_id table's decision for a call (CallTrace::dedupe).
   void Deduplicated(RpcMethod method, const char* decision);
+
+  // WatchBatch (logic/watch_hub.h): open streams, the reads pollers send by
+  // reason ("first", "interval", "retry", "result_set"), events written by
+  // type, and events conflated away for slow readers.
+  void OnWatchStreams(int64_t open) override { watch_streams_.store(open); }
+  void OnWatchPoll(const char* reason) override;
+  void WatchEventSent(logic::WatchEventType type) {
+    watch_events_[static_cast<int>(type)].fetch_add(1, std::memory_order_relaxed);
+  }
+  void WatchConflated(uint64_t n) { watch_conflated_.fetch_add(n, std::memory_order_relaxed); }
 
   // The memory guard shut a client connection down (server/memory_guard.h).
   void ConnectionShed() { connections_shed_.fetch_add(1, std::memory_order_relaxed); }
@@ -113,6 +126,11 @@ class GatewayMetrics : public upstream::UpstreamObserver, public logic::ListPace
   std::array<std::atomic<uint64_t>, kCacheResults> list_cache_{};
   std::unique_ptr<Histogram> list_wait_;
   std::function<double()> list_tokens_;
+  static constexpr int kWatchPollReasons = 4;  // first, interval, retry, result_set
+  std::atomic<int64_t> watch_streams_{0};
+  std::array<std::atomic<uint64_t>, kWatchPollReasons> watch_polls_{};
+  std::array<std::atomic<uint64_t>, logic::kWatchEventTypes> watch_events_{};
+  std::atomic<uint64_t> watch_conflated_{0};
 };
 
 }  // namespace serpwow

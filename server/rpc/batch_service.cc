@@ -18,6 +18,7 @@
 #include "server/logic/stop_all_batches.h"
 #include "server/logic/stop_batch.h"
 #include "server/logic/update_batch.h"
+#include "server/rpc/watch_reactor.h"
 
 namespace serpwow::rpc {
 namespace {
@@ -493,6 +494,11 @@ grpc::ServerUnaryReactor* BatchServiceImpl::StartBatch(grpc::CallbackServerConte
                                                        const v1::StartBatchRequest* request,
                                                        v1::StartBatchResponse* response) {
   return new UnaryReactor<StartBatchRpc>(context, request, response, deps_);
+}
+
+grpc::ServerWriteReactor<v1::WatchBatchEvent>* BatchServiceImpl::WatchBatch(
+    grpc::CallbackServerContext* context, const v1::WatchBatchRequest* request) {
+  return WatchReactor::Start(context, request, deps_);
 }
 
 }  // namespace serpwow::rpc

@@ -62,6 +62,10 @@ class BatchServiceImpl final : public serpwow::batches::v1::BatchService::Callba
   grpc::ServerUnaryReactor* StartBatch(grpc::CallbackServerContext* context,
                                        const serpwow::batches::v1::StartBatchRequest* request,
                                        serpwow::batches::v1::StartBatchResponse* response) override;
+  // The one streaming RPC (watch_reactor.h).
+  grpc::ServerWriteReactor<serpwow::batches::v1::WatchBatchEvent>* WatchBatch(
+      grpc::CallbackServerContext* context,
+      const serpwow::batches::v1::WatchBatchRequest* request) override;
 
  private:
   const RpcDeps deps_;

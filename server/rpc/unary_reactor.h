@@ -10,7 +10,8 @@
 // handler edge, through the shutdown gate, which holds answers for a moment
 // at shutdown. It never blocks a gRPC thread: the upstream work runs on the
 // loop threads (logic/upstream_caller.h) and the reactor is finished from
-// there, from OnCancel, or at shutdown.
+// there, from OnCancel, or at shutdown. The admission, deadline and cancel
+// pieces are call_edge.h, shared with the stream's reactor (watch_reactor.h).
 //
 // Each RPC supplies a small traits type `Rpc` with:
 //   using Request, Response, Op (a logic::Operation subclass);
@@ -51,7 +52,9 @@
 #include "server/logic/request_dedupe.h"
 #include "server/logic/stop_batch.h"
 #include "server/logic/upstream_caller.h"
+#include "server/logic/watch_hub.h"
 #include "server/metrics.h"
+#include "server/rpc/call_edge.h"
 #include "server/rpc/caller_auth.h"
 #include "server/rpc/cancel_cause.h"
 #include "server/rpc/grpc_status.h"
@@ -64,10 +67,6 @@ inline constexpr char kRequestIdKey[] = "x-request-id";
 // The caller's request id if it is 1-128 chars of [A-Za-z0-9._:-], else a new
 // random one (32 hex digits).
 std::string RequestIdFrom(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
-
-// The size of a call's metadata as HTTP/2 counts it (RFC 7540 §6.5.2:
-// name + value + 32 per field), the way SETTINGS_MAX_HEADER_LIST_SIZE does.
-size_t MetadataSize(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
 
 // What the RPCs are built from; everything must outlive the service.
 struct RpcDeps {
@@ -87,6 +86,7 @@ struct RpcDeps {
   logic::ListPacer* list_pacer = nullptr;  // the List bucket, cache and coalescing
   // The check of download links passed on (null: every link is refused).
   const logic::DownloadLinkPolicy* download_links = nullptr;
+  logic::WatchHub* watch = nullptr;  // WatchBatch's pollers (null: WatchBatch is UNAVAILABLE)
 };
 
 // Whether a traits type has the optional hooks (see the top of this file).
@@ -120,25 +120,11 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
         request_id_(RequestIdFrom(context->client_metadata())),
         gate_(deps.gate) {
     metrics_->RpcStarted();
-    if (const size_t size = MetadataSize(context->client_metadata());
-        size > deps.max_metadata_bytes) {
-      OnEnded(logic::ErrorBuilder(absl::StatusCode::kResourceExhausted,
-                                  absl::StrCat("the call's metadata is ", size,
-                                               " bytes; this server accepts at most ",
-                                               deps.max_metadata_bytes, " per call"),
-                                  logic::reason::kMetadataTooLarge),
-              logic::CallTrace{});
-      return;
-    }
-    if (deps.auth != nullptr) {
-      if (absl::Status allowed = deps.auth->Check(context->client_metadata()); !allowed.ok()) {
-        OnEnded(allowed, logic::CallTrace{});
-        return;
-      }
-    }
-    if (gate_ != nullptr && gate_->refusing()) {  // shutting down (shutdown_gate.h)
-      gate_->Refused(absl::Now());
-      OnEnded(logic::ShuttingDownError(Rpc::LogId(*request)), logic::CallTrace{});
+    // Metadata size, caller auth, shutdown refusal: call_edge.h.
+    if (absl::Status admitted =
+            AdmitCall(*context, deps.max_metadata_bytes, deps.auth, gate_, Rpc::LogId(*request));
+        !admitted.ok()) {
+      OnEnded(std::move(admitted), logic::CallTrace{});
       return;
     }
     if constexpr (MakesWithContext<Rpc>::value) {
@@ -152,18 +138,8 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
   }
 
   void OnCancel() override {
-    if (op_ == nullptr) return;  // already finished (auth)
-    // Usually the caller's own deadline timer, which fires before ours
-    // (cancel_cause.h); a cancel well before the deadline is the caller's.
-    const bool expired = CancelIsTheDeadline(start_, deadline_, absl::Now());
-    op_->Cancel(expired ? logic::ErrorBuilder(absl::StatusCode::kDeadlineExceeded,
-                                              absl::StrCat("the call's deadline passed (",
-                                                           RpcMethodName(Rpc::kMethod), ")"),
-                                              logic::reason::kDeadlineExceeded)
-                              .Build()
-                        : logic::ErrorBuilder(absl::StatusCode::kCancelled,
-                                              "the call was cancelled", logic::reason::kCancelled)
-                              .Build());
+    if (op_ == nullptr) return;                                  // already finished (auth)
+    op_->Cancel(CancelStatus(Rpc::kMethod, start_, deadline_));  // call_edge.h
   }
 
   void OnDone() override { delete this; }
@@ -179,12 +155,6 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
   bool InternalInlineable() override { return true; }
 
  private:
-  static absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
-    auto deadline = context->deadline();
-    if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
-    return absl::FromChrono(deadline);
-  }
-
   // Runs exactly once (Operation guarantees it): on the upstream loop
   // thread, inline for invalid input or a refused caller, or in OnCancel.
   void OnEnded(absl::Status status, const logic::CallTrace& trace) {

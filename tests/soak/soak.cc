@@ -10,6 +10,9 @@
 // reset, dropped connection, HTML 200, stall, slow reply), an invalid id
 // (1%), or a healthy queued/running/idle/unknown batch; a deadline from
 // 30 ms to 5 s; and 5% are cancelled by the client after 0-30 ms.
+// Beside them, WatchBatch streams (--watch_streams at most open at once) are
+// opened and cancelled at random on the same batches (and on unknown and
+// invalid ones), with fast poll intervals so their pollers come and go.
 // It checks that every call ends, with a code from the error contract; that
 // nothing is left in flight; and that RSS at the end is within 10% of RSS
 // after warm-up (the first 20% of calls). LSan checks for leaks at exit.
@@ -46,6 +49,7 @@ ABSL_FLAG(int, concurrency, 64, "RPCs in flight at once");
 ABSL_FLAG(double, fault_ratio, 0.15, "share of RPCs aimed at a batch with an injected fault");
 ABSL_FLAG(double, max_rss_growth, 0.10, "allowed RSS growth from warm-up to the end");
 ABSL_FLAG(uint64_t, seed, 1, "random seed");
+ABSL_FLAG(int, watch_streams, 64, "WatchBatch streams open at most at once (0: none)");
 
 // In the ASan build: a small quarantine. ASan keeps freed memory out of reuse
 // (256 MB by default) to catch use-after-free; filling it would look like RSS
@@ -229,6 +233,114 @@ class Soak {
   std::map<grpc::StatusCode, int64_t> codes_;
 };
 
+// WatchBatch streams opened and cancelled at random (Tick, from the driver
+// loop). Each stream is a callback reactor that reads until the end.
+class WatchSoak {
+ public:
+  WatchSoak(v1::BatchService::Stub* stub, uint64_t seed, int max_open)
+      : stub_(stub), rng_(seed), max_open_(max_open) {}
+  ~WatchSoak() { CancelAllAndWait(absl::Seconds(30)); }
+
+  void Tick(int n) {
+    if (max_open_ <= 0) return;
+    std::shared_ptr<Stream> cancel;
+    {
+      absl::MutexLock lock(&mu_);
+      std::uniform_real_distribution<double> u(0, 1);
+      Reap();
+      if (static_cast<int>(open_.size()) < max_open_ && u(rng_) < 0.5) {
+        const double kind = u(rng_);
+        std::string id = absl::StrCat("B", static_cast<int>(u(rng_) * 512));
+        if (kind < 0.05) id = absl::StrCat("WUNKNOWN", n);
+        if (kind > 0.98) id = "bad/../id";
+        auto stream = std::make_shared<Stream>(this);
+        stream->request.set_name(absl::StrCat("batches/", id));
+        if (u(rng_) < 0.3) stream->request.set_until(v1::WatchBatchRequest::UNTIL_RUN_ENDS);
+        open_.push_back(stream);
+        ++opened_;
+        stub_->async()->WatchBatch(&stream->context, &stream->request, stream.get());
+        stream->StartRead(&stream->event);
+        stream->StartCall();
+      } else if (!open_.empty() && u(rng_) < 0.5) {
+        cancel =
+            open_[static_cast<size_t>(u(rng_) * static_cast<double>(open_.size())) % open_.size()];
+      }
+    }
+    if (cancel != nullptr) cancel->context.TryCancel();
+  }
+
+  // Cancels every stream and waits for each to end; true when all did.
+  bool CancelAllAndWait(absl::Duration timeout) {
+    std::vector<std::shared_ptr<Stream>> open;
+    {
+      absl::MutexLock lock(&mu_);
+      open = open_;
+    }
+    for (auto& s : open) s->context.TryCancel();
+    absl::MutexLock lock(&mu_);
+    auto all_done = [&] { return ended_ == opened_; };
+    const bool done = mu_.AwaitWithTimeout(absl::Condition(&all_done), timeout);
+    if (done) open_.clear();
+    return done;
+  }
+
+  int64_t opened() {
+    absl::MutexLock lock(&mu_);
+    return opened_;
+  }
+  int64_t events() {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+  std::map<grpc::StatusCode, int64_t> codes() {
+    absl::MutexLock lock(&mu_);
+    return codes_;
+  }
+
+ private:
+  struct Stream : grpc::ClientReadReactor<v1::WatchBatchEvent> {
+    explicit Stream(WatchSoak* owner) : soak(owner) {}
+    void OnReadDone(bool ok) override {
+      if (!ok) return;
+      {
+        absl::MutexLock lock(&soak->mu_);
+        ++soak->events_;
+      }
+      StartRead(&event);
+    }
+    void OnDone(const grpc::Status& status) override {
+      absl::MutexLock lock(&soak->mu_);
+      ++soak->codes_[status.error_code()];
+      ++soak->ended_;
+      done = true;
+    }
+    WatchSoak* soak;
+    grpc::ClientContext context;
+    v1::WatchBatchRequest request;
+    v1::WatchBatchEvent event;
+    bool done = false;  // guarded by soak->mu_
+  };
+
+  // Forgets the streams that have ended.
+  void Reap() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::vector<std::shared_ptr<Stream>> keep;
+    for (auto& s : open_) {
+      if (!s->done) keep.push_back(s);
+    }
+    open_.swap(keep);
+  }
+
+  v1::BatchService::Stub* stub_;
+  absl::Mutex mu_;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
+  const int max_open_;
+  std::vector<std::shared_ptr<Stream>> open_ ABSL_GUARDED_BY(mu_);
+  int64_t opened_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t ended_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t events_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<grpc::StatusCode, int64_t> codes_ ABSL_GUARDED_BY(mu_);
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -255,6 +367,9 @@ int main(int argc, char** argv) {
   absl::Duration elapsed;
   bool all_ended = false;
   int64_t left_in_flight = -1;
+  bool watches_ended = false;
+  int64_t watches_opened = 0, watch_events = 0, watch_streams_left = -1, calls_left = -1;
+  std::map<grpc::StatusCode, int64_t> watch_codes;
   // Outlive everything below: late callbacks (only on a failed run) touch them.
   absl::Mutex mu;
   int in_flight = 0, finished = 0;
@@ -282,6 +397,11 @@ int main(int argc, char** argv) {
     // opening on 15% faults, or failing everything fast for seconds.
     options.calls.breaker.failure_ratio = 0.1;
     options.calls.breaker.open_for = absl::Milliseconds(100);
+    // Watch pollers that read often, so that streams see events and polls
+    // are in flight when streams are cancelled.
+    options.watch.intervals.queued = options.watch.intervals.running = absl::Milliseconds(20);
+    options.watch.intervals.idle = absl::Milliseconds(50);
+    options.watch.intervals.poll_rate = 500;
     auto gateway = serpwow::Gateway::Start(options);
     if (!gateway.ok()) {
       std::fprintf(stderr, "soak: gateway: %s\n", std::string(gateway.status().message()).c_str());
@@ -292,6 +412,8 @@ int main(int argc, char** argv) {
     Soak soak(stub.get(), sim->get(), absl::GetFlag(FLAGS_seed));
     for (const FaultKind& k : kinds) soak.kinds_.push_back(k.id);
     soak.fault_ratio_ = absl::GetFlag(FLAGS_fault_ratio);
+    WatchSoak watches(stub.get(), absl::GetFlag(FLAGS_seed) + 1,
+                      absl::GetFlag(FLAGS_watch_streams));
 
     const absl::Time start = absl::Now();
     const int warm_up = std::max(1, total / 5);
@@ -307,6 +429,7 @@ int main(int argc, char** argv) {
         ++in_flight;
       }
       soak.CancelDue();
+      watches.Tick(n);
       // The simulator logs every request it sees; keep that log (which lives
       // in this process too) from counting as growth.
       if (n % 500 == 0) (*sim)->ResetRequests();
@@ -325,6 +448,9 @@ int main(int argc, char** argv) {
         absl::MutexLock lock(&mu);
         auto settled = [&] { return in_flight == 0; };
         mu.AwaitWithTimeout(absl::Condition(&settled), absl::Seconds(30));
+        mu.Unlock();
+        watches.CancelAllAndWait(absl::Seconds(30));  // the reference holds no stream
+        mu.Lock();
         (*sim)->ResetRequests();
         rss_warm = RssKb();
         heap_warm = LiveHeapKb();
@@ -343,8 +469,14 @@ int main(int argc, char** argv) {
       all_ended = done();
     }
     elapsed = absl::Now() - start;
+    watches_ended = watches.CancelAllAndWait(absl::Seconds(30));
+    watches_opened = watches.opened();
+    watch_events = watches.events();
+    watch_codes = watches.codes();
     absl::SleepFor(absl::Milliseconds(200));
     left_in_flight = (*gateway)->upstream_in_flight();
+    calls_left = static_cast<int64_t>((*gateway)->calls_in_flight());
+    watch_streams_left = static_cast<int64_t>((*gateway)->watch_hub().streams());
     (*sim)->ResetRequests();
     rss_end = RssKb();
     heap_end = LiveHeapKb();
@@ -387,6 +519,19 @@ int main(int argc, char** argv) {
             codes[grpc::StatusCode::DEADLINE_EXCEEDED] > 0,
         "the mix produced OK, UNAVAILABLE and DEADLINE_EXCEEDED");
   check(left_in_flight == 0, "no upstream transfer left in flight");
+  if (absl::GetFlag(FLAGS_watch_streams) > 0) {
+    std::printf("watch: %lld streams opened, %lld events read;",
+                static_cast<long long>(watches_opened), static_cast<long long>(watch_events));
+    for (const auto& [code, n] : watch_codes) {
+      std::printf(" %s %lld", absl::StatusCodeToString(static_cast<absl::StatusCode>(code)).c_str(),
+                  static_cast<long long>(n));
+    }
+    std::printf("\n");
+    check(watches_ended && watches_opened > 0 && watch_events > 0,
+          "every watch stream ended (and they saw events)");
+    check(watch_streams_left == 0 && calls_left == 0,
+          "no watch stream open and no call (poll) in flight at the end");
+  }
   const double allowed = 1 + absl::GetFlag(FLAGS_max_rss_growth);
   if (SOAK_ASAN) {
     // Under ASan, RSS mostly measures the sanitizer's own bookkeeping (shadow
