@@ -54,7 +54,9 @@ TEST(ServiceConfigFile, NamesEveryMethodOnceWithItsRetryClass) {
   // A watch stream lasts as long as the caller wants: no method timeout.
   for (const auto& method_config : config.at("methodConfig")) {
     for (const auto& name : method_config.at("name")) {
-      if (name.at("method") == "WatchBatch") EXPECT_FALSE(method_config.contains("timeout"));
+      if (name.at("method") == "WatchBatch") {
+        EXPECT_FALSE(method_config.contains("timeout"));
+      }
     }
   }
 }
