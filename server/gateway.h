@@ -17,10 +17,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "server/logic/list_pacer.h"
-#include "server/logic/download_links.h"
 #include "server/logic/batch_mutation.h"
+#include "server/logic/download_links.h"
+#include "server/logic/list_pacer.h"
 #include "server/logic/request_dedupe.h"
+#include "server/logic/search_queue.h"
 #include "server/logic/stop_batch.h"
 #include "server/logic/upstream_caller.h"
 #include "server/memory_guard.h"
@@ -74,6 +75,11 @@ struct GatewayOptions {
   // the request_id table's bounds (logic/request_dedupe.h).
   logic::MutationOptions mutations;
   logic::DedupeOptions dedupe;
+  // The search calls' queue (logic/search_queue.h): its bound and scope.
+  logic::SearchQueueOptions search_queue;
+  // The largest request message the server takes (AddSearches of 1000
+  // searches with large params; gRPC's default is 4 MiB).
+  size_t max_receive_message_bytes = 8 << 20;
   TlsOptions tls;
   // Bearer tokens file for callers; empty disables caller authentication.
   std::string auth_tokens_file;
@@ -166,6 +172,8 @@ class Gateway {
   // The List pacer; every mutation through this replica calls its
   // Invalidate() (the List cache must not outlive a change made here).
   logic::ListPacer& list_pacer() { return *list_pacer_; }
+  // The search calls' queue (its size() is 0 once a shutdown is complete).
+  const logic::SearchQueue& search_queue() const { return *search_queue_; }
   // The Prometheus exposition (what GET /metrics returns).
   std::string RenderMetrics() const;
 
@@ -179,6 +187,7 @@ class Gateway {
   std::unique_ptr<logic::ListPacer> list_pacer_;
   logic::DownloadLinkPolicy download_links_;
   std::unique_ptr<logic::RequestDedupe> dedupe_;
+  std::unique_ptr<logic::SearchQueue> search_queue_;
   std::unique_ptr<rpc::CallerAuth> auth_;
   rpc::ShutdownGate gate_;  // the refusal window of Shutdown (rpc/shutdown_gate.h)
   std::unique_ptr<rpc::BatchServiceImpl> service_;

@@ -334,6 +334,13 @@ std::string GatewayMetrics::Render(int64_t connections_opened, int64_t upstream_
     absl::StrAppend(&out, "serpwow_gateway_list_tokens_available ", FormatDouble(list_tokens_()),
                     "\n");
   }
+  if (search_queue_depth_) {
+    out +=
+        "# HELP serpwow_gateway_search_queue_depth_max The deepest search queue now (calls "
+        "waiting plus the one in flight, over every batch's queue).\n"
+        "# TYPE serpwow_gateway_search_queue_depth_max gauge\n";
+    absl::StrAppend(&out, "serpwow_gateway_search_queue_depth_max ", search_queue_depth_(), "\n");
+  }
   return out;
 }
 
