@@ -77,12 +77,12 @@ ABSL_FLAG(std::string, delete_queued, "refund",
 ABSL_FLAG(int64_t, max_searches_per_batch, 15000, "Searches a batch may hold.");
 ABSL_FLAG(int64_t, max_searches_with_html, 100,
           "Searches a batch may hold when any of them uses include_html.");
-ABSL_FLAG(int64_t, max_searches_per_call, 1000, "Searches one PUT /batches/{id} may add.");
+ABSL_FLAG(int64_t, max_searches_per_call, 1000, "Searches one add-searches call may add.");
 ABSL_FLAG(int64_t, max_page_limit, 20, "The largest max_page of a search.");
 ABSL_FLAG(int, search_not_found_status, 404,
           "HTTP status of \"No Search with ID ... was found in this Batch\" (404 or 400).");
 ABSL_FLAG(std::string, bulk_delete_unknown_ids, "error",
-          "DELETE /batches/{id}/searches naming an unknown id: error (nothing deleted) or "
+          "A bulk delete of searches naming an unknown id: error (nothing deleted) or "
           "ignore (the known ones deleted).");
 ABSL_FLAG(bool, find_supports_custom_id, true,
           "Find (the searches page with q=) also takes custom_id=ID.");
