@@ -126,7 +126,11 @@ TEST_F(SearchRpcsTest, FiftyConcurrentAddsThroughOneGatewayMeetNo429AndAddExactl
 
 TEST_F(SearchRpcsTest, TwoGatewaysMeet429sRetryThemAndNeverLoseOrDuplicate) {
   options_.search_queue.max_waiting = 64;
-  StartAll();
+  // A hold long enough that the two gateways' calls overlap even in a slow
+  // (sanitizer) build.
+  sim::SimulatorOptions sim_options;
+  sim_options.search_mutation_duration = absl::Milliseconds(100);
+  StartAll(sim_options);
   sim_->PutBatch("F2", BatchState::kIdle, 0);
   ASSERT_TRUE(sim_->PutSearches("F2", 0).ok());
   auto second = Gateway::Start(options_);
