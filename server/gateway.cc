@@ -180,6 +180,16 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   deps.max_metadata_bytes = options.max_metadata_bytes;
   deps.gate = &gw->gate_;
   deps.list_pacer = gw->list_pacer_.get();
+  // The search calls' queue lives on the loops (logic/search_queue.h).
+  gw->search_queue_ = std::make_unique<logic::SearchQueue>(
+      options.search_queue,
+      [client = gw->client_.get()](const std::string& key, absl::Duration delay,
+                                   std::function<void()> fn) {
+        client->RunAfter(key, delay, std::move(fn));
+      });
+  deps.search_queue = gw->search_queue_.get();
+  gw->metrics_->SetSearchQueueDepthSource(
+      [queue = gw->search_queue_.get()] { return queue->depth_max(); });
   // Any mutation through this replica empties the List cache (read your
   // writes on one replica).
   gw->caller_->SetMutationListener([pacer = gw->list_pacer_.get()] { pacer->Invalidate(); });
@@ -214,6 +224,10 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
                                Millis(options.max_connection_age_grace));
   }
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  // An AddSearches of 1000 searches with large params exceeds gRPC's 4 MiB
+  // default (design §2.12).
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::min<size_t>(INT32_MAX, options.max_receive_message_bytes)));
   builder.AddChannelArgument(
       GRPC_ARG_MAX_METADATA_SIZE,
       static_cast<int>(std::min<size_t>(INT32_MAX, GrpcMetadataLimit(options.max_metadata_bytes))));

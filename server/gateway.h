@@ -21,6 +21,7 @@
 #include "server/logic/download_links.h"
 #include "server/logic/list_pacer.h"
 #include "server/logic/request_dedupe.h"
+#include "server/logic/search_queue.h"
 #include "server/logic/stop_batch.h"
 #include "server/logic/upstream_caller.h"
 #include "server/logic/watch_hub.h"
@@ -75,6 +76,11 @@ struct GatewayOptions {
   // the request_id table's bounds (logic/request_dedupe.h).
   logic::MutationOptions mutations;
   logic::DedupeOptions dedupe;
+  // The search calls' queue (logic/search_queue.h): its bound and scope.
+  logic::SearchQueueOptions search_queue;
+  // The largest request message the server takes (AddSearches of 1000
+  // searches with large params; gRPC's default is 4 MiB).
+  size_t max_receive_message_bytes = 8 << 20;
   TlsOptions tls;
   // Bearer tokens file for callers; empty disables caller authentication.
   std::string auth_tokens_file;
@@ -174,6 +180,8 @@ class Gateway {
   logic::WatchHub& watch_hub() { return *watch_hub_; }
   // Calls (operations) in flight in the upstream caller, watch polls included.
   size_t calls_in_flight() const { return caller_ != nullptr ? caller_->in_flight() : 0; }
+  // The search calls' queue (its size() is 0 once a shutdown is complete).
+  const logic::SearchQueue& search_queue() const { return *search_queue_; }
   // The Prometheus exposition (what GET /metrics returns).
   std::string RenderMetrics() const;
 
@@ -188,6 +196,7 @@ class Gateway {
   logic::DownloadLinkPolicy download_links_;
   std::unique_ptr<logic::RequestDedupe> dedupe_;
   std::unique_ptr<logic::WatchHub> watch_hub_;  // after caller_: it goes first
+  std::unique_ptr<logic::SearchQueue> search_queue_;
   std::unique_ptr<rpc::CallerAuth> auth_;
   rpc::ShutdownGate gate_;  // the refusal window of Shutdown (rpc/shutdown_gate.h)
   std::unique_ptr<rpc::BatchServiceImpl> service_;

@@ -189,6 +189,27 @@ ABSL_FLAG(int64_t, max_webhook_bytes, 2048,
 ABSL_FLAG(absl::Duration, stop_all_listing_budget, absl::Milliseconds(200),
           "StopAllBatches: time the listing before the stop may take; beyond it the stop goes "
           "ahead without the report [env BATCH_SERVER_STOP_ALL_LISTING_BUDGET]");
+ABSL_FLAG(int64_t, search_queue_max, 32,
+          "search calls (AddSearches, UpdateSearch, DeleteSearch, BatchDeleteSearches, "
+          "PurgeSearches, a filtered ListSearches) waiting per batch queue; beyond, ABORTED "
+          "BATCH_BUSY [env BATCH_SERVER_SEARCH_QUEUE_MAX]");
+ABSL_FLAG(std::string, search_mutation_scope, "batch",
+          "batch: one search queue per batch; account: one for the whole account (SerpWow does "
+          "not say which its 429 rule is) [env BATCH_SERVER_SEARCH_MUTATION_SCOPE]");
+ABSL_FLAG(int64_t, max_searches_per_batch, 15000,
+          "AddSearches: searches a batch may hold (max_page counted), checked before sending "
+          "[env BATCH_SERVER_MAX_SEARCHES_PER_BATCH]");
+ABSL_FLAG(int64_t, max_searches_with_html, 100,
+          "AddSearches: searches a batch may hold when a new one uses include_html "
+          "[env BATCH_SERVER_MAX_SEARCHES_WITH_HTML]");
+ABSL_FLAG(
+    int64_t, max_searches_per_call, 1000,
+    "AddSearches/BatchDeleteSearches: searches per call [env BATCH_SERVER_MAX_SEARCHES_PER_CALL]");
+ABSL_FLAG(int64_t, max_page_limit, 20,
+          "AddSearches/UpdateSearch: the largest max_page [env BATCH_SERVER_MAX_PAGE_LIMIT]");
+ABSL_FLAG(std::string, max_receive_message_size, "8Mi",
+          "the largest gRPC request message (an AddSearches of 1000 searches) "
+          "[env BATCH_SERVER_MAX_RECEIVE_MESSAGE_SIZE]");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(5),
           "close a client connection that has not finished its TLS handshake and HTTP/2 "
           "preface this long after it was accepted (every port) "
@@ -355,6 +376,38 @@ int main(int argc, char** argv) {
     if (options.mutations.stop_all_listing_budget < absl::ZeroDuration()) {
       Fail(kExitBadConfig, "--stop_all_listing_budget must not be negative");
     }
+  }
+
+  {  // search calls
+    const int64_t queue_max = absl::GetFlag(FLAGS_search_queue_max);
+    const std::string scope = absl::GetFlag(FLAGS_search_mutation_scope);
+    if (queue_max < 0) Fail(kExitBadConfig, "--search_queue_max must not be negative");
+    if (scope != "batch" && scope != "account") {
+      Fail(kExitBadConfig, "--search_mutation_scope must be batch or account");
+    }
+    options.search_queue.max_waiting = static_cast<size_t>(queue_max);
+    options.search_queue.account_scope = scope == "account";
+    serpwow::logic::MutationOptions& m = options.mutations;
+    const int64_t per_batch = absl::GetFlag(FLAGS_max_searches_per_batch);
+    const int64_t with_html = absl::GetFlag(FLAGS_max_searches_with_html);
+    const int64_t per_call = absl::GetFlag(FLAGS_max_searches_per_call);
+    const int64_t max_page = absl::GetFlag(FLAGS_max_page_limit);
+    if (per_batch < 1 || with_html < 1 || per_call < 1 || max_page < 1 || max_page > INT32_MAX) {
+      Fail(kExitBadConfig,
+           "--max_searches_per_batch, --max_searches_with_html, --max_searches_per_call and "
+           "--max_page_limit must be positive");
+    }
+    m.max_searches_per_batch = per_batch;
+    m.max_searches_with_html = with_html;
+    m.max_searches_per_call = static_cast<size_t>(per_call);
+    m.max_page_limit = static_cast<int32_t>(max_page);
+    absl::StatusOr<int64_t> receive = serpwow::ParseByteSize(
+        absl::GetFlag(FLAGS_max_receive_message_size), "--max_receive_message_size");
+    if (!receive.ok()) Fail(kExitBadConfig, std::string(receive.status().message()));
+    if (*receive < (4 << 20) || *receive > (1 << 30)) {
+      Fail(kExitBadConfig, "--max_receive_message_size must be between 4Mi and 1Gi");
+    }
+    options.max_receive_message_bytes = static_cast<size_t>(*receive);
   }
 
   {  // resilience

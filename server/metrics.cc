@@ -371,6 +371,13 @@ std::string GatewayMetrics::Render(int64_t connections_opened, int64_t upstream_
       "# TYPE serpwow_gateway_watch_events_conflated_total counter\n";
   absl::StrAppend(&out, "serpwow_gateway_watch_events_conflated_total ", watch_conflated_.load(),
                   "\n");
+  if (search_queue_depth_) {
+    out +=
+        "# HELP serpwow_gateway_search_queue_depth_max The deepest search queue now (calls "
+        "waiting plus the one in flight, over every batch's queue).\n"
+        "# TYPE serpwow_gateway_search_queue_depth_max gauge\n";
+    absl::StrAppend(&out, "serpwow_gateway_search_queue_depth_max ", search_queue_depth_(), "\n");
+  }
   return out;
 }
 

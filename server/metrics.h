@@ -83,6 +83,12 @@ class GatewayMetrics : public upstream::UpstreamObserver,
   // Where serpwow_gateway_list_tokens_available is read at each scrape
   // (unset: the gauge is not rendered). Set before the first Render.
   void SetListTokensSource(std::function<double()> source) { list_tokens_ = std::move(source); }
+  // Where serpwow_gateway_search_queue_depth_max (the deepest search queue
+  // now: calls waiting plus the one in flight, logic/search_queue.h) is read
+  // at each scrape (unset: not rendered). Set before the first Render.
+  void SetSearchQueueDepthSource(std::function<int64_t()> source) {
+    search_queue_depth_ = std::move(source);
+  }
 
   // A call answered after reconciling an ambiguous attempt (CallTrace::
   // reconciled): "confirmed" (OK), "unknown" (OUTCOME_UNKNOWN), "error".
@@ -131,6 +137,7 @@ class GatewayMetrics : public upstream::UpstreamObserver,
   std::array<std::atomic<uint64_t>, kWatchPollReasons> watch_polls_{};
   std::array<std::atomic<uint64_t>, logic::kWatchEventTypes> watch_events_{};
   std::atomic<uint64_t> watch_conflated_{0};
+  std::function<int64_t()> search_queue_depth_;
 };
 
 }  // namespace serpwow

@@ -437,15 +437,18 @@ json BatchApi::BatchJson(const Batch& b) const {
   return j;
 }
 
-http::Response BatchApi::Handle(const ApiRequest& request) {
+http::Response BatchApi::Handle(const ApiRequest& request, absl::Duration* reply_delay) {
+  absl::Duration ignored;
+  if (reply_delay == nullptr) reply_delay = &ignored;
+  *reply_delay = absl::ZeroDuration();
   try {
-    return Route(request);
+    return Route(request, reply_delay);
   } catch (const std::exception& e) {
     return Envelope(500, false, absl::StrCat("Internal simulator error: ", e.what()));
   }
 }
 
-http::Response BatchApi::Route(const ApiRequest& request) {
+http::Response BatchApi::Route(const ApiRequest& request, absl::Duration* reply_delay) {
   std::string_view path = request.path;
   // Download links point at the simulator's own origin, outside "/live",
   // and need no key (like SerpWow's file hosts).
@@ -470,7 +473,11 @@ http::Response BatchApi::Route(const ApiRequest& request) {
     kSearchesPage,
     kSearchesLinks,
     kResultSets,
-    kResultSet
+    kResultSet,
+    kUpdateSearch,
+    kDeleteSearch,
+    kDeleteSearches,
+    kClearSearches
   } op;
   // The verb each route takes (anything else is a wrong route: 404 HTML).
   const char* verb = "GET";
@@ -500,6 +507,17 @@ http::Response BatchApi::Route(const ApiRequest& request) {
         op = Op::kDelete;
         verb = "DELETE";
       }
+    } else if (parts.size() == 2 && parts[1] == "searches") {
+      op = Op::kDeleteSearches;  // fixed words before ids
+      verb = "DELETE";
+    } else if (parts.size() == 2 && parts[1] == "clear") {
+      op = Op::kClearSearches;
+      verb = "DELETE";
+    } else if (parts.size() == 2 && (request.method == "PUT" || request.method == "DELETE") &&
+               parts[1] != "start" && parts[1] != "stop" && parts[1] != "results") {
+      word = std::string(parts[1]);
+      op = request.method == "PUT" ? Op::kUpdateSearch : Op::kDeleteSearch;
+      verb = request.method == "PUT" ? "PUT" : "DELETE";
     } else if (parts.size() == 2 && parts[1] == "start") {
       op = Op::kStart;
     } else if (parts.size() == 2 && parts[1] == "stop") {
@@ -537,7 +555,32 @@ http::Response BatchApi::Route(const ApiRequest& request) {
     if (!decoded) return Envelope(400, false, "Malformed percent-encoding in the Batch ID");
     id = std::move(*decoded);
   }
+  // The search calls hold the batch (the concurrency model).
+  const bool find = op == Op::kSearchesPage &&
+                    std::any_of(request.params.begin(), request.params.end(), [](const auto& p) {
+                      return p.first == "q" || p.first == "custom_id";
+                    });
+  absl::optional<json> fields;
+  if (op == Op::kUpdate) {
+    fields = ParseFields(request);
+    if (fields && fields->contains("searches")) {
+      if (auto refused = HoldForSearchCall(id, reply_delay)) return *refused;
+      return AddSearches(id, (*fields)["searches"]);
+    }
+  }
+  if (find || op == Op::kUpdateSearch || op == Op::kDeleteSearch || op == Op::kDeleteSearches ||
+      op == Op::kClearSearches) {
+    if (auto refused = HoldForSearchCall(id, reply_delay)) return *refused;
+  }
   switch (op) {
+    case Op::kUpdateSearch:
+      return UpdateSearch(id, word, request);
+    case Op::kDeleteSearch:
+      return DeleteSearch(id, word);
+    case Op::kDeleteSearches:
+      return DeleteSearches(id, request);
+    case Op::kClearSearches:
+      return ClearSearches(id);
     case Op::kAccount:
       return Account();
     case Op::kList:
@@ -557,7 +600,7 @@ http::Response BatchApi::Route(const ApiRequest& request) {
     case Op::kStop:
       return Stop(id);
     case Op::kSearchesPage:
-      return SearchesPage(id, word);
+      return find ? FindSearches(id, word, request) : SearchesPage(id, word);
     case Op::kSearchesLinks:
       return SearchesLinks(id, word);
     case Op::kResultSets:
@@ -1108,9 +1151,7 @@ http::Response BatchApi::Create(const ApiRequest& request) {
 http::Response BatchApi::Update(const std::string& id, const ApiRequest& request) {
   absl::optional<json> fields = ParseFields(request);
   if (!fields) return Envelope(400, false, "The request body is not valid JSON or form data");
-  if (fields->contains("searches")) {
-    return Envelope(400, false, "Adding searches is not supported by this simulator");
-  }
+  // (A body with `searches` is AddSearches, routed before this.)
   if (std::string error = FieldError(*fields, /*create=*/false); !error.empty()) {
     return Envelope(400, false, error);
   }
@@ -1153,6 +1194,268 @@ http::Response BatchApi::Delete(const std::string& id) {
   }
   batches_.erase(it);
   return Envelope(200, true, "batch deleted");
+}
+
+int64_t BatchApi::search_calls_refused() {
+  absl::MutexLock lock(&mu_);
+  return search_calls_refused_;
+}
+
+int64_t BatchApi::searches_added() {
+  absl::MutexLock lock(&mu_);
+  return searches_added_;
+}
+
+int64_t BatchApi::search_count(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  return it == batches_.end() ? -1 : SearchCount(it->second);
+}
+
+absl::optional<http::Response> BatchApi::HoldForSearchCall(const std::string& id,
+                                                           absl::Duration* reply_delay) {
+  if (options_.search_mutation_duration <= absl::ZeroDuration()) return absl::nullopt;
+  const std::string key =
+      options_.search_mutation_scope == SimulatorOptions::SearchMutationScope::kAccount ? "" : id;
+  // The wall clock, not the virtual one: the hold is the reply's real delay.
+  const absl::Time now = absl::Now();
+  absl::MutexLock lock(&mu_);
+  auto it = held_until_.find(key);
+  if (it != held_until_.end() && it->second > now) {
+    ++search_calls_refused_;
+    return Envelope(429, false,
+                    "Search requests for a Batch must be sent sequentially; another one is in "
+                    "progress");
+  }
+  held_until_[key] = now + options_.search_mutation_duration;
+  *reply_delay = options_.search_mutation_duration;
+  // Keep the table small: forget holds long over.
+  for (auto h = held_until_.begin(); h != held_until_.end();) {
+    h = h->second + absl::Seconds(10) < now ? held_until_.erase(h) : std::next(h);
+  }
+  return absl::nullopt;
+}
+
+std::string BatchApi::NewSearchIdLocked(const Batch& batch) {
+  for (;;) {
+    std::string id(16, 'A');
+    for (char& c : id) c = static_cast<char>('A' + id_rng_() % 26);
+    const bool taken = std::any_of(batch.searches.begin(), batch.searches.end(),
+                                   [&](const json& s) { return TextOf(s, "id") == id; });
+    if (!taken) return id;
+  }
+}
+
+namespace {
+
+bool IncludesHtml(const json& search) {
+  auto it = search.find("include_html");
+  return it != search.end() && ((it->is_boolean() && it->get<bool>()) ||
+                                (it->is_string() && it->get<std::string>() == "true"));
+}
+
+http::Response SearchNotFound(int status, const std::string& search_id) {
+  return Envelope(status, false,
+                  absl::StrCat("No Search with ID '", search_id,
+                               "' was found in this Batch, please check the ID and try again"));
+}
+
+}  // namespace
+
+http::Response BatchApi::AddSearches(const std::string& id, const json& searches) {
+  if (!searches.is_array()) return Envelope(400, false, "searches must be a JSON array");
+  if (searches.empty()) return Envelope(400, false, "No searches were supplied");
+  if (static_cast<int64_t>(searches.size()) > options_.max_searches_per_call) {
+    return Envelope(400, false,
+                    absl::StrCat("A maximum of ", options_.max_searches_per_call,
+                                 " searches can be added per request"));
+  }
+  bool html = false;
+  for (const json& search : searches) {
+    if (!search.is_object() || TextOf(search, "q").empty()) {
+      return Envelope(400, false, "Every search needs a 'q' parameter");
+    }
+    auto page = search.find("max_page");
+    if (page != search.end() && (!page->is_number_integer() || page->get<int64_t>() < 1 ||
+                                 page->get<int64_t>() > options_.max_page_limit)) {
+      return Envelope(400, false,
+                      absl::StrCat("max_page must be between 1 and ", options_.max_page_limit));
+    }
+    html = html || IncludesHtml(search);
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
+  Batch& b = it->second;
+  Advance(b, Now());
+  if (MutationRefused(b.state)) {
+    return Envelope(options_.busy_status, false,
+                    "Searches cannot be added to a Batch while it is running");
+  }
+  if (!b.has_searches) {
+    b.has_searches = true;
+    b.searches.clear();
+  }
+  for (const json& s : b.searches) html = html || IncludesHtml(s);
+  const int64_t total = static_cast<int64_t>(b.searches.size() + searches.size());
+  const int64_t limit = html ? options_.max_searches_with_html : options_.max_searches_per_batch;
+  if (total > limit) {
+    return Envelope(400, false,
+                    absl::StrCat("A Batch can hold at most ", limit, " searches",
+                                 html ? " when include_html is used" : ""));
+  }
+  for (const json& search : searches) {
+    json stored = search;
+    stored.erase("api_key");
+    stored["id"] = NewSearchIdLocked(b);
+    b.searches.push_back(std::move(stored));
+  }
+  searches_added_ += static_cast<int64_t>(searches.size());
+  return JsonResponse(200, {{"request_info", {{"success", true}, {"message", "Batch updated"}}},
+                            {"batch", BatchJson(b)}});
+}
+
+http::Response BatchApi::UpdateSearch(const std::string& id, const std::string& search_id,
+                                      const ApiRequest& request) {
+  absl::optional<json> fields = ParseFields(request);
+  if (!fields) return Envelope(400, false, "The request body is not valid JSON or form data");
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
+  Batch& b = it->second;
+  Advance(b, Now());
+  if (MutationRefused(b.state)) {
+    return Envelope(options_.busy_status, false,
+                    "Searches cannot be changed while the Batch is running");
+  }
+  for (json& search : b.searches) {
+    if (TextOf(search, "id") != search_id) continue;
+    json changed = {{"id", search_id}};
+    for (const auto& [key, value] : fields->items()) {
+      if (key == "id" || key == "api_key") continue;
+      search[key] = value;
+      changed[key] = value;
+    }
+    return JsonResponse(200, {{"request_info", {{"success", true}, {"message", "Search updated"}}},
+                              {"search", changed}});
+  }
+  return SearchNotFound(options_.search_not_found_status, search_id);
+}
+
+http::Response BatchApi::DeleteSearch(const std::string& id, const std::string& search_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
+  Batch& b = it->second;
+  Advance(b, Now());
+  if (MutationRefused(b.state)) {
+    return Envelope(options_.busy_status, false,
+                    "Searches cannot be deleted while the Batch is running");
+  }
+  auto& list = b.searches;
+  auto found = std::find_if(list.begin(), list.end(),
+                            [&](const json& s) { return TextOf(s, "id") == search_id; });
+  if (found == list.end()) return SearchNotFound(options_.search_not_found_status, search_id);
+  list.erase(found);
+  return Envelope(200, true, "Search deleted");
+}
+
+http::Response BatchApi::DeleteSearches(const std::string& id, const ApiRequest& request) {
+  json ids = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (!ids.is_array() || ids.empty() ||
+      !std::all_of(ids.begin(), ids.end(), [](const json& v) { return v.is_string(); })) {
+    return Envelope(400, false, "The body must be a JSON array of search ids");
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
+  Batch& b = it->second;
+  Advance(b, Now());
+  if (MutationRefused(b.state)) {
+    return Envelope(options_.busy_status, false,
+                    "Searches cannot be deleted while the Batch is running");
+  }
+  auto known = [&](const std::string& search_id) {
+    return std::any_of(b.searches.begin(), b.searches.end(),
+                       [&](const json& s) { return TextOf(s, "id") == search_id; });
+  };
+  if (options_.bulk_delete_unknown_ids == SimulatorOptions::BulkDeleteUnknownIds::kError) {
+    for (const json& v : ids) {
+      if (!known(v.get<std::string>())) {
+        return SearchNotFound(options_.search_not_found_status, v.get<std::string>());
+      }
+    }
+  }
+  auto& list = b.searches;
+  list.erase(std::remove_if(list.begin(), list.end(),
+                            [&](const json& s) {
+                              const std::string sid = TextOf(s, "id");
+                              return std::any_of(ids.begin(), ids.end(), [&](const json& v) {
+                                return v.get<std::string>() == sid;
+                              });
+                            }),
+             list.end());
+  return Envelope(200, true, "Searches deleted");
+}
+
+http::Response BatchApi::ClearSearches(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
+  Batch& b = it->second;
+  Advance(b, Now());
+  if (MutationRefused(b.state)) {
+    return Envelope(options_.busy_status, false,
+                    "Searches cannot be cleared while the Batch is running");
+  }
+  b.has_searches = true;
+  b.searches.clear();
+  return Envelope(200, true, "Batch searches cleared");
+}
+
+http::Response BatchApi::FindSearches(const std::string& id, const std::string& page_text,
+                                      const ApiRequest& request) {
+  int64_t page = 0;
+  if (!absl::SimpleAtoi(page_text, &page) || page < 1 || page_text[0] == '0') {
+    return Envelope(400, false, "The page must be a positive integer");
+  }
+  std::string q;
+  absl::optional<std::string> custom_id;
+  for (const auto& [name, value] : request.params) {
+    if (name == "q") q = absl::AsciiStrToLower(value);
+    if (name == "custom_id" && options_.find_supports_custom_id) custom_id = value;
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return NotFoundBatch(options_.unknown_batch_status, id);
+  Batch& b = it->second;
+  Advance(b, Now());
+  std::vector<const json*> matching;
+  for (const json& search : b.searches) {
+    if (custom_id && TextOf(search, "custom_id") != *custom_id) continue;
+    bool hit = q.empty();
+    for (const auto& [key, value] : search.items()) {
+      if (hit) break;
+      if (key == "id") continue;
+      const std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+      hit = absl::StrContains(absl::AsciiStrToLower(text), q);
+    }
+    if (hit) matching.push_back(&search);
+  }
+  const int64_t total = static_cast<int64_t>(matching.size());
+  const int64_t pages = (total + kSearchesPerPage - 1) / kSearchesPerPage;
+  json list = json::array();
+  if (page <= pages) {
+    const int64_t first = (page - 1) * kSearchesPerPage;
+    for (int64_t i = first; i < std::min(total, first + kSearchesPerPage); ++i) {
+      list.push_back(*matching[static_cast<size_t>(i)]);
+    }
+  }
+  return JsonResponse(200, {{"request_info", {{"success", true}}},
+                            {"batch_id", b.id},
+                            {"searches_page_current", page},
+                            {"searches_page_count", pages},
+                            {"searches", list}});
 }
 
 }  // namespace serpwow::sim

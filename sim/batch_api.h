@@ -68,7 +68,9 @@ class BatchApi {
   explicit BatchApi(const SimulatorOptions& options);
 
   // Never throws; an unexpected internal error becomes a 500 JSON envelope.
-  http::Response Handle(const ApiRequest& request);
+  // `reply_delay` (may be null) receives how long the reply must wait before
+  // it is sent: a search call's hold (SimulatorOptions' concurrency model).
+  http::Response Handle(const ApiRequest& request, absl::Duration* reply_delay = nullptr);
 
   void PutBatch(const std::string& id, BatchState state, int64_t credits_required,
                 const std::string& name, bool follows_timers);
@@ -89,6 +91,9 @@ class BatchApi {
   void SetFilesOrigin(const std::string& origin);
   int64_t batches_created();
   int64_t starts();
+  int64_t search_calls_refused();
+  int64_t searches_added();
+  int64_t search_count(const std::string& id);
 
  private:
   // One run's result set (kept until expires_at = ended_at + retention).
@@ -148,7 +153,21 @@ class BatchApi {
   // Moves a queued/running batch to idle; returns true if credits came back.
   bool StopLocked(Batch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  http::Response Route(const ApiRequest& request);
+  http::Response Route(const ApiRequest& request, absl::Duration* reply_delay);
+  // The concurrency model: a 429 when the batch `id` (or the account) is
+  // held by another search call, else nullopt, and this call holds it now
+  // (`reply_delay` set to the hold).
+  absl::optional<http::Response> HoldForSearchCall(const std::string& id,
+                                                   absl::Duration* reply_delay);
+  http::Response AddSearches(const std::string& id, const nlohmann::json& searches);
+  http::Response UpdateSearch(const std::string& id, const std::string& search_id,
+                              const ApiRequest& request);
+  http::Response DeleteSearch(const std::string& id, const std::string& search_id);
+  http::Response DeleteSearches(const std::string& id, const ApiRequest& request);
+  http::Response ClearSearches(const std::string& id);
+  http::Response FindSearches(const std::string& id, const std::string& page,
+                              const ApiRequest& request);
+  std::string NewSearchIdLocked(const Batch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   http::Response GetOne(const std::string& id);
   http::Response Start(const std::string& id);
   http::Response Stop(const std::string& id);
@@ -176,11 +195,15 @@ class BatchApi {
   std::map<std::string, Batch> batches_ ABSL_GUARDED_BY(mu_);
   int64_t credits_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::Time> list_times_ ABSL_GUARDED_BY(mu_);  // accepted List calls, last 60 s
-  std::atomic<int64_t> clock_offset_ns_{0};  // AdvanceTime()
+  std::atomic<int64_t> clock_offset_ns_{0};                 // AdvanceTime()
   std::string files_origin_ ABSL_GUARDED_BY(mu_);
   int64_t batches_created_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t starts_ ABSL_GUARDED_BY(mu_) = 0;
   std::mt19937_64 id_rng_ ABSL_GUARDED_BY(mu_);
+  // The concurrency model: until when each batch (or "account") is held.
+  std::map<std::string, absl::Time> held_until_ ABSL_GUARDED_BY(mu_);
+  int64_t search_calls_refused_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t searches_added_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace serpwow::sim

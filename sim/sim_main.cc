@@ -74,6 +74,23 @@ ABSL_FLAG(int64_t, max_batches, 10000, "Batches per account (POST /batches beyon
 ABSL_FLAG(int, batch_limit_status, 400, "HTTP status of a create beyond --max_batches.");
 ABSL_FLAG(std::string, delete_queued, "refund",
           "Deleting a queued batch: refund its reservation, keep_reservation, or refuse.");
+ABSL_FLAG(int64_t, max_searches_per_batch, 15000, "Searches a batch may hold.");
+ABSL_FLAG(int64_t, max_searches_with_html, 100,
+          "Searches a batch may hold when any of them uses include_html.");
+ABSL_FLAG(int64_t, max_searches_per_call, 1000, "Searches one add-searches call may add.");
+ABSL_FLAG(int64_t, max_page_limit, 20, "The largest max_page of a search.");
+ABSL_FLAG(int, search_not_found_status, 404,
+          "HTTP status of \"No Search with ID ... was found in this Batch\" (404 or 400).");
+ABSL_FLAG(std::string, bulk_delete_unknown_ids, "error",
+          "A bulk delete of searches naming an unknown id: error (nothing deleted) or "
+          "ignore (the known ones deleted).");
+ABSL_FLAG(bool, find_supports_custom_id, true,
+          "Find (the searches page with q=) also takes custom_id=ID.");
+ABSL_FLAG(std::string, search_mutation_scope, "batch",
+          "A search call holds its batch, or the whole account, for "
+          "--search_mutation_duration; another one meanwhile gets 429.");
+ABSL_FLAG(absl::Duration, search_mutation_duration, absl::Milliseconds(20),
+          "How long a search call holds its batch (or account); 0: no concurrency limit.");
 ABSL_FLAG(uint64_t, id_seed, 1, "Seed of the ids of created batches (8 upper-case hex).");
 ABSL_FLAG(bool, verbose, false, "Log one line per request (method, path, status) on stderr.");
 
@@ -157,6 +174,29 @@ int main(int argc, char** argv) {
     options.max_batches = absl::GetFlag(FLAGS_max_batches);
     options.batch_limit_status = absl::GetFlag(FLAGS_batch_limit_status);
     options.id_seed = absl::GetFlag(FLAGS_id_seed);
+    options.max_searches_per_batch = absl::GetFlag(FLAGS_max_searches_per_batch);
+    options.max_searches_with_html = absl::GetFlag(FLAGS_max_searches_with_html);
+    options.max_searches_per_call = absl::GetFlag(FLAGS_max_searches_per_call);
+    options.max_page_limit = absl::GetFlag(FLAGS_max_page_limit);
+    options.search_not_found_status = absl::GetFlag(FLAGS_search_not_found_status);
+    options.find_supports_custom_id = absl::GetFlag(FLAGS_find_supports_custom_id);
+    options.search_mutation_duration = absl::GetFlag(FLAGS_search_mutation_duration);
+    const std::string bulk = absl::GetFlag(FLAGS_bulk_delete_unknown_ids);
+    if (bulk == "error") {
+      options.bulk_delete_unknown_ids = O::BulkDeleteUnknownIds::kError;
+    } else if (bulk == "ignore") {
+      options.bulk_delete_unknown_ids = O::BulkDeleteUnknownIds::kIgnore;
+    } else {
+      return Fail("--bulk_delete_unknown_ids must be error or ignore");
+    }
+    const std::string scope = absl::GetFlag(FLAGS_search_mutation_scope);
+    if (scope == "batch") {
+      options.search_mutation_scope = O::SearchMutationScope::kBatch;
+    } else if (scope == "account") {
+      options.search_mutation_scope = O::SearchMutationScope::kAccount;
+    } else {
+      return Fail("--search_mutation_scope must be batch or account");
+    }
     if (options.max_batches < 0) return Fail("--max_batches must not be negative");
   }
 

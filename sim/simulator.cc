@@ -6,6 +6,9 @@
 // Connection life cycle (Phase):
 //   kReady            parse and answer buffered requests in order
 //   kDelayed          a fault's delay is running; the request is held
+//   kHeldReply        a search call's reply waits for its hold to end (the
+//                     concurrency model, SimulatorOptions); the call was
+//                     carried out
 //   kHanging          kHang: never answer; closed when the client goes away
 //   kStalled          kStallAfterHeaders: head sent, body never comes
 //   kDripping         kSlowDrip: one body byte per timer tick
@@ -338,6 +341,7 @@ absl::Status ValidateOptions(const SimulatorOptions& o) {
   for (const auto& [name, status] :
        {std::pair<const char*, int>{"insufficient_credits_status", o.insufficient_credits_status},
         {"busy_status", o.busy_status},
+        {"search_not_found_status", o.search_not_found_status},
         {"batch_limit_status", o.batch_limit_status}}) {
     if (bad_status(status)) {
       return absl::InvalidArgumentError(
@@ -353,6 +357,15 @@ absl::Status ValidateOptions(const SimulatorOptions& o) {
   }
   if (o.run_duration < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("run_duration must not be negative");
+  }
+  if (o.search_mutation_duration < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("search_mutation_duration must not be negative");
+  }
+  if (o.max_searches_per_batch < 0 || o.max_searches_with_html < 0 || o.max_searches_per_call < 1 ||
+      o.max_page_limit < 1) {
+    return absl::InvalidArgumentError(
+        "max_searches_per_call and max_page_limit must be positive, max_searches_per_batch and "
+        "max_searches_with_html not negative");
   }
   if (o.result_set_retention < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("result_set_retention must not be negative");
@@ -429,6 +442,7 @@ class Simulator::Impl {
   enum class Phase {
     kReady,
     kDelayed,
+    kHeldReply,
     kHanging,
     kStalled,
     kDripping,
@@ -464,6 +478,7 @@ class Simulator::Impl {
     bool head_only = false;
     std::string drip;
     size_t drip_pos = 0;
+    http1::Response held_reply;  // kHeldReply
 
     size_t unsent() const { return out.size() - out_pos; }
   };
@@ -993,7 +1008,17 @@ void Simulator::Impl::HandleRequest(Connection& c, http1::Request request) {
     fault = TakeFault(StripLive(request.path));
   }
   if (!fault) {
-    QueueResponse(c, api_.Handle(c.request), "");
+    absl::Duration hold;
+    http1::Response response = api_.Handle(c.request, &hold);
+    if (hold > absl::ZeroDuration()) {
+      // The search call holds its batch until its reply goes (a timer, no
+      // sleep): another one arriving meanwhile was, or will be, refused.
+      c.held_reply = std::move(response);
+      c.phase = Phase::kHeldReply;
+      ArmTimer(c, Clock::now() + ToChrono(hold));
+      return;
+    }
+    QueueResponse(c, response, "");
     return;
   }
   c.fault = std::move(*fault);
@@ -1069,6 +1094,12 @@ void Simulator::Impl::OnTimer(Connection& c) {
     case Phase::kDelayed:
       RunFault(c);
       break;
+    case Phase::kHeldReply: {
+      http1::Response response = std::move(c.held_reply);
+      c.held_reply = http1::Response();
+      QueueResponse(c, response, "(after the search call's hold)");
+      break;
+    }
     case Phase::kDripping:
       c.out.push_back(c.drip[c.drip_pos++]);
       if (c.drip_pos == c.drip.size()) {
@@ -1218,6 +1249,11 @@ std::string Simulator::SeedDemoDescription() {
 int64_t Simulator::credits() const { return impl_->api().credits(); }
 int64_t Simulator::batches_created() const { return impl_->api().batches_created(); }
 int64_t Simulator::starts() const { return impl_->api().starts(); }
+int64_t Simulator::search_calls_refused() const { return impl_->api().search_calls_refused(); }
+int64_t Simulator::searches_added() const { return impl_->api().searches_added(); }
+int64_t Simulator::search_count(const std::string& id) const {
+  return impl_->api().search_count(id);
+}
 void Simulator::SetCredits(int64_t credits) { impl_->api().SetCredits(credits); }
 absl::Status Simulator::PutSearches(const std::string& id, int count) {
   return impl_->api().PutSearches(id, count);

@@ -23,10 +23,23 @@
 // Batch mutations: POST /batches (a JSON object or a form body; `name`
 // required, schedule_type and priority must be known words, other documented
 // fields stored as given, unknown keys ignored), PUT /batches/{id} (the same
-// fields; a body with `searches` is refused with 400: adding searches is not
-// simulated), DELETE /batches/{id}. Their state rules and limits are the
-// settings below (start_queued ... delete_queued). List also filters on
-// search_term with search_type exact (default: contains) and created_after.
+// fields; a body with `searches` adds searches instead, see below), DELETE
+// /batches/{id}.
+// Search calls: PUT /batches/{id} {"searches":[...]} adds them (ids of 16
+// upper-case letters; q required; refused while running like the other
+// mutations; the limits below), PUT /batches/{id}/{search_id} changes one
+// (the reply's `search` holds the changed fields and the id), DELETE
+// /batches/{id}/{search_id} deletes one ("No Search with ID '...' was found
+// in this Batch, please check the ID and try again" otherwise), DELETE
+// /batches/{id}/searches deletes those of a JSON array of ids, DELETE
+// /batches/{id}/clear deletes all, and the searches page with q=TERM (a
+// case-insensitive substring of any of a search's values) or custom_id=ID
+// is Find. A batch never given searches (PutSearches) counts
+// credits_required of them until its first search call, then its real ones
+// (none at first). Each search call holds the batch for
+// search_mutation_duration (the concurrency model, SimulatorOptions). Their state rules and limits
+// are the settings below (start_queued ... delete_queued). List also filters on search_term with
+// search_type exact (default: contains) and created_after.
 //
 // Batch objects (get, list, start) carry every field SerpWow documents for a
 // batch, with the defaults a new batch has: id, name, status, enabled true,
@@ -184,6 +197,33 @@ struct SimulatorOptions {
   DeleteQueued delete_queued = DeleteQueued::kRefund;
   // Seed of the RNG that makes created batches' ids (8 upper-case hex).
   uint64_t id_seed = 1;
+
+  // Search calls (PUT /batches/{id} with `searches`, PUT and DELETE
+  // /batches/{id}/{search_id}, DELETE /batches/{id}/searches and /clear,
+  // and Find: GET /batches/{id}/searches/{page} with q or custom_id).
+  // SerpWow's limits: searches per batch (max_page not counted here), per
+  // batch when any search uses include_html, per call, and max_page.
+  int64_t max_searches_per_batch = 15000;
+  int64_t max_searches_with_html = 100;
+  int64_t max_searches_per_call = 1000;
+  int64_t max_page_limit = 20;
+  // HTTP status of "No Search with ID '...' was found in this Batch".
+  int search_not_found_status = 404;
+  // A bulk delete naming an unknown id: fails whole (search_not_found_status,
+  // nothing deleted), or deletes the known ones.
+  enum class BulkDeleteUnknownIds { kError, kIgnore };
+  BulkDeleteUnknownIds bulk_delete_unknown_ids = BulkDeleteUnknownIds::kError;
+  // Find takes custom_id=ID (an exact match) besides q=TERM; without it a
+  // custom_id parameter is ignored.
+  bool find_supports_custom_id = true;
+  // THE CONCURRENCY MODEL: a search call holds its batch (or, with kAccount,
+  // the whole account) for search_mutation_duration: its reply is sent when
+  // that time has passed (a timer in the event loop), and another search
+  // call arriving meanwhile gets 429 (the JSON envelope, success false) and
+  // changes nothing. 0 turns the model off.
+  enum class SearchMutationScope { kBatch, kAccount };
+  SearchMutationScope search_mutation_scope = SearchMutationScope::kBatch;
+  absl::Duration search_mutation_duration = absl::Milliseconds(20);
 };
 
 // One batch as the simulator holds it.
@@ -319,6 +359,13 @@ class Simulator {
   // tests read to prove that one call never created or started twice.
   int64_t batches_created() const;
   int64_t starts() const;
+  // Search calls refused with 429 by the concurrency model, and searches
+  // added by PUT /batches/{id} since start.
+  int64_t search_calls_refused() const;
+  int64_t searches_added() const;
+  // The searches batch `id` holds now (its listed ones), or -1 when there is
+  // no such batch.
+  int64_t search_count(const std::string& id) const;
 
   // Gives batch `id` `count` generated searches (ids of 16 upper-case
   // letters, q "query N", location, search_type, custom_id "cN", and the

@@ -93,4 +93,26 @@ absl::StatusOr<ResultSetName> ParseResultSetName(const std::string& name,
   return out;
 }
 
+absl::StatusOr<SearchName> ParseSearchName(const std::string& name, const std::string& field) {
+  const std::string kSearches = "/searches/";
+  const size_t at = name.find(kSearches);
+  if (!absl::StartsWith(name, "batches/") || at == std::string::npos) {
+    return Invalid(field, reason::kInvalidName,
+                   name.empty() ? "it is empty; give a search name such as "
+                                  "batches/9E867FAA/searches/ABCDEFGHIJKLMNOP"
+                                : "it must have the form batches/ID/searches/SEARCH_ID, e.g. "
+                                  "batches/9E867FAA/searches/ABCDEFGHIJKLMNOP");
+  }
+  absl::StatusOr<std::string> batch = ParseBatchName(name.substr(0, at), field);
+  if (!batch.ok()) return batch.status();
+  SearchName out;
+  out.batch_id = std::move(*batch);
+  out.search_id = name.substr(at + kSearches.size());
+  if (std::string problem = SegmentProblem(out.search_id); !problem.empty()) {
+    return Invalid(field, reason::kInvalidName,
+                   absl::StrCat("the search id after \"searches/\" is not valid: ", problem));
+  }
+  return out;
+}
+
 }  // namespace serpwow::logic

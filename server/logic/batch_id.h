@@ -47,4 +47,13 @@ struct ResultSetName {
 };
 absl::StatusOr<ResultSetName> ParseResultSetName(const std::string& name, const std::string& field);
 
+// A search resource name "batches/{id}/searches/{search_id}" from field
+// `field`: both ids (each a valid id segment), or INVALID_ARGUMENT (reason
+// INVALID_NAME, BadRequest on `field`).
+struct SearchName {
+  std::string batch_id;
+  std::string search_id;
+};
+absl::StatusOr<SearchName> ParseSearchName(const std::string& name, const std::string& field);
+
 }  // namespace serpwow::logic

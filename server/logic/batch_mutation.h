@@ -31,6 +31,13 @@ struct MutationOptions {
   // Local checks (design §2.10).
   size_t max_destination_ids = 50;
   size_t max_webhook_bytes = 2048;
+  // The search calls' limits (design §2.10; SerpWow's documented numbers).
+  size_t max_searches_per_call = 1000;  // AddSearches, BatchDeleteSearches
+  int64_t max_searches_per_batch = 15000;
+  int64_t max_searches_with_html = 100;  // when a new search uses include_html
+  int32_t max_page_limit = 20;
+  size_t max_search_value_bytes = 4096;  // q, location, custom_id, each param
+  size_t max_search_params = 64;         // params per search
 };
 
 // The end of the read before a mutation: read_share of the time left

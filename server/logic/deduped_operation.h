@@ -13,7 +13,8 @@
 //   the same id, other payload:  INVALID_ARGUMENT REQUEST_ID_REUSED.
 // What is stored: OK and every answer given after the effect request was
 // handed to the loop, except UNAVAILABLE (which promises nothing was
-// applied); CANCELLED and DEADLINE_EXCEEDED after the effect request are
+// applied) and RESOURCE_EXHAUSTED RATE_LIMITED (a 429: SerpWow refused it,
+// nothing was applied); CANCELLED and DEADLINE_EXCEEDED after the effect request are
 // stored (and passed to waiters) as UNKNOWN OUTCOME_UNKNOWN, since they were
 // that caller's own ending. Everything else (nothing was sent) is forgotten,
 // so a retry with the same id runs again.
@@ -52,6 +53,27 @@ class DedupedOperation : public Operation {
   }
 
   virtual void BeginFirst() = 0;
+
+  // Stores or forgets this call's answer when it held the table's entry.
+  // A subclass that overrides it must call it.
+  void OnFinished(const absl::Status& status) override {
+    if (!first_.exchange(false)) return;
+    StoredAnswer answer;
+    answer.status = status;
+    const bool sent = effect_submitted();
+    const bool refused = ReasonOf(status) == reason::kRateLimited;
+    bool keep =
+        status.ok() || (sent && status.code() != absl::StatusCode::kUnavailable && !refused);
+    if (sent && (status.code() == absl::StatusCode::kCancelled ||
+                 status.code() == absl::StatusCode::kDeadlineExceeded)) {
+      answer.status = OutcomeUnknownError(
+          batch_id_, EffectWords(),
+          "the first call with this request_id ended (cancelled or out of time) before "
+          "SerpWow's reply came");
+    }
+    if (status.ok()) answer.result = std::make_shared<const Result>(result_);
+    table_->Finish(request_id_, answer, keep);
+  }
 
   Result result_;
 
@@ -106,23 +128,6 @@ class DedupedOperation : public Operation {
       result_ = *std::static_pointer_cast<const Result>(answer.result);
     }
     End(answer.status);
-  }
-
-  void OnFinished(const absl::Status& status) final {
-    if (!first_.exchange(false)) return;
-    StoredAnswer answer;
-    answer.status = status;
-    const bool sent = effect_submitted();
-    bool keep = status.ok() || (sent && status.code() != absl::StatusCode::kUnavailable);
-    if (sent && (status.code() == absl::StatusCode::kCancelled ||
-                 status.code() == absl::StatusCode::kDeadlineExceeded)) {
-      answer.status = OutcomeUnknownError(
-          batch_id_, EffectWords(),
-          "the first call with this request_id ended (cancelled or out of time) before "
-          "SerpWow's reply came");
-    }
-    if (status.ok()) answer.result = std::make_shared<const Result>(result_);
-    table_->Finish(request_id_, answer, keep);
   }
 
   RequestDedupe* const table_;

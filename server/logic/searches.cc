@@ -28,24 +28,30 @@ absl::optional<int64_t> TopCount(const nlohmann::json& json, const char* key) {
 
 }  // namespace
 
-ListSearchesOperation::ListSearchesOperation(UpstreamCaller* caller,
+ListSearchesOperation::ListSearchesOperation(UpstreamCaller* caller, SearchQueue* queue,
                                              const v1::ListSearchesRequest& request,
                                              absl::Time deadline)
-    : ReadOperation(caller, deadline, kListRules, nullptr), request_(request) {}
+    : SearchQueued(queue, caller, deadline, kListRules, nullptr), request_(request) {}
 
 absl::Status ListSearchesOperation::Validate() {
   if (absl::Status s = TakeParent(request_.parent(), "the searches"); !s.ok()) return s;
   if (!request_.filter().empty()) {
-    return ErrorBuilder(absl::StatusCode::kInvalidArgument,
-                        "invalid filter: filtering searches is not supported yet; leave filter "
-                        "empty",
-                        reason::kInvalidFilter)
-        .BadRequestField("filter", "filters are not supported yet");
+    absl::StatusOr<SearchFilter> filter = ParseSearchFilter(request_.filter());
+    if (!filter.ok()) return filter.status();
+    if (queue_ == nullptr) {
+      return ErrorBuilder(absl::StatusCode::kInvalidArgument,
+                          "invalid filter: this gateway has no search queue to send a Find "
+                          "through",
+                          reason::kInvalidFilter)
+          .BadRequestField("filter", "not supported here");
+    }
+    filter_ = std::move(*filter);
   }
   absl::StatusOr<int32_t> size =
       NormalizePageSize(request_.page_size(), kSearchesPerUpstreamPage, kSearchesPerUpstreamPage);
   if (!size.ok()) return size.status();
-  fingerprint_ = ListFingerprint("ListSearches", request_.parent(), "", "");
+  fingerprint_ =
+      ListFingerprint("ListSearches", request_.parent(), filter_ ? filter_->Canonical() : "", "");
   absl::StatusOr<int64_t> offset =
       StartOffset(request_.page_token(), request_.skip(), fingerprint_);
   if (!offset.ok()) return offset.status();
@@ -57,6 +63,10 @@ void ListSearchesOperation::Begin() {
   if (plan_.page > kInt32Max) {
     // Past any batch (at most 15,000 searches): an empty last page.
     End(absl::OkStatus());
+    return;
+  }
+  if (filter_) {
+    EnterQueue();  // a Find is a search call: one at a time per batch
     return;
   }
   if (request_.page_token().empty()) {
@@ -73,8 +83,13 @@ void ListSearchesOperation::Begin() {
 void ListSearchesOperation::SendPage() {
   reading_batch_ = false;
   upstream::UpstreamRequest request;
-  request.endpoint = upstream::Endpoint::kListSearches;
-  request.args.batch = batch_id_;
+  if (filter_) {
+    request = QueuedRequest(upstream::Endpoint::kFindSearches);
+    request.query.emplace_back(filter_->param(), filter_->term);
+  } else {
+    request.endpoint = upstream::Endpoint::kListSearches;
+    request.args.batch = batch_id_;
+  }
   request.args.page = std::to_string(plan_.page);
   request.max_body_bytes = kMaxSearchPageBytes;
   SendRead(std::move(request));

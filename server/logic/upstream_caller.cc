@@ -16,8 +16,12 @@ using upstream::TransportError;
 namespace {
 
 // Whether an attempt that ended with `v` may be sent again, by the effect
-// class of its endpoint (the table in upstream/endpoints.h).
-bool MayRetry(EffectClass effect, const Verdict& v) {
+// class of its endpoint (the table in upstream/endpoints.h). A 429 on a
+// route SerpWow wants sent one at a time (the search calls) means "refused,
+// nothing applied" (another replica's call held the batch), so even a
+// not-idempotent one is sent again.
+bool MayRetry(const upstream::EndpointInfo& info, const Verdict& v) {
+  const EffectClass effect = info.effect;
   switch (effect) {
     case EffectClass::kRead:
     case EffectClass::kIdempotent:
@@ -25,7 +29,7 @@ bool MayRetry(EffectClass effect, const Verdict& v) {
     case EffectClass::kStop:
       return v.retryable;
     case EffectClass::kNotIdempotent:
-      return v.retryable && !v.maybe_applied;
+      return (v.retryable && !v.maybe_applied) || (v.rate_limited && info.one_at_a_time_per_batch);
   }
   return false;
 }
@@ -300,9 +304,11 @@ void Operation::OnAttempt(HttpResult result, bool deadline_binds) {
   out.verdict = verdict;
   out.deadline_binds = deadline_binds;
   if (verdict.retryable && verdict.maybe_applied) out.any_ambiguous = true;
-  const EffectClass effect = upstream::InfoOf(phase_.request.endpoint).effect;
-  if (effect != EffectClass::kRead && caller_->mutation_listener_) caller_->mutation_listener_();
-  if (MayRetry(effect, verdict) && out.attempts < phase_.max_attempts) {
+  const upstream::EndpointInfo& info = upstream::InfoOf(phase_.request.endpoint);
+  if (info.effect != EffectClass::kRead && caller_->mutation_listener_) {
+    caller_->mutation_listener_();
+  }
+  if (MayRetry(info, verdict) && out.attempts < phase_.max_attempts) {
     const absl::optional<absl::Duration> hint = RetryHintOf(result);
     const absl::Duration delay = caller_->Jitter(out.attempts, hint);
     const absl::Time now = absl::Now();

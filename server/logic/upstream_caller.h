@@ -15,7 +15,9 @@
 //   read, idempotent: retried on unavailable-class failures and 429;
 //   stop:             retried on unavailable-class failures (the stop flow
 //                     reconciles the ambiguous ones);
-//   not idempotent:   retried only when nothing was sent.
+//   not idempotent:   retried only when nothing was sent, or on a 429 from a
+//                     route SerpWow wants sent one at a time (endpoints.h:
+//                     the search calls; their 429 means nothing applied).
 // Retries stay within the caller's deadline and the phase's own deadline,
 // take a token from the retry budget, and wait a jittered exponential
 // backoff that honours Retry-After and a body's retry_after. Each attempt's

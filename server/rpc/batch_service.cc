@@ -13,6 +13,7 @@
 #include "server/logic/get_batch.h"
 #include "server/logic/list_batches.h"
 #include "server/logic/result_sets.h"
+#include "server/logic/search_mutations.h"
 #include "server/logic/searches.h"
 #include "server/logic/start_batch.h"
 #include "server/logic/stop_all_batches.h"
@@ -61,6 +62,21 @@ bool RequestIdChar(char c) {
 std::string BatchIdOfName(const std::string& name) {
   absl::StatusOr<std::string> id = logic::ParseBatchName(name, "name");
   return id.ok() ? *id : "";
+}
+
+// The search queue's log fields of a queued call (logic/search_queue.h).
+template <typename Op>
+void LogQueue(const Op& op, LogRecord& record) {
+  if (!op.queued()) return;
+  const logic::SearchQueue::Grant grant = op.grant();
+  record.Double("queue_wait_ms", absl::ToDoubleMilliseconds(grant.waited))
+      .Int("queue_position", static_cast<int64_t>(grant.position));
+}
+
+// The batch of a valid "batches/{id}/searches/{search_id}", else "".
+std::string BatchOfSearch(const std::string& name) {
+  absl::StatusOr<logic::SearchName> parsed = logic::ParseSearchName(name, "name");
+  return parsed.ok() ? parsed->batch_id : "";
 }
 
 // Only a valid id is ever logged: raw input may hold control characters.
@@ -255,12 +271,13 @@ struct ListSearchesRpc {
 
   static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
                                   const RpcDeps& deps) {
-    return std::make_shared<Op>(deps.caller, request, deadline);
+    return std::make_shared<Op>(deps.caller, deps.search_queue, request, deadline);
   }
   static std::string LogId(const Request& request) { return BatchIdOfName(request.parent()); }
   static void Fill(const Op& op, Response* response) { *response = op.result(); }
   static void Log(const Op& op, LogRecord& record) {
     record.Int("returned", op.result().searches_size());
+    LogQueue(op, record);
   }
 };
 
@@ -392,6 +409,108 @@ struct UpdateBatchRpc {
   }
 };
 
+struct AddSearchesRpc {
+  using Request = v1::AddSearchesRequest;
+  using Response = v1::AddSearchesResponse;
+  using Op = logic::AddSearchesOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kAddSearches;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, deps.search_queue, deps.dedupe, deps.mutations,
+                                request, deadline);
+  }
+  static std::string LogId(const Request& request) { return BatchIdOfName(request.parent()); }
+  static void Fill(const Op& op, Response* response) {
+    *response->mutable_batch() = op.result().batch;
+    response->set_added_count(op.result().added_count);
+    response->set_reconciled(op.result().reconciled);
+  }
+  static void Log(const Op& op, LogRecord& record) {
+    record.Int("added", op.result().added_count)
+        .Int("searches_total_count", op.result().batch.searches_total_count());
+    LogQueue(op, record);
+  }
+};
+
+struct UpdateSearchRpc {
+  using Request = v1::UpdateSearchRequest;
+  using Response = v1::Search;
+  using Op = logic::UpdateSearchOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kUpdateSearch;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, deps.search_queue, deps.mutations, request, deadline);
+  }
+  static std::string LogId(const Request& request) {
+    return BatchOfSearch(request.search().name());
+  }
+  static void Fill(const Op& op, Response* response) { *response = op.result(); }
+  static void Log(const Op& op, LogRecord& record) {
+    record.Str("search_id", op.search_id());
+    LogQueue(op, record);
+  }
+};
+
+struct DeleteSearchRpc {
+  using Request = v1::DeleteSearchRequest;
+  using Response = google::protobuf::Empty;
+  using Op = logic::DeleteSearchOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kDeleteSearch;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, deps.search_queue, deps.mutations, request.name(),
+                                deadline);
+  }
+  static std::string LogId(const Request& request) { return BatchOfSearch(request.name()); }
+  static void Fill(const Op&, Response*) {}
+  static void Log(const Op& op, LogRecord& record) {
+    record.Str("search_id", op.search_id());
+    LogQueue(op, record);
+  }
+};
+
+struct BatchDeleteSearchesRpc {
+  using Request = v1::BatchDeleteSearchesRequest;
+  using Response = google::protobuf::Empty;
+  using Op = logic::BatchDeleteSearchesOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kBatchDeleteSearches;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, deps.search_queue, deps.dedupe, deps.mutations,
+                                request, deadline);
+  }
+  static std::string LogId(const Request& request) { return BatchIdOfName(request.parent()); }
+  static void Fill(const Op&, Response*) {}
+  static void Log(const Op& op, LogRecord& record) {
+    record.Int("deleted", op.result());
+    LogQueue(op, record);
+  }
+};
+
+struct PurgeSearchesRpc {
+  using Request = v1::PurgeSearchesRequest;
+  using Response = v1::PurgeSearchesResponse;
+  using Op = logic::PurgeSearchesOperation;
+  static constexpr RpcMethod kMethod = RpcMethod::kPurgeSearches;
+
+  static std::shared_ptr<Op> Make(const Request& request, absl::Time deadline,
+                                  const RpcDeps& deps) {
+    return std::make_shared<Op>(deps.caller, deps.search_queue, deps.mutations, request, deadline);
+  }
+  static std::string LogId(const Request& request) { return BatchIdOfName(request.parent()); }
+  static void Fill(const Op& op, Response* response) {
+    response->set_purge_count(op.purge_count());
+  }
+  static void Log(const Op& op, LogRecord& record) {
+    record.Int("purge_count", op.purge_count()).Bool("force", op.force());
+    LogQueue(op, record);
+  }
+};
+
 }  // namespace
 
 size_t MetadataSize(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
@@ -499,6 +618,36 @@ grpc::ServerUnaryReactor* BatchServiceImpl::StartBatch(grpc::CallbackServerConte
 grpc::ServerWriteReactor<v1::WatchBatchEvent>* BatchServiceImpl::WatchBatch(
     grpc::CallbackServerContext* context, const v1::WatchBatchRequest* request) {
   return WatchReactor::Start(context, request, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::AddSearches(grpc::CallbackServerContext* context,
+                                                        const v1::AddSearchesRequest* request,
+                                                        v1::AddSearchesResponse* response) {
+  return new UnaryReactor<AddSearchesRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::UpdateSearch(grpc::CallbackServerContext* context,
+                                                         const v1::UpdateSearchRequest* request,
+                                                         v1::Search* response) {
+  return new UnaryReactor<UpdateSearchRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::DeleteSearch(grpc::CallbackServerContext* context,
+                                                         const v1::DeleteSearchRequest* request,
+                                                         google::protobuf::Empty* response) {
+  return new UnaryReactor<DeleteSearchRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::BatchDeleteSearches(
+    grpc::CallbackServerContext* context, const v1::BatchDeleteSearchesRequest* request,
+    google::protobuf::Empty* response) {
+  return new UnaryReactor<BatchDeleteSearchesRpc>(context, request, response, deps_);
+}
+
+grpc::ServerUnaryReactor* BatchServiceImpl::PurgeSearches(grpc::CallbackServerContext* context,
+                                                          const v1::PurgeSearchesRequest* request,
+                                                          v1::PurgeSearchesResponse* response) {
+  return new UnaryReactor<PurgeSearchesRpc>(context, request, response, deps_);
 }
 
 }  // namespace serpwow::rpc

@@ -66,6 +66,24 @@ class BatchServiceImpl final : public serpwow::batches::v1::BatchService::Callba
   grpc::ServerWriteReactor<serpwow::batches::v1::WatchBatchEvent>* WatchBatch(
       grpc::CallbackServerContext* context,
       const serpwow::batches::v1::WatchBatchRequest* request) override;
+  // The search calls (logic/search_mutations.h).
+  grpc::ServerUnaryReactor* AddSearches(
+      grpc::CallbackServerContext* context, const serpwow::batches::v1::AddSearchesRequest* request,
+      serpwow::batches::v1::AddSearchesResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateSearch(grpc::CallbackServerContext* context,
+                                         const serpwow::batches::v1::UpdateSearchRequest* request,
+                                         serpwow::batches::v1::Search* response) override;
+  grpc::ServerUnaryReactor* DeleteSearch(grpc::CallbackServerContext* context,
+                                         const serpwow::batches::v1::DeleteSearchRequest* request,
+                                         google::protobuf::Empty* response) override;
+  grpc::ServerUnaryReactor* BatchDeleteSearches(
+      grpc::CallbackServerContext* context,
+      const serpwow::batches::v1::BatchDeleteSearchesRequest* request,
+      google::protobuf::Empty* response) override;
+  grpc::ServerUnaryReactor* PurgeSearches(
+      grpc::CallbackServerContext* context,
+      const serpwow::batches::v1::PurgeSearchesRequest* request,
+      serpwow::batches::v1::PurgeSearchesResponse* response) override;
 
  private:
   const RpcDeps deps_;

@@ -50,6 +50,7 @@
 #include "server/logic/errors.h"
 #include "server/logic/list_pacer.h"
 #include "server/logic/request_dedupe.h"
+#include "server/logic/search_queue.h"
 #include "server/logic/stop_batch.h"
 #include "server/logic/upstream_caller.h"
 #include "server/logic/watch_hub.h"
@@ -76,6 +77,9 @@ struct RpcDeps {
   // (null: no de-duplication).
   logic::MutationOptions mutations;
   logic::RequestDedupe* dedupe = nullptr;
+  // The search calls' queue (logic/search_queue.h); null: a filtered
+  // ListSearches is refused and the search calls must not be served.
+  logic::SearchQueue* search_queue = nullptr;
   GatewayMetrics* metrics = nullptr;
   const CallerAuth* auth = nullptr;  // null: no caller authentication
   // A call whose metadata is larger fails alone with RESOURCE_EXHAUSTED

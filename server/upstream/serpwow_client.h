@@ -66,8 +66,16 @@ struct UpstreamRequest {
   // This request's cap on the reply body; 0: UpstreamOptions::max_body_bytes.
   // A page of 1000 searches can exceed the default (design §2.12).
   size_t max_body_bytes = 0;
-  // Which loop runs it: the batch, or "account" for account-wide calls.
-  std::string ShardKey() const { return args.batch.empty() ? "account" : args.batch; }
+  // Which loop runs it instead of the default (the search calls of
+  // --search_mutation_scope=account all run on the "account" loop, where
+  // their one queue lives); empty: the default.
+  std::string shard = {};
+  // Which loop runs it: `shard` when set, else the batch, or "account" for
+  // account-wide calls.
+  std::string ShardKey() const {
+    if (!shard.empty()) return shard;
+    return args.batch.empty() ? "account" : args.batch;
+  }
 };
 
 // Sees every upstream result (metrics). Called on the loop thread; must not

@@ -778,9 +778,10 @@ TEST_F(SimulatorTest, UpdateAndDeleteFollowTheStateRules) {
   ASSERT_EQ(up.status, 200) << up.body;
   EXPECT_EQ(up.Json()["batch"]["priority"], "low");
   EXPECT_EQ(sim_->GetBatch("I1")->name, "New");
+  // A body with `searches` adds them (the search routes' tests are below).
   EXPECT_EQ(
       c.Send(Url("/batches/I1"), "PUT", R"({"searches":[{"q":"x"}]})", "application/json").status,
-      400);
+      200);
   EXPECT_EQ(c.Send(Url("/batches/R1"), "PUT", R"({"name":"x"})", "application/json").status, 400);
   EXPECT_EQ(c.Get(Url("/batches/R1"), 5000, "DELETE").status, 400);
   EXPECT_TRUE(sim_->GetBatch("R1").has_value());
@@ -1167,6 +1168,82 @@ TEST(SimulatorBinaryTest, BadSettingsExitNonZeroNamingTheSetting) {
     EXPECT_THAT(err, HasSubstr(k.mention)) << err;
     EXPECT_EQ(child.ReadLines(1, milliseconds(10)), "");
   }
+}
+
+}  // namespace
+}  // namespace serpwow::sim
+
+// --- Search calls and the concurrency model ----------------------------------
+
+namespace serpwow::sim {
+namespace {
+
+TEST_F(SimulatorTest, ASearchCallHoldsTheBatchAndAnotherMeanwhileGets429) {
+  SimulatorOptions options;
+  options.search_mutation_duration = absl::Milliseconds(300);
+  StartSim(options);
+  sim_->PutBatch("H1", BatchState::kIdle, 0);
+  ASSERT_TRUE(sim_->PutSearches("H1", 0).ok());
+  Reply first;
+  std::thread holder([&] {
+    Client c;
+    first = c.Send(Url("/batches/H1"), "PUT", R"({"searches":[{"q":"a"},{"q":"b"}]})",
+                   "application/json");
+  });
+  // Wait until the first one is carried out (its reply is still held).
+  for (int i = 0; i < 500 && sim_->searches_added() < 2; ++i) absl::SleepFor(absl::Milliseconds(2));
+  Client c;
+  Reply refused =
+      c.Send(Url("/batches/H1"), "PUT", R"({"searches":[{"q":"c"}]})", "application/json");
+  holder.join();
+  EXPECT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_EQ(refused.Json()["request_info"]["success"], false);
+  EXPECT_EQ(sim_->search_calls_refused(), 1);
+  EXPECT_EQ(sim_->search_count("H1"), 2);  // the refused call changed nothing
+  // Another batch is not held (scope batch).
+  sim_->PutBatch("H2", BatchState::kIdle, 0);
+  EXPECT_EQ(c.Send(Url("/batches/H2/clear"), "DELETE", "", "application/json").status, 200);
+}
+
+TEST_F(SimulatorTest, SearchRoutesAddUpdateDeleteBulkClearAndFind) {
+  SimulatorOptions options;
+  options.search_mutation_duration = absl::ZeroDuration();
+  options.max_searches_with_html = 2;
+  StartSim(options);
+  sim_->PutBatch("S1", BatchState::kIdle, 0);
+  ASSERT_TRUE(sim_->PutSearches("S1", 3).ok());
+  Client c;
+  const json page = Get("/batches/S1/searches/1").Json();
+  const std::string id0 = page["searches"][0]["id"];
+  const std::string id1 = page["searches"][1]["id"];
+  Reply up = c.Send(Url("/batches/S1/" + id0), "PUT", R"({"q":"espresso"})", "application/json");
+  ASSERT_EQ(up.status, 200) << up.body;
+  EXPECT_EQ(up.Json()["search"]["q"], "espresso");
+  const json found = c.Get(Url("/batches/S1/searches/1") + "&q=ESPRESSO").Json();
+  ASSERT_EQ(found["searches"].size(), 1u);
+  EXPECT_EQ(c.Send(Url("/batches/S1/NOSUCHSEARCH"), "DELETE", "", "").status, 404);
+  EXPECT_EQ(c.Send(Url("/batches/S1/searches"), "DELETE", json::array({id1, "UNKNOWN"}).dump(),
+                   "application/json")
+                .status,
+            404);  // bulk_delete_unknown_ids=error: nothing deleted
+  EXPECT_EQ(sim_->search_count("S1"), 3);
+  EXPECT_EQ(
+      c.Send(Url("/batches/S1/searches"), "DELETE", json::array({id1}).dump(), "application/json")
+          .status,
+      200);
+  EXPECT_EQ(c.Send(Url("/batches/S1/" + id0), "DELETE", "", "").status, 200);
+  EXPECT_EQ(sim_->search_count("S1"), 1);
+  EXPECT_EQ(c.Send(Url("/batches/S1"), "PUT",
+                   R"({"searches":[{"q":"x","include_html":true},{"q":"y"}]})", "application/json")
+                .status,
+            400);  // 3 with include_html > 2
+  EXPECT_EQ(c.Send(Url("/batches/S1"), "PUT", R"({"searches":[{"q":"x","max_page":21}]})",
+                   "application/json")
+                .status,
+            400);
+  EXPECT_EQ(c.Send(Url("/batches/S1/clear"), "DELETE", "", "").status, 200);
+  EXPECT_EQ(sim_->search_count("S1"), 0);
 }
 
 }  // namespace
