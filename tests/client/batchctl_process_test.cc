@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -338,6 +339,173 @@ TEST_F(BatchctlTest, AccountResultsAndSearches) {
   EXPECT_EQ(Batchctl({"searches", "export", "DEMOIDLE"}).exit_code, 0);
   EXPECT_EQ(Batchctl({"searches", "export", "DEMOIDLE", "--format=jsonl"}).exit_code, 64);
   EXPECT_EQ(Batchctl({"results"}).exit_code, 64);
+}
+
+TEST_F(BatchctlTest, SearchesAddFromAFileFindUpdateDeleteAndClear) {
+  // 1,500 searches: two AddSearches calls of 1000 and 500, one after another.
+  const std::string file = ::testing::TempDir() + "/batchctl_searches.csv";
+  {
+    std::ofstream out(file);
+    out << "q,location,gl,custom_id\n";
+    for (int i = 0; i < 1500; ++i) {
+      out << (i % 10 == 0 ? "pizza " : "coffee ") << i << ",\"New York,NY\",us,c" << i << "\n";
+    }
+  }
+  ProcessResult added = Batchctl({"searches", "add", "DEMOIDLE", "-f", file});
+  EXPECT_EQ(added.exit_code, 0) << added.err;
+  EXPECT_EQ(added.out, "added 1500 searches to batch DEMOIDLE; it now has 1500\n");
+  EXPECT_EQ(added.err, "") << "no progress bar when stderr is not a terminal";
+
+  ProcessResult found = Batchctl({"searches", "find", "DEMOIDLE", "pizza", "--all"});
+  EXPECT_EQ(found.exit_code, 0) << found.err;
+  EXPECT_EQ(std::count(found.out.begin(), found.out.end(), '\n'), 150) << found.out;
+  ProcessResult by_custom_id = Batchctl({"searches", "list", "DEMOIDLE", "--custom-id=c7"});
+  EXPECT_EQ(by_custom_id.exit_code, 0) << by_custom_id.err;
+  ASSERT_EQ(std::count(by_custom_id.out.begin(), by_custom_id.out.end(), '\n'), 1)
+      << by_custom_id.out;
+  const std::string id = by_custom_id.out.substr(0, by_custom_id.out.find('\t'));
+
+  ProcessResult updated =
+      Batchctl({"searches", "update", "DEMOIDLE", id, "--q=tea", "--param", "hl=en"});
+  EXPECT_EQ(updated.exit_code, 0) << updated.err;
+  EXPECT_EQ(updated.out, "updated search " + id + ": q, params.hl\n");
+  ProcessResult tea = Batchctl({"searches", "find", "DEMOIDLE", "tea"});
+  EXPECT_TRUE(absl::StartsWith(tea.out, id + "\t")) << tea.out;
+
+  ProcessResult listed = Batchctl({"searches", "list", "DEMOIDLE", "--limit=3"});
+  std::vector<std::string> ids;
+  for (absl::string_view line : absl::StrSplit(listed.out, '\n', absl::SkipEmpty())) {
+    ids.emplace_back(line.substr(0, line.find('\t')));
+  }
+  ASSERT_EQ(ids.size(), 3u) << listed.out;
+  ProcessResult one = Batchctl({"searches", "delete", "DEMOIDLE", ids[0]});
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(one.out, "deleted 1 search\n");
+  ProcessResult two = Batchctl({"searches", "delete", "DEMOIDLE", ids[1], ids[2]});
+  EXPECT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(two.out, "deleted 2 searches\n");
+  EXPECT_EQ(Batchctl({"searches", "delete", "DEMOIDLE", ids[0]}).exit_code, 5) << "gone";
+
+  ProcessResult dry = Batchctl({"searches", "clear", "DEMOIDLE", "--dry-run"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_EQ(dry.out, "would delete 1497 searches\n");
+  ProcessResult cleared = Batchctl({"searches", "clear", "DEMOIDLE", "--yes"});
+  EXPECT_EQ(cleared.exit_code, 0) << cleared.err;
+  EXPECT_EQ(cleared.out, "deleted 1497 searches\n");
+  EXPECT_EQ(Batchctl({"searches", "list", "DEMOIDLE"}).out, "") << "none left";
+
+  // Refused before anything is sent.
+  const int64_t before = sim_->request_count();
+  ProcessResult key = Batchctl({"searches", "add", "DEMOIDLE", "--q=a", "--param", "api_key=x"});
+  EXPECT_EQ(key.exit_code, 64);
+  EXPECT_TRUE(absl::StrContains(key.err, "api_key may not be a search parameter")) << key.err;
+  EXPECT_EQ(Batchctl({"searches", "add", "DEMOIDLE", "-f", "/nonexistent.txt"}).exit_code, 64);
+  EXPECT_EQ(Batchctl({"searches", "update", "DEMOIDLE", id}).exit_code, 64) << "no field given";
+  EXPECT_EQ(sim_->request_count(), before);
+}
+
+// `watch` and `start --wait`: fast poll intervals, and runs moved on by the
+// simulator's virtual clock.
+class BatchctlWatchTest : public BatchctlTest {
+ protected:
+  void SetUp() override {
+    logic::WatchIntervals& i = options_.watch.intervals;
+    i.queued = i.running = absl::Milliseconds(30);
+    i.idle = absl::Milliseconds(60);
+    i.poll_rate = 1000;
+    sim::SimulatorOptions o;
+    o.queue_delay = absl::Seconds(10);  // virtual: AdvanceTime moves runs on
+    o.run_duration = absl::Seconds(10);
+    StartAll(o);
+    sim_->PutBatch("WAITME", BatchState::kIdle, 20);
+  }
+  // Runs batchctl in the background; the test moves the simulator meanwhile.
+  std::thread Background(std::vector<std::string> args, ProcessResult* out) {
+    return std::thread([this, args, out] { *out = Batchctl(args); });
+  }
+  // Until `n` watch streams are open in the gateway.
+  void WaitForStreams(size_t n) {
+    const absl::Time until = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < until && gateway_->watch_hub().streams() < n) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    ASSERT_EQ(gateway_->watch_hub().streams(), n);
+  }
+  void WaitForState(const std::string& id, BatchState state) {
+    const absl::Time until = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < until && sim_->GetBatch(id)->state != state) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    ASSERT_EQ(sim_->GetBatch(id)->state, state);
+  }
+};
+
+TEST_F(BatchctlWatchTest, StartWaitExitsZeroWhenTheRunCompletes) {
+  ProcessResult r;
+  std::thread cli = Background({"start", "WAITME", "--wait"}, &r);
+  WaitForState("WAITME", BatchState::kQueued);
+  sim_->AdvanceTime(absl::Seconds(25));  // past the queue and the run: result set 1
+  cli.join();
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(absl::StartsWith(r.out, "started batch WAITME: queued")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "RUN_COMPLETED   result set 1")) << r.out;
+  EXPECT_TRUE(absl::EndsWith(r.out, "run completed: result set 1, 20 searches, 0 failed\n"))
+      << r.out;
+}
+
+TEST_F(BatchctlWatchTest, StartWaitExits65WhenTheRunIsStopped) {
+  ProcessResult r;
+  std::thread cli = Background({"start", "WAITME", "--wait"}, &r);
+  WaitForState("WAITME", BatchState::kQueued);
+  EXPECT_EQ(Batchctl({"stop", "WAITME"}).exit_code, 0);
+  cli.join();
+  EXPECT_EQ(r.exit_code, 65) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "RUN_ENDED       idle without a result set")) << r.out;
+  EXPECT_TRUE(absl::EndsWith(r.out, "run ended without results\n")) << r.out;
+}
+
+TEST_F(BatchctlWatchTest, WatchPrintsOneLinePerEventAndJsonlUntilDone) {
+  ProcessResult lines, jsonl;
+  std::thread a = Background({"watch", "WAITME", "--until-done"}, &lines);
+  std::thread b = Background({"watch", "WAITME", "--until-done", "-o", "jsonl"}, &jsonl);
+  WaitForStreams(2);
+  EXPECT_EQ(Batchctl({"start", "WAITME"}).exit_code, 0);
+  WaitForState("WAITME", BatchState::kQueued);
+  // The poller reads the batch again (it is shared by both streams): it
+  // sees the batch queued.
+  const int64_t seen = sim_->request_count();
+  const absl::Time until = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < until && sim_->request_count() < seen + 2) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  sim_->AdvanceTime(absl::Seconds(25));
+  a.join();
+  b.join();
+  EXPECT_EQ(lines.exit_code, 0) << lines.err;
+  std::vector<std::string> rows = absl::StrSplit(lines.out, '\n', absl::SkipEmpty());
+  ASSERT_GE(rows.size(), 3u) << lines.out;
+  EXPECT_TRUE(absl::StrContains(rows.front(), "  SNAPSHOT        idle, 20 searches")) << lines.out;
+  EXPECT_TRUE(absl::StrContains(lines.out, "STATUS_CHANGED  queued (was idle)")) << lines.out;
+  EXPECT_TRUE(absl::StrContains(rows.back(), "RUN_COMPLETED   result set 1: 20 searches"))
+      << lines.out;
+  EXPECT_EQ(jsonl.exit_code, 0) << jsonl.err;
+  std::vector<std::string> objects = absl::StrSplit(jsonl.out, '\n', absl::SkipEmpty());
+  ASSERT_FALSE(objects.empty());
+  v1::WatchBatchEvent last;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(objects.back(), &last).ok())
+      << objects.back();
+  EXPECT_EQ(last.type(), v1::WatchBatchEvent::EVENT_TYPE_RUN_COMPLETED);
+  EXPECT_EQ(last.result_set().name(), "batches/WAITME/resultSets/1");
+}
+
+TEST_F(BatchctlWatchTest, WatchEndsWith65WhenTheBatchIsDeleted) {
+  ProcessResult r;
+  std::thread cli = Background({"watch", "WAITME"}, &r);
+  WaitForStreams(1);
+  sim_->RemoveBatch("WAITME");
+  cli.join();
+  EXPECT_EQ(r.exit_code, 65) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "BATCH_DELETED   the batch was deleted")) << r.out;
 }
 
 TEST(BatchctlHelpTest, HelpExitsZeroListingTheFlagsWithoutBuildPaths) {
