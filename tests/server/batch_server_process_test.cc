@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -161,12 +162,12 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
     (*sim)->PutBatch("RUNNING1", sim::BatchState::kRunning, 10);
     (*sim)->PutBatch("IDLE1", sim::BatchState::kIdle, 10);
     (*sim)->PutBatch("FAULTY", sim::BatchState::kQueued, 10);
-    std::vector<std::string> argv = {BATCH_SERVER_PATH,
-                                     "--listen=127.0.0.1:0",
-                                     "--metrics_listen=127.0.0.1:0",
-                                     "--upstream=" + (*sim)->base_url(),
-                                     "--log_level=debug",
-                                     "--upstream_timeout=2s"};
+    std::vector<std::string> argv = {
+        BATCH_SERVER_PATH, "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
+        "--upstream=" + (*sim)->base_url(), "--log_level=debug", "--upstream_timeout=2s",
+        // start --wait below: polls in ms, not s.
+        "--watch_interval_queued=50ms", "--watch_interval_running=50ms",
+        "--watch_interval_idle=50ms"};
     std::vector<std::string> env;
     if (from_file) {
       argv.push_back(std::string("--api_key_file=") + key_path);
@@ -287,6 +288,14 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
              {"results", "export", "VERBS1", "1", "--format=csv"},
              {"searches", "list", "VERBS1"},
              {"searches", "export", "VERBS1"},
+             {"searches", "add", "VERBS1", "--q=canary pizza", "--param", "gl=us"},
+             {"searches", "find", "VERBS1", "pizza"},
+             {"searches", "list", "VERBS1", "--custom-id=c1"},
+             {"searches", "update", "VERBS1", "AAAAAAAAAAAAAAAA", "--q=tea"},
+             {"searches", "delete", "VERBS1", "AAAAAAAAAAAAAAAB", "AAAAAAAAAAAAAAAC"},
+             {"searches", "delete", "VERBS1", "AAAAAAAAAAAAAAAA"},
+             {"searches", "clear", "VERBS1", "--dry-run"},
+             {"searches", "clear", "VERBS1", "--yes"},
              {"create", "--name=Canary batch", "--schedule=daily", "--hours=9"},
              {"update", "VERBS1", "--priority=high"},
              {"start", "VERBS1"},
@@ -294,6 +303,25 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
              {"stop", "--all"},
              {"delete", "VERBS1", "--force"}}) {
       EXPECT_EQ(run(verb).exit_code, 0) << absl::StrJoin(verb, " ");
+    }
+    EXPECT_EQ(run({"searches", "find", "NOSUCH", "x"}).exit_code, 5);
+    EXPECT_EQ(run({"watch", "NOSUCH"}).exit_code, 5);
+    EXPECT_EQ(run({"watch", "bad/id?api_key=x"}).exit_code, 3);
+    // The watch behind start --wait, to the run's end (moved on by the
+    // simulator's clock), plain and as JSON.
+    for (const char* format : {"-o=table", "--json"}) {
+      (*sim)->PutBatch("WAIT1", sim::BatchState::kIdle, 10);
+      ProcessResult waited;
+      std::thread cli([&] { waited = Batchctl(target, {"start", "WAIT1", "--wait", format}); });
+      const absl::Time until = absl::Now() + absl::Seconds(10);
+      while (absl::Now() < until && (*sim)->GetBatch("WAIT1")->state == sim::BatchState::kIdle) {
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+      (*sim)->AdvanceTime(absl::Minutes(3));
+      cli.join();
+      EXPECT_EQ(waited.exit_code, 0) << waited.out << waited.err;
+      cli_output += waited.out + waited.err;
+      (*sim)->RemoveBatch("WAIT1");
     }
     EXPECT_EQ(run({"list", "--filter=colour = red"}).exit_code, 3);
     EXPECT_EQ(run({"create", "--name=Bad", "--schedule=daily", "--hours=25"}).exit_code, 3);
@@ -307,9 +335,11 @@ TEST(BatchServerProcess, ApiKeyCanaryNeverLeaks) {
     const std::string log = server.Output();
     EXPECT_TRUE(absl::StrContains(log, R"("method":"StopBatch")")) << log;  // it did log
     EXPECT_TRUE(absl::StrContains(log, R"("method":"GetBatch")")) << log;
-    for (const char* method : {"ListBatches", "GetAccount", "ListResultSets", "GetResultSet",
-                               "ExportResultSet", "ListSearches", "ExportSearches", "CreateBatch",
-                               "UpdateBatch", "StartBatch", "StopAllBatches", "DeleteBatch"}) {
+    for (const char* method :
+         {"ListBatches", "GetAccount", "ListResultSets", "GetResultSet", "ExportResultSet",
+          "ListSearches", "ExportSearches", "CreateBatch", "UpdateBatch", "StartBatch",
+          "StopAllBatches", "DeleteBatch", "AddSearches", "UpdateSearch", "DeleteSearch",
+          "BatchDeleteSearches", "PurgeSearches", "WatchBatch"}) {
       EXPECT_TRUE(absl::StrContains(log, absl::StrCat("\"method\":\"", method, "\""))) << method;
     }
     EXPECT_TRUE(absl::StrContains(log, R"("method":"ExportSearches")")) << log;
