@@ -10,6 +10,9 @@
 // reset, dropped connection, HTML 200, stall, slow reply), an invalid id
 // (1%), or a healthy queued/running/idle/unknown batch; a deadline from
 // 30 ms to 5 s; and 5% are cancelled by the client after 0-30 ms.
+// --search_ratio of calls are search calls instead (AddSearches, some with a
+// reused request_id, a filtered ListSearches, PurgeSearches) on eight idle
+// batches, through the per-batch search queue.
 // Beside them, WatchBatch streams (--watch_streams at most open at once) are
 // opened and cancelled at random on the same batches (and on unknown and
 // invalid ones), with fast poll intervals so their pollers come and go.
@@ -49,6 +52,9 @@ ABSL_FLAG(int, concurrency, 64, "RPCs in flight at once");
 ABSL_FLAG(double, fault_ratio, 0.15, "share of RPCs aimed at a batch with an injected fault");
 ABSL_FLAG(double, max_rss_growth, 0.10, "allowed RSS growth from warm-up to the end");
 ABSL_FLAG(uint64_t, seed, 1, "random seed");
+ABSL_FLAG(double, search_ratio, 0.1,
+          "share of RPCs that are search calls (AddSearches, a filtered ListSearches, "
+          "PurgeSearches) on a few batches, through the per-batch search queue");
 ABSL_FLAG(int, watch_streams, 64, "WatchBatch streams open at most at once (0: none)");
 
 // In the ASan build: a small quarantine. ASan keeps freed memory out of reuse
@@ -138,11 +144,17 @@ class Soak {
     double deadline_s;
     bool cancel;
     int cancel_after_ms;
+    double search = -1;  // >= 0: a search call, of the kind it picks
     {
       absl::MutexLock lock(&rng_mu_);
       std::uniform_real_distribution<double> u(0, 1);
       const double pick = u(rng_);
-      if (pick < fault_ratio_) {
+      if (u(rng_) < search_ratio_) {
+        // Eight idle batches, so that calls queue up behind each other (and
+        // some find the queue full: BATCH_BUSY).
+        search = u(rng_);
+        id = absl::StrCat("S", n % 8);
+      } else if (pick < fault_ratio_) {
         id = kinds_[static_cast<size_t>(u(rng_) * static_cast<double>(kinds_.size())) %
                     kinds_.size()];
       } else if (pick < fault_ratio_ + 0.01) {
@@ -166,14 +178,39 @@ class Soak {
       cancel_after_ms = static_cast<int>(u(rng_) * 30);
     }
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(deadline_s)));
-    call->request.set_batch_id(id);
     call->cancel_at = absl::Now() + absl::Milliseconds(cancel_after_ms);
-    stub_->async()->StopBatch(&call->context, &call->request, &call->response,
-                              [this, call, done = std::move(done)](grpc::Status status) {
-                                Record(status);
-                                call->ended.store(true);
-                                done();
-                              });
+    auto ended = [this, call, done = std::move(done)](grpc::Status status) {
+      Record(status);
+      call->ended.store(true);
+      done();
+    };
+    const std::string parent = absl::StrCat("batches/", id);
+    if (search >= 0.5) {
+      call->add.set_parent(parent);
+      for (int i = 0; i < 2; ++i) call->add.add_searches()->set_q(absl::StrCat("soak ", n, i));
+      if (search >= 0.9)
+        call->add.set_request_id(
+            absl::StrCat("00000000-0000-4000-8000-0000000000", absl::Dec(n % 64, absl::kZeroPad2)));
+      stub_->async()->AddSearches(&call->context, &call->add, &call->add_response,
+                                  std::move(ended));
+    } else if (search >= 0.2) {
+      call->find.set_parent(parent);
+      call->find.set_filter("q = \"soak\"");
+      call->find.set_page_size(10);
+      stub_->async()->ListSearches(&call->context, &call->find, &call->find_response,
+                                   std::move(ended));
+    } else if (search >= 0) {
+      // Keeps the batches' searches (held by the simulator, in this
+      // process) from growing without bound.
+      call->purge.set_parent(parent);
+      call->purge.set_filter("*");
+      call->purge.set_force(true);
+      stub_->async()->PurgeSearches(&call->context, &call->purge, &call->purge_response,
+                                    std::move(ended));
+    } else {
+      call->request.set_batch_id(id);
+      stub_->async()->StopBatch(&call->context, &call->request, &call->response, std::move(ended));
+    }
     if (cancel) {
       absl::MutexLock lock(&cancel_mu_);
       to_cancel_.push_back(call);
@@ -208,12 +245,19 @@ class Soak {
 
   std::vector<std::string> kinds_;
   double fault_ratio_ = 0.15;
+  double search_ratio_ = 0.1;
 
  private:
   struct Call {
     grpc::ClientContext context;
     v1::StopBatchRequest request;
     v1::StopBatchResponse response;
+    v1::AddSearchesRequest add;
+    v1::AddSearchesResponse add_response;
+    v1::ListSearchesRequest find;
+    v1::ListSearchesResponse find_response;
+    v1::PurgeSearchesRequest purge;
+    v1::PurgeSearchesResponse purge_response;
     absl::Time cancel_at;
     std::atomic<bool> ended{false};
   };
@@ -369,6 +413,7 @@ int main(int argc, char** argv) {
   int64_t left_in_flight = -1;
   bool watches_ended = false;
   int64_t watches_opened = 0, watch_events = 0, watch_streams_left = -1, calls_left = -1;
+  int64_t search_queued_left = -1;
   std::map<grpc::StatusCode, int64_t> watch_codes;
   // Outlive everything below: late callbacks (only on a failed run) touch them.
   absl::Mutex mu;
@@ -412,6 +457,8 @@ int main(int argc, char** argv) {
     Soak soak(stub.get(), sim->get(), absl::GetFlag(FLAGS_seed));
     for (const FaultKind& k : kinds) soak.kinds_.push_back(k.id);
     soak.fault_ratio_ = absl::GetFlag(FLAGS_fault_ratio);
+    soak.search_ratio_ = absl::GetFlag(FLAGS_search_ratio);
+    for (int i = 0; i < 8; ++i) (*sim)->PutBatch(absl::StrCat("S", i), BatchState::kIdle, 1);
     WatchSoak watches(stub.get(), absl::GetFlag(FLAGS_seed) + 1,
                       absl::GetFlag(FLAGS_watch_streams));
 
@@ -477,6 +524,7 @@ int main(int argc, char** argv) {
     left_in_flight = (*gateway)->upstream_in_flight();
     calls_left = static_cast<int64_t>((*gateway)->calls_in_flight());
     watch_streams_left = static_cast<int64_t>((*gateway)->watch_hub().streams());
+    search_queued_left = (*gateway)->search_queue().size();
     (*sim)->ResetRequests();
     rss_end = RssKb();
     heap_end = LiveHeapKb();
@@ -490,15 +538,14 @@ int main(int argc, char** argv) {
               total / std::max(0.001, absl::ToDoubleSeconds(elapsed)));
   std::printf("%-24s %10s\n", "code", "calls");
   int64_t counted = 0;
-  const std::set<grpc::StatusCode> contract = {grpc::StatusCode::OK,
-                                               grpc::StatusCode::CANCELLED,
-                                               grpc::StatusCode::INVALID_ARGUMENT,
-                                               grpc::StatusCode::DEADLINE_EXCEEDED,
-                                               grpc::StatusCode::NOT_FOUND,
-                                               grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                               grpc::StatusCode::FAILED_PRECONDITION,
-                                               grpc::StatusCode::INTERNAL,
-                                               grpc::StatusCode::UNAVAILABLE};
+  const std::set<grpc::StatusCode> contract = {
+      grpc::StatusCode::OK, grpc::StatusCode::CANCELLED, grpc::StatusCode::INVALID_ARGUMENT,
+      grpc::StatusCode::DEADLINE_EXCEEDED, grpc::StatusCode::NOT_FOUND,
+      grpc::StatusCode::RESOURCE_EXHAUSTED, grpc::StatusCode::FAILED_PRECONDITION,
+      grpc::StatusCode::INTERNAL, grpc::StatusCode::UNAVAILABLE,
+      // the search calls': BATCH_BUSY, and
+      // OUTCOME_UNKNOWN for an add
+      grpc::StatusCode::ABORTED, grpc::StatusCode::UNKNOWN};
   bool only_contract_codes = true;
   for (const auto& [code, n] : codes) {
     const int c = static_cast<int>(code);
@@ -519,6 +566,9 @@ int main(int argc, char** argv) {
             codes[grpc::StatusCode::DEADLINE_EXCEEDED] > 0,
         "the mix produced OK, UNAVAILABLE and DEADLINE_EXCEEDED");
   check(left_in_flight == 0, "no upstream transfer left in flight");
+  if (absl::GetFlag(FLAGS_search_ratio) > 0) {
+    check(search_queued_left == 0, "no search call left queued or holding its batch's queue");
+  }
   if (absl::GetFlag(FLAGS_watch_streams) > 0) {
     std::printf("watch: %lld streams opened, %lld events read;",
                 static_cast<long long>(watches_opened), static_cast<long long>(watch_events));
