@@ -334,10 +334,13 @@ std::string FormatWatchEvent(const v1::WatchBatchEvent& event, absl::TimeZone zo
         absl::StrAppend(&what, ", next result set ", b.next_result_set_id());
       }
       if (event.has_poll_interval()) {
-        absl::StrAppend(&what, " (polled every ",
-                        absl::FormatDuration(absl::Seconds(event.poll_interval().seconds()) +
-                                             absl::Nanoseconds(event.poll_interval().nanos())),
-                        ")");
+        absl::StrAppend(
+            &what, " (polled every ",
+            // Jittered: tenths of a second say enough.
+            absl::FormatDuration(absl::Trunc(absl::Seconds(event.poll_interval().seconds()) +
+                                                 absl::Nanoseconds(event.poll_interval().nanos()),
+                                             absl::Milliseconds(100))),
+            ")");
       }
       break;
     case v1::WatchBatchEvent::EVENT_TYPE_STATUS_CHANGED:
