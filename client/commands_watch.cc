@@ -56,6 +56,20 @@ int WatchBatch(const Env& env, const std::string& name, bool until_run_ends, con
     bool completed = false, ended = false, deleted = false;
     while (reader->Read(&event)) {
       got_event = true;
+      if (event.type() == v1::WatchBatchEvent::EVENT_TYPE_RUN_COMPLETED &&
+          !event.result_set().has_end_time() && !event.result_set().name().empty()) {
+        // A run completed while the stream was away: the event names its
+        // result set, GetResultSet reads the rest (kept as it is if not).
+        v1::GetResultSetRequest get;
+        get.set_name(event.result_set().name());
+        v1::ResultSet read;
+        grpc::ClientContext get_context;
+        if (!env.token.empty()) get_context.AddMetadata("authorization", "Bearer " + env.token);
+        get_context.set_deadline(absl::ToChronoTime(absl::Now() + env.timeout));
+        if (env.stub->GetResultSet(&get_context, get, &read).ok()) {
+          *event.mutable_result_set() = std::move(read);
+        }
+      }
       if (!quiet) Print(env, event);
       *last = event;
       switch (event.type()) {

@@ -299,6 +299,7 @@ class WatchHub::Poller : public std::enable_shared_from_this<Poller> {
         // resume; GetResultSet has the rest).
         event.result_set.set_name(
             absl::StrCat("batches/", batch_id_, "/resultSets/", event.result_set_id));
+        event.result_set.set_result_set_id(static_cast<int32_t>(event.result_set_id));
       }
       event.observe_time = observed_at_;
       event.poll_interval = interval_;
