@@ -185,6 +185,25 @@ CountRead ReadCount(bool made, const upstream::HttpResult& result, const Classif
 
 }  // namespace
 
+CountVerdict JudgeCount(int64_t before, int64_t now, int64_t delta, bool resent, bool running) {
+  if (now == before + delta) return CountVerdict::kApplied;
+  if (now == before && !resent && !running) return CountVerdict::kResend;
+  return CountVerdict::kUnknown;
+}
+
+absl::Status CountUnknownError(const std::string& batch_id, const std::string& what, int64_t before,
+                               const absl::StatusOr<int64_t>& now, const char* done) {
+  if (!now.ok()) {
+    return OutcomeUnknownError(batch_id, what,
+                               "SerpWow's reply was lost and the batch could not be read "
+                               "afterwards");
+  }
+  return OutcomeUnknownError(
+      batch_id, what,
+      absl::StrCat("SerpWow's reply was lost and the batch's search count (", *now, ", ", before,
+                   " before) says neither that they were ", done, " nor that they were not"));
+}
+
 bool IsSearchNotFound(const upstream::HttpResult& result) {
   return absl::StrContains(absl::AsciiStrToLower(UpstreamMessageOf(result)), "no search with id");
 }
@@ -376,30 +395,27 @@ void AddSearchesOperation::OnRead(PhaseOutcome outcome) {
 
 void AddSearchesOperation::OnReconcile(PhaseOutcome outcome) {
   CountRead read = ReadCount(outcome.attempts > 0, outcome.result, Context(batch_id_, true));
+  const int64_t n = request_.searches_size();
   if (!read.status.ok()) {
-    End(OutcomeUnknownError(batch_id_, EffectWords(),
-                            "SerpWow's reply was lost and the batch could not be read "
-                            "afterwards"));
+    End(CountUnknownError(batch_id_, EffectWords(), c0_, read.status, "added"));
     return;
   }
   const int64_t now = read.batch.searches_total_count();
-  const int64_t n = request_.searches_size();
-  if (now == c0_ + n) {
-    result_.added_count = static_cast<int32_t>(n);
-    result_.reconciled = true;
-    result_.batch = std::move(read.batch);
-    End(absl::OkStatus());
-    return;
+  switch (JudgeCount(c0_, now, n, resent_, StatusOf(read.batch) == BatchStatus::kRunning)) {
+    case CountVerdict::kApplied:
+      result_.added_count = static_cast<int32_t>(n);
+      result_.reconciled = true;
+      result_.batch = std::move(read.batch);
+      End(absl::OkStatus());
+      return;
+    case CountVerdict::kResend:
+      resent_ = true;  // the lost attempt added nothing: once more
+      SendAdd();
+      return;
+    case CountVerdict::kUnknown:
+      End(CountUnknownError(batch_id_, EffectWords(), c0_, now, "added"));
+      return;
   }
-  if (now == c0_ && !resent_ && StatusOf(read.batch) != BatchStatus::kRunning) {
-    resent_ = true;  // the lost attempt added nothing: once more
-    SendAdd();
-    return;
-  }
-  End(OutcomeUnknownError(
-      batch_id_, EffectWords(),
-      absl::StrCat("SerpWow's reply was lost and the batch's search count (", now, ", ", c0_,
-                   " before) says neither that they were added nor that they were not")));
 }
 
 void AddSearchesOperation::OnConfirm(PhaseOutcome outcome) {
@@ -534,28 +550,25 @@ void BatchDeleteSearchesOperation::OnDelete(PhaseOutcome outcome) {
 
 void BatchDeleteSearchesOperation::OnReconcile(PhaseOutcome outcome) {
   CountRead read = ReadCount(outcome.attempts > 0, outcome.result, Context(batch_id_, true));
+  const int64_t n = request_.names_size();
   if (!read.status.ok()) {
-    End(OutcomeUnknownError(batch_id_, EffectWords(),
-                            "SerpWow's reply was lost and the batch could not be read "
-                            "afterwards"));
+    End(CountUnknownError(batch_id_, EffectWords(), c0_, read.status, "deleted"));
     return;
   }
   const int64_t now = read.batch.searches_total_count();
-  const int64_t n = request_.names_size();
-  if (now == c0_ - n) {
-    result_ = static_cast<int32_t>(n);
-    End(absl::OkStatus());
-    return;
+  switch (JudgeCount(c0_, now, -n, resent_, StatusOf(read.batch) == BatchStatus::kRunning)) {
+    case CountVerdict::kApplied:
+      result_ = static_cast<int32_t>(n);
+      End(absl::OkStatus());
+      return;
+    case CountVerdict::kResend:
+      resent_ = true;  // the lost attempt deleted nothing: once more
+      SendDelete();
+      return;
+    case CountVerdict::kUnknown:
+      End(CountUnknownError(batch_id_, EffectWords(), c0_, now, "deleted"));
+      return;
   }
-  if (now == c0_ && !resent_) {
-    resent_ = true;
-    SendDelete();
-    return;
-  }
-  End(OutcomeUnknownError(
-      batch_id_, EffectWords(),
-      absl::StrCat("SerpWow's reply was lost and the batch's search count (", now, ", ", c0_,
-                   " before) says neither that they were deleted nor that they were not")));
 }
 
 void BatchDeleteSearchesOperation::OnConfirm(PhaseOutcome outcome) {

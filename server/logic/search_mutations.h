@@ -40,6 +40,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "google/protobuf/field_mask.pb.h"
 #include "serpwow/batches/v1/batch_service.pb.h"
@@ -141,6 +143,19 @@ absl::Status ValidateNewSearches(
 // A search as SerpWow's JSON takes it (the set fields, params as strings).
 std::string SearchesRequestJson(
     const google::protobuf::RepeatedPtrField<serpwow::batches::v1::Search>& searches);
+
+// What the batch's search count, read again after an ambiguous attempt,
+// says of an AddSearches (delta +n) or BatchDeleteSearches (delta -n) whose
+// count before was `before` (design §2.4): applied (now == before + delta),
+// safe to send once more (now == before, not sent again yet, and the batch
+// is not running, when a resend would only be refused), else unknown.
+enum class CountVerdict { kApplied, kResend, kUnknown };
+CountVerdict JudgeCount(int64_t before, int64_t now, int64_t delta, bool resent, bool running);
+
+// UNKNOWN OUTCOME_UNKNOWN for a count that said neither (or, when `now` is
+// an error, could not be read); `done` is "added" or "deleted".
+absl::Status CountUnknownError(const std::string& batch_id, const std::string& what, int64_t before,
+                               const absl::StatusOr<int64_t>& now, const char* done);
 
 // True for SerpWow's "No Search with ID '...' was found in this Batch".
 bool IsSearchNotFound(const upstream::HttpResult& result);

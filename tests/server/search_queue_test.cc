@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "server/logic/errors.h"
+#include "server/logic/search_mutations.h"
 
 namespace serpwow::logic {
 namespace {
@@ -154,4 +155,17 @@ TEST_F(SearchQueueTest, LeftBeforeItsEnterReachedTheLoop) {
 }
 
 }  // namespace
+// The count reconciliation of AddSearches (+n) and BatchDeleteSearches (-n).
+TEST(JudgeCount, AppliedResendOrUnknown) {
+  EXPECT_EQ(JudgeCount(10, 15, 5, false, false), CountVerdict::kApplied);
+  EXPECT_EQ(JudgeCount(10, 15, 5, true, true), CountVerdict::kApplied) << "applied is applied";
+  EXPECT_EQ(JudgeCount(10, 7, -3, false, false), CountVerdict::kApplied);
+  EXPECT_EQ(JudgeCount(10, 10, 5, false, false), CountVerdict::kResend);
+  EXPECT_EQ(JudgeCount(10, 10, -3, false, false), CountVerdict::kResend);
+  EXPECT_EQ(JudgeCount(10, 10, 5, true, false), CountVerdict::kUnknown) << "only once";
+  EXPECT_EQ(JudgeCount(10, 10, 5, false, true), CountVerdict::kUnknown) << "running: refused";
+  EXPECT_EQ(JudgeCount(10, 12, 5, false, false), CountVerdict::kUnknown) << "someone else's";
+  EXPECT_EQ(JudgeCount(10, 8, -3, false, false), CountVerdict::kUnknown);
+}
+
 }  // namespace serpwow::logic
