@@ -167,7 +167,7 @@ void ConflatingQueue::Push(WatchEvent event) {
 
 WatchEvent ConflatingQueue::Pop() {
   WatchEvent event = std::move(events_.front());
-  events_.pop_front();
+  events_.erase(events_.begin());
   return event;
 }
 

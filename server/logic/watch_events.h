@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -132,7 +131,10 @@ class ConflatingQueue {
   uint64_t conflated() const { return conflated_; }
 
  private:
-  std::deque<WatchEvent> events_;
+  // A vector, not a deque: an empty one allocates nothing (a deque holds a
+  // block from the start), and an open stream's queue is nearly always
+  // empty; when it is not, it holds a few events (conflation keeps it short).
+  std::vector<WatchEvent> events_;
   uint64_t conflated_ = 0;
 };
 
