@@ -8,6 +8,8 @@
 //                                       # beside the Go peer (bench/go_peer)
 //   build/bin/bench --only=watch        # WatchBatch: RSS per open stream and
 //                                       #   CPU between polls (10,000 streams)
+//   build/bin/bench --only=search       # AddSearches: what the search queue
+//                                       #   adds (only on request)
 //   bench/run.sh                        # everything + the plot + docs table
 //
 // The gateway is the real batch-server binary in its own process (so its
@@ -56,7 +58,8 @@
 
 ABSL_FLAG(
     std::string, only, "",
-    "run one part: latency, throughput, concurrency, reuse, startup, watch (only on request)");
+    "run one part: latency, throughput, concurrency, reuse, startup, watch, search (the last two "
+    "only on request)");
 ABSL_FLAG(std::string, server, BATCH_SERVER_PATH, "the batch-server binary to measure");
 ABSL_FLAG(int, latency_samples, 3000, "sequential calls for the latency comparison");
 ABSL_FLAG(int, throughput_calls, 20000, "calls per throughput run");
@@ -487,9 +490,13 @@ void Report(const std::string& what, const std::string& value, const std::string
 
 std::string Us(double us) { return absl::StrCat(static_cast<int64_t>(us + 0.5), " µs"); }
 
-std::unique_ptr<serpwow::sim::Simulator> StartSim(bool tls) {
+// `search_hold`: SimulatorOptions::search_mutation_duration (0: no hold).
+std::unique_ptr<serpwow::sim::Simulator> StartSim(
+    bool tls,
+    absl::Duration search_hold = serpwow::sim::SimulatorOptions().search_mutation_duration) {
   serpwow::sim::SimulatorOptions options;
   options.api_key = kKey;
+  options.search_mutation_duration = search_hold;
   if (tls) {
     options.tls_cert_file = absl::GetFlag(FLAGS_upstream_tls_cert);
     options.tls_key_file = absl::GetFlag(FLAGS_upstream_tls_key);
@@ -1111,6 +1118,105 @@ void Watch() {
   for (auto& w : watchers) w->CancelAndWait();
 }
 
+// --- the search queue -------------------------------------------------------------
+
+constexpr int kSearchBatches = 64;  // each gets samples / 64 searches, far below 15,000
+
+// The two upstream requests AddSearches of one search makes (the count read,
+// GET /batches/{id}, then the add, PUT /batches/{id} {"searches": [...]}),
+// made directly with one reused libcurl handle: the baseline.
+std::vector<double> DirectSearchAddLatencies(serpwow::sim::Simulator* sim, int samples) {
+  CURL* curl = curl_easy_init();
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Discard);
+  curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  const std::string body = R"({"searches":[{"q":"coffee","location":"United States","gl":"us"}]})";
+  std::vector<double> out;
+  for (int i = 0; i < samples; ++i) {
+    const std::string url =
+        absl::StrCat(sim->base_url(), "/batches/DSEARCH", i % kSearchBatches, "?api_key=", kKey);
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    const absl::Time start = absl::Now();
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, nullptr);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
+    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    CURLcode a = curl_easy_perform(curl);
+    long read_status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &read_status);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "PUT");
+    CURLcode b = curl_easy_perform(curl);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (a == CURLE_OK && b == CURLE_OK && read_status == 200 && status == 200) {
+      out.push_back(absl::ToDoubleMicroseconds(absl::Now() - start));
+    }
+  }
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  return out;
+}
+
+// Sequential AddSearches of one search through the gateway (its count read,
+// its turn in the batch's search queue, the add), expected OK.
+std::vector<double> GatewaySearchAddLatencies(const std::string& target, int n, int* unexpected) {
+  v1::BatchService::Stub* stub = StubsFor(target, 1)[0];
+  std::vector<v1::AddSearchesRequest> requests(kSearchBatches);
+  for (int b = 0; b < kSearchBatches; ++b) {
+    requests[static_cast<size_t>(b)].set_parent(absl::StrCat("batches/GSEARCH", b));
+    v1::Search* search = requests[static_cast<size_t>(b)].add_searches();
+    search->set_q("coffee");
+    search->set_location("United States");
+    (*search->mutable_params())["gl"] = "us";
+  }
+  v1::AddSearchesResponse response;
+  int i = 0;
+  return SequentialLatencies(n, unexpected, [&](grpc::ClientContext* context, auto finished) {
+    stub->async()->AddSearches(context, &requests[static_cast<size_t>(i++ % kSearchBatches)],
+                               &response,
+                               [finished](grpc::Status status) { finished(status.ok()); });
+  });
+}
+
+// 7. The search queue's added latency: AddSearches of 1 search at
+// concurrency 1 through the gateway vs the same two upstream requests made
+// directly. The simulator holds no search call (search_mutation_duration 0),
+// so the difference is the gateway: the gRPC hop, validation, the queue's
+// hand-off to the batch's loop and back, and the mapping of the reply.
+// Reproduce: build/bin/bench --only=search [--latency_samples=N]
+void Search() {
+  const int n = absl::GetFlag(FLAGS_latency_samples);
+  std::printf("\n7. Search queue: AddSearches of 1 search (concurrency 1, %d sequential calls)\n",
+              n);
+  auto sim = StartSim(false, absl::ZeroDuration());
+  for (int b = 0; b < kSearchBatches; ++b) {
+    sim->PutBatch(absl::StrCat("GSEARCH", b), BatchState::kIdle, 1);
+    sim->PutBatch(absl::StrCat("DSEARCH", b), BatchState::kIdle, 1);
+  }
+  GatewayProcess gw(sim->base_url());
+  if (!gw.ready()) {
+    Report("gateway did not start", "", "", false);
+    return;
+  }
+  int unexpected = 0;
+  GatewaySearchAddLatencies(gw.target(), 300, &unexpected);  // warm up both paths
+  DirectSearchAddLatencies(sim.get(), 300);
+  std::vector<double> direct = DirectSearchAddLatencies(sim.get(), n);
+  std::vector<double> via = GatewaySearchAddLatencies(gw.target(), n, &unexpected);
+  const double d50 = Percentile(direct, 50), d99 = Percentile(direct, 99);
+  const double g50 = Percentile(via, 50), g99 = Percentile(via, 99);
+  Report("direct libcurl GET+PUT p50 / p99", absl::StrCat(Us(d50), " / ", Us(d99)), "",
+         static_cast<int>(direct.size()) == n);
+  Report("AddSearches through the gateway p50 / p99", absl::StrCat(Us(g50), " / ", Us(g99)), "",
+         true);
+  Report("errors through the gateway", absl::StrCat(unexpected), "0", unexpected == 0);
+  Report("search call added latency p50 / p99", absl::StrCat(Us(g50 - d50), " / ", Us(g99 - d99)),
+         "", true);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1134,6 +1240,7 @@ int main(int argc, char** argv) {
   if (only == "loop") LoopAlone();
   if (only == "compare") Compare();
   if (only == "watch") Watch();
+  if (only == "search") Search();
   int met = 0, missed = 0;
   for (const Row& r : g_rows) {
     if (r.target.empty()) continue;

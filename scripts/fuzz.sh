@@ -22,7 +22,7 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
 fi
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 targets=(fuzz_classify_reply fuzz_parse_retry_after fuzz_batch_id fuzz_map_batch fuzz_list_filter
-  fuzz_page_token fuzz_map_resources fuzz_batch_input fuzz_mutation_reply)
+  fuzz_page_token fuzz_map_resources fuzz_batch_input fuzz_mutation_reply fuzz_search_filter)
 build="build-fuzz"
 
 # --- Tools -------------------------------------------------------------------
@@ -111,6 +111,7 @@ for t in "${targets[@]}"; do
     # -max_len: as above; the deep_nesting seed is 6 KB.
     fuzz_map_batch) extra=(-dict=fuzz/dict/batch.dict -max_len=4096) ;;
     fuzz_list_filter) extra=(-dict=fuzz/dict/list_filter.dict -max_len=2048) ;;
+    fuzz_search_filter) extra=(-dict=fuzz/dict/search_filter.dict -max_len=2048) ;;
     fuzz_page_token) extra=(-max_len=300) ;;
     fuzz_map_resources) extra=(-dict=fuzz/dict/json.dict -max_len=4096) ;;
   esac

@@ -86,6 +86,13 @@ struct Probe {
   const char* name;
   bool not_idempotent;
   std::function<grpc::Status(GenericRowsTest&, absl::Duration)> call;
+  // Where the fault goes when the RPC reads before it writes: the write's
+  // method and path suffix (the fault applies to that suffix only), and how
+  // many requests on that suffix pass untouched first (AddSearches' count
+  // read is a GET of the same path as its PUT). Empty: every request.
+  const char* fault_method = "";
+  const char* fault_path = "";
+  int pass_first = 0;
 };
 
 class GenericRowsTest : public GatewayTest,
@@ -188,6 +195,56 @@ const std::vector<Probe>& Probes() {
          request.set_name("batches/9E867FAA");
          return t.Run(&v1::BatchService::Stub::StopBatch, request, timeout);
        }},
+      // The search calls: the fault is on the write, past the count read
+      // (AddSearches, BatchDeleteSearches, PurgeSearches read the batch first),
+      // so each row tests the write and what follows it: class N reconciles a
+      // lost write from a re-read that the same fault fails (AddSearches) or
+      // resends once when the count shows nothing happened
+      // (BatchDeleteSearches), then OUTCOME_UNKNOWN.
+      {"AddSearches", true,
+       [](GenericRowsTest& t, absl::Duration timeout) {
+         v1::AddSearchesRequest request;
+         request.set_parent("batches/9E867FAA");
+         v1::Search* search = request.add_searches();
+         search->set_q("coffee");
+         search->set_location("United States");
+         return t.Run(&v1::BatchService::Stub::AddSearches, request, timeout);
+       },
+       "PUT", "/batches/9E867FAA", 1},
+      {"UpdateSearch", false,
+       [](GenericRowsTest& t, absl::Duration timeout) {
+         v1::UpdateSearchRequest request;
+         request.mutable_search()->set_name("batches/9E867FAA/searches/ABCDEFGHIJKLMNOP");
+         request.mutable_search()->set_q("espresso");
+         request.mutable_update_mask()->add_paths("q");
+         return t.Run(&v1::BatchService::Stub::UpdateSearch, request, timeout);
+       },
+       "PUT", "/batches/9E867FAA/ABCDEFGHIJKLMNOP"},
+      {"DeleteSearch", false,
+       [](GenericRowsTest& t, absl::Duration timeout) {
+         v1::DeleteSearchRequest request;
+         request.set_name("batches/9E867FAA/searches/ABCDEFGHIJKLMNOP");
+         return t.Run(&v1::BatchService::Stub::DeleteSearch, request, timeout);
+       },
+       "DELETE", "/batches/9E867FAA/ABCDEFGHIJKLMNOP"},
+      {"BatchDeleteSearches", true,
+       [](GenericRowsTest& t, absl::Duration timeout) {
+         v1::BatchDeleteSearchesRequest request;
+         request.set_parent("batches/9E867FAA");
+         request.add_names("batches/9E867FAA/searches/ABCDEFGHIJKLMNOP");
+         request.add_names("batches/9E867FAA/searches/QRSTUVWXYZABCDEF");
+         return t.Run(&v1::BatchService::Stub::BatchDeleteSearches, request, timeout);
+       },
+       "DELETE", "/batches/9E867FAA/searches"},
+      {"PurgeSearches", false,
+       [](GenericRowsTest& t, absl::Duration timeout) {
+         v1::PurgeSearchesRequest request;
+         request.set_parent("batches/9E867FAA");
+         request.set_filter("*");
+         request.set_force(true);
+         return t.Run(&v1::BatchService::Stub::PurgeSearches, request, timeout);
+       },
+       "DELETE", "/batches/9E867FAA/clear"},
   };
   return *probes;
 }
@@ -197,10 +254,26 @@ TEST_P(GenericRowsTest, EndsWithTheContractsCodeAndReason) {
   const Row& row = Rows()[std::get<1>(GetParam())];
   StartAll();
   sim().PutBatch("9E867FAA", BatchState::kQueued, 200);
-  sim().AddFault(row.fault);
+  if (probe.pass_first > 0) {
+    sim::Fault pass;  // status 0: answered normally
+    pass.path_suffix = probe.fault_path;
+    pass.times = probe.pass_first;
+    sim().AddFault(pass);
+  }
+  sim::Fault fault = row.fault;
+  fault.path_suffix = probe.fault_path;
+  sim().AddFault(fault);
   RpcResult<v1::Batch> result;  // only its status is used
   const absl::Time start = absl::Now();
   result.status = probe.call(*this, row.timeout);
+  if (*probe.fault_method != '\0') {
+    int faulted = 0;  // the write the row is about was sent
+    for (const sim::RecordedRequest& r : sim().requests()) {
+      faulted += r.method == probe.fault_method && absl::EndsWith(r.path, probe.fault_path);
+    }
+    EXPECT_GE(faulted, 1) << probe.name << " " << row.name << ": no " << probe.fault_method << " "
+                          << probe.fault_path;
+  }
   const bool other = probe.not_idempotent && row.reason_not_idempotent != nullptr;
   const grpc::StatusCode code = other ? row.code_not_idempotent : row.code;
   const char* reason = other ? row.reason_not_idempotent : row.reason;
@@ -220,6 +293,53 @@ TEST_P(GenericRowsTest, EndsWithTheContractsCodeAndReason) {
   EXPECT_FALSE(absl::StrContains(message, kTestKey)) << message;
   EXPECT_FALSE(absl::StrContains(message, "http://")) << message;
   EXPECT_FALSE(absl::StrContains(message, "127.0.0.1")) << message;
+}
+
+// The search writes go to routes SerpWow wants sent one at a time, where a
+// 429 means nothing was applied (README "Search calls, one at a time"): a
+// 429 without a hint is retried with backoff up to --max_attempts (3), then
+// RESOURCE_EXHAUSTED RATE_LIMITED, for AddSearches and BatchDeleteSearches
+// too, and never reconciled (no re-read of the batch, never OUTCOME_UNKNOWN).
+// (The generic 429 row's Retry-After of 120 s never fits the deadline, so it
+// ends after one attempt.)
+class SearchRateLimitTest : public GenericRowsTest {};
+
+TEST_F(SearchRateLimitTest, ASearchWritesRateLimitIsRetriedThenRateLimited) {
+  StartAll();
+  sim().PutBatch("9E867FAA", BatchState::kIdle, 200);
+  int probed = 0;
+  for (const Probe& probe : Probes()) {
+    if (*probe.fault_method == '\0') continue;
+    ++probed;
+    sim().ClearFaults();
+    sim().ResetRequests();
+    if (probe.pass_first > 0) {
+      sim::Fault pass;
+      pass.path_suffix = probe.fault_path;
+      pass.times = probe.pass_first;
+      sim().AddFault(pass);
+    }
+    sim::Fault fault = Respond(429, R"({"request_info":{"success":false}})");
+    fault.path_suffix = probe.fault_path;
+    sim().AddFault(fault);
+    RpcResult<v1::Batch> result;
+    result.status = probe.call(*this, absl::Seconds(10));
+    EXPECT_EQ(result.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << probe.name << ": " << result.status.error_message();
+    EXPECT_EQ(result.Reason(), "RATE_LIMITED") << probe.name;
+    EXPECT_TRUE(result.Detail<google::rpc::RetryInfo>().has_value()) << probe.name;
+    int writes = 0, reads = 0;
+    for (const sim::RecordedRequest& r : sim().requests()) {
+      writes += r.method == probe.fault_method && absl::EndsWith(r.path, probe.fault_path);
+      reads += r.method == "GET";
+    }
+    EXPECT_EQ(writes, 3) << probe.name << ": the write, retried up to --max_attempts";
+    // The count read of those that read first (AddSearches, BatchDeleteSearches,
+    // PurgeSearches), and no read after the 429s.
+    const bool counts_first = probe.not_idempotent || std::string(probe.name) == "PurgeSearches";
+    EXPECT_EQ(reads, counts_first ? 1 : 0) << probe.name;
+  }
+  EXPECT_EQ(probed, 5);
 }
 
 std::string Name(const ::testing::TestParamInfo<std::tuple<size_t, size_t>>& info) {
