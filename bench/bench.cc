@@ -826,7 +826,7 @@ void Startup() {
          "<= 100 ms", ms.size() == 10 && p50 <= 100);
 }
 
-// 6. The gateway beside a peer (--peer, e.g. bench/go_peer), measured in the
+// 8. The gateway beside a peer (--peer, e.g. bench/go_peer), measured in the
 // same run on the same simulator and load generator, alternately, round
 // after round (this VM's speed drifts: only figures of one run compare).
 // Each regime gives the CPU per StopBatch of both processes, their ratio,
@@ -855,7 +855,7 @@ void Compare() {
   }
   const int rounds = std::max(1, absl::GetFlag(FLAGS_compare_rounds));
   const int calls = absl::GetFlag(FLAGS_throughput_calls);
-  std::printf("\n6. batch-server beside %s (%d rounds, alternating; CPU per StopBatch)\n",
+  std::printf("\n8. batch-server beside %s (%d rounds, alternating; CPU per StopBatch)\n",
               peer.c_str(), rounds);
   auto sim = StartSim(false);
   std::vector<Side> sides;
