@@ -365,15 +365,7 @@ void AddSearchesOperation::OnAdd(PhaseOutcome outcome) {
     return;
   }
   if (outcome.any_ambiguous && Ambiguous(outcome.verdict)) {
-    MarkReconciled();
-    if (deadline() - absl::Now() < kMinAttemptTime) {
-      End(OutcomeUnknownError(batch_id_, EffectWords(),
-                              "SerpWow's reply was lost and no time was left to count the "
-                              "batch's searches"));
-      return;
-    }
-    Send("reconcile", QueuedRequest(Endpoint::kGetBatch), deadline(), options_.read_timeout_cap,
-         Done(&AddSearchesOperation::OnReconcile));
+    Recount(options_.read_timeout_cap, Done(&AddSearchesOperation::OnReconcile));
     return;
   }
   if (IsMutationRefusal(outcome.result)) {
@@ -527,15 +519,7 @@ void BatchDeleteSearchesOperation::OnDelete(PhaseOutcome outcome) {
     return;
   }
   if (outcome.any_ambiguous && Ambiguous(outcome.verdict)) {
-    MarkReconciled();
-    if (deadline() - absl::Now() < kMinAttemptTime) {
-      End(OutcomeUnknownError(batch_id_, EffectWords(),
-                              "SerpWow's reply was lost and no time was left to count the "
-                              "batch's searches"));
-      return;
-    }
-    Send("reconcile", QueuedRequest(Endpoint::kGetBatch), deadline(), options_.read_timeout_cap,
-         Done(&BatchDeleteSearchesOperation::OnReconcile));
+    Recount(options_.read_timeout_cap, Done(&BatchDeleteSearchesOperation::OnReconcile));
     return;
   }
   if (IsMutationRefusal(outcome.result)) {

@@ -43,6 +43,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "google/protobuf/field_mask.pb.h"
 #include "serpwow/batches/v1/batch_service.pb.h"
 #include "server/logic/batch_mutation.h"
@@ -110,6 +111,21 @@ class SearchQueued : public Base {
     request.args.batch = this->batch_id_;
     request.shard = key_;
     return request;
+  }
+
+  // After an ambiguous attempt of a count-reconciled call (AddSearches,
+  // BatchDeleteSearches): reads the batch's count again inside the queue,
+  // then `recount`; with no time left for that read, OUTCOME_UNKNOWN.
+  void Recount(absl::Duration read_cap, Operation::PhaseDone recount) {
+    this->MarkReconciled();
+    if (this->deadline() - absl::Now() < Operation::kMinAttemptTime) {
+      this->End(OutcomeUnknownError(this->batch_id_, this->EffectWords(),
+                                    "SerpWow's reply was lost and no time was left to count the "
+                                    "batch's searches"));
+      return;
+    }
+    this->Send("reconcile", QueuedRequest(upstream::Endpoint::kGetBatch), this->deadline(),
+               read_cap, recount);
   }
 
   void OnFinished(const absl::Status& status) override {
