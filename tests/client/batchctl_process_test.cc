@@ -500,8 +500,15 @@ TEST_F(BatchctlWatchTest, WatchPrintsOneLinePerEventAndJsonlUntilDone) {
 
 TEST_F(BatchctlWatchTest, WatchEndsWith65WhenTheBatchIsDeleted) {
   ProcessResult r;
+  const int64_t before = sim_->request_count();
   std::thread cli = Background({"watch", "WAITME"}, &r);
   WaitForStreams(1);
+  // Two polls: the first read was answered (a batch gone before it would be
+  // NOT_FOUND at the start, not BATCH_DELETED).
+  const absl::Time until = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < until && sim_->request_count() < before + 2) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
   sim_->RemoveBatch("WAITME");
   cli.join();
   EXPECT_EQ(r.exit_code, 65) << r.out << r.err;
