@@ -23,6 +23,7 @@ struct HttpLoop::Transfer {
   HttpCallback done;
   CurlEasy easy{nullptr};  // taken from the idle list or configured anew
   bool added = false;      // added to the multi handle
+  Pool* pool = nullptr;    // the pool it was added to (once added)
   std::string body;
   size_t max_body = 0;
   bool too_large = false;
@@ -135,7 +136,6 @@ absl::StatusOr<std::unique_ptr<HttpLoop>> HttpLoop::Create(HttpLoopOptions optio
     return absl::InternalError(absl::StrCat("timerfd_create: ", strerror(errno)));
   }
   std::unique_ptr<HttpLoop> loop(new HttpLoop(std::move(options), epoll_fd, wake_fd, timer_fd));
-  if (!loop->multi_) return absl::InternalError("curl_multi_init failed");
   for (int fd : {wake_fd, timer_fd}) {
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -144,12 +144,6 @@ absl::StatusOr<std::unique_ptr<HttpLoop>> HttpLoop::Create(HttpLoopOptions optio
       return absl::InternalError(absl::StrCat("epoll_ctl: ", strerror(errno)));
     }
   }
-  CURLM* m = loop->multi_.get();
-  curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, &HttpLoop::SocketCallback);
-  curl_multi_setopt(m, CURLMOPT_SOCKETDATA, loop.get());
-  curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, &HttpLoop::TimerCallback);
-  curl_multi_setopt(m, CURLMOPT_TIMERDATA, loop.get());
-  curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, loop->options_.max_idle_connections);
   // One share handle for TLS sessions and DNS, used only by this loop's
   // handles and so only under curl_mu_ (hence no lock callbacks): a new
   // connection to the same upstream resumes the TLS session instead of a
@@ -159,6 +153,7 @@ absl::StatusOr<std::unique_ptr<HttpLoop>> HttpLoop::Create(HttpLoopOptions optio
     curl_share_setopt(loop->share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     curl_share_setopt(loop->share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   }
+  if (loop->AddPool() == nullptr) return absl::InternalError("curl_multi_init failed");
   loop->thread_ = std::thread([p = loop.get()] { p->Run(); });
   return loop;
 }
@@ -174,12 +169,47 @@ HttpLoop::~HttpLoop() {
   Wake();
   if (thread_.joinable()) thread_.join();
   idle_easy_.clear();
-  // The multi handle must go before the share handle it references.
-  multi_ = CurlMulti(nullptr);
+  // The multi handles must go before the share handle they reference.
+  pools_.clear();
   if (share_ != nullptr) curl_share_cleanup(share_);
   close(timer_fd_);
   close(wake_fd_);
   close(epoll_fd_);
+}
+
+HttpLoop::Pool* HttpLoop::AddPool() {
+  if (pools_.size() >= kMaxPools) return nullptr;
+  auto pool = std::make_unique<Pool>();
+  pool->loop = this;
+  pool->index = static_cast<uint32_t>(pools_.size());
+  pool->multi = CurlMulti();
+  if (!pool->multi) return nullptr;
+  CURLM* m = pool->multi.get();
+  curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, &HttpLoop::SocketCallback);
+  curl_multi_setopt(m, CURLMOPT_SOCKETDATA, pool.get());
+  curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, &HttpLoop::TimerCallback);
+  curl_multi_setopt(m, CURLMOPT_TIMERDATA, pool.get());
+  SyncConnectionCap(*pool);
+  pools_.push_back(std::move(pool));
+  pool_count_.store(static_cast<int>(pools_.size()), std::memory_order_relaxed);
+  return pools_.back().get();
+}
+
+HttpLoop::Pool* HttpLoop::PickPool() {
+  Pool* least = pools_.front().get();
+  for (const auto& pool : pools_) {
+    if (pool->transfers < kTransfersPerPool) return pool.get();
+    if (pool->transfers < least->transfers) least = pool.get();
+  }
+  // All full: a new pool, or (at kMaxPools) the least loaded.
+  Pool* added = AddPool();
+  return added != nullptr ? added : least;
+}
+
+void HttpLoop::RunPoolTimeout(Pool& pool) {
+  pool.timer_deadline = absl::InfiniteFuture();
+  int running = 0;
+  curl_multi_socket_action(pool.multi.get(), CURL_SOCKET_TIMEOUT, 0, &running);
 }
 
 void HttpLoop::Wake() {
@@ -243,12 +273,10 @@ TransferId HttpLoop::Submit(HttpRequest request, HttpCallback done) {
 }
 
 void HttpLoop::StartDirect(std::unique_ptr<Transfer> transfer) {
-  StartTransfer(std::move(transfer));
   // Let libcurl act on the new handle now (its timer is due at once): this
   // reuses a pooled connection and sends the request. Whatever completes
   // here (an immediate failure) is only queued; callbacks run on the loop.
-  int running = 0;
-  curl_multi_socket_action(multi_.get(), CURL_SOCKET_TIMEOUT, 0, &running);
+  if (Pool* pool = StartTransfer(std::move(transfer)); pool != nullptr) RunPoolTimeout(*pool);
   CheckCompleted();
   const bool wake = !completions_.empty();
   ArmTimer(/*only_earlier=*/true);
@@ -267,7 +295,8 @@ void HttpLoop::Cancel(TransferId id) {
 }
 
 void HttpLoop::ArmTimer(bool only_earlier) {
-  absl::Time next = timer_deadline_;
+  absl::Time next = absl::InfiniteFuture();
+  for (const auto& pool : pools_) next = std::min(next, pool->timer_deadline);
   if (!timers_.empty()) next = std::min(next, timers_.top().when);
   if (next == armed_) return;
   // Earlier always wins: a timeout must never fire late. A later (or no)
@@ -312,8 +341,11 @@ void HttpLoop::Run() {
       break;
     }
     for (int i = 0; i < n; ++i) {
-      int fd = events[i].data.fd;
-      if (fd == wake_fd_ || fd == timer_fd_) {
+      // The data: the fd in the low half, its pool's index + 1 in the high
+      // half (0 for the loop's own eventfd and timerfd).
+      const int fd = static_cast<int>(events[i].data.u64 & 0xffffffffu);
+      const uint64_t tag = events[i].data.u64 >> 32;
+      if (tag == 0 || tag > pools_.size()) {
         uint64_t count;  // one read resets the counter
         [[maybe_unused]] ssize_t r = read(fd, &count, sizeof(count));
         continue;
@@ -322,7 +354,7 @@ void HttpLoop::Run() {
       if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) flags |= CURL_CSELECT_IN;
       if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
       if (events[i].events & EPOLLERR) flags |= CURL_CSELECT_ERR;
-      curl_multi_socket_action(multi_.get(), fd, flags, &running);
+      curl_multi_socket_action(pools_[tag - 1]->multi.get(), fd, flags, &running);
     }
     {
       absl::MutexLock lock(&mu_);
@@ -333,9 +365,11 @@ void HttpLoop::Run() {
     // that sockets are never starved.
     for (int pass = 0; pass < 4; ++pass) {
       DrainCommands();
-      if (timer_deadline_ != absl::InfiniteFuture() && absl::Now() >= timer_deadline_) {
-        timer_deadline_ = absl::InfiniteFuture();
-        curl_multi_socket_action(multi_.get(), CURL_SOCKET_TIMEOUT, 0, &running);
+      const absl::Time now = absl::Now();
+      // By index: a timeout's callbacks never add a pool (only StartTransfer
+      // does, from DrainCommands), but the loop does not rely on it.
+      for (size_t p = 0; p < pools_.size(); ++p) {
+        if (pools_[p]->timer_deadline <= now) RunPoolTimeout(*pools_[p]);
       }
       CheckCompleted();
       RunCompletions();
@@ -415,7 +449,7 @@ CurlEasy HttpLoop::NewConfiguredEasy() {
   return easy;
 }
 
-void HttpLoop::StartTransfer(std::unique_ptr<Transfer> transfer) {
+HttpLoop::Pool* HttpLoop::StartTransfer(std::unique_ptr<Transfer> transfer) {
   Transfer* t = transfer.get();
   if (!idle_easy_.empty()) {
     t->easy = std::move(idle_easy_.back());
@@ -428,7 +462,7 @@ void HttpLoop::StartTransfer(std::unique_ptr<Transfer> transfer) {
     HttpResult result;
     result.error = TransportError::kOther;
     Finish(t, std::move(result));
-    return;
+    return nullptr;
   }
   CURL* e = t->easy.get();
   t->max_body = t->request.max_body_bytes;
@@ -472,13 +506,18 @@ void HttpLoop::StartTransfer(std::unique_ptr<Transfer> transfer) {
   // never multiplexes, and waiting would only delay concurrent requests.
   set(curl_easy_setopt(e, CURLOPT_PIPEWAIT,
                        t->request.url.compare(0, 8, "https://") == 0 ? 1L : 0L));
-  if (ok && curl_multi_add_handle(multi_.get(), e) == CURLM_OK) {
+  Pool* pool = ok ? PickPool() : nullptr;
+  if (pool != nullptr && curl_multi_add_handle(pool->multi.get(), e) == CURLM_OK) {
     t->added = true;
-    return;
+    t->pool = pool;
+    ++pool->transfers;
+    SyncConnectionCap(*pool);
+    return pool;
   }
   HttpResult result;
   result.error = TransportError::kOther;
   Finish(t, std::move(result));
+  return nullptr;
 }
 
 size_t HttpLoop::WriteCallback(char* data, size_t size, size_t nmemb, void* transfer) {
@@ -510,9 +549,29 @@ size_t HttpLoop::HeaderCallback(char* data, size_t size, size_t nitems, void* tr
   return n;
 }
 
+void HttpLoop::SyncConnectionCap(Pool& pool) {
+  // Raised at once (a connection returned while the cap is below the
+  // connections in use would close an idle one the next request needs, after
+  // a scan of the pool); lowered only by steps of 1/8 of the idle allowance,
+  // so that a steady load does not set it on every transfer. Lowering it
+  // closes nothing by itself: libcurl applies it when a connection returns.
+  const long wanted = static_cast<long>(pool.transfers) + options_.max_idle_connections;
+  if (wanted > pool.connection_cap ||
+      pool.connection_cap - wanted > std::max<long>(1, options_.max_idle_connections / 8)) {
+    pool.connection_cap = wanted;
+    curl_multi_setopt(pool.multi.get(), CURLMOPT_MAXCONNECTS, pool.connection_cap);
+  }
+}
+
 void HttpLoop::CheckCompleted() {
+  for (size_t p = 0; p < pools_.size(); ++p) {
+    CheckCompleted(*pools_[p]);
+  }
+}
+
+void HttpLoop::CheckCompleted(Pool& pool) {
   int pending = 0;
-  while (CURLMsg* msg = curl_multi_info_read(multi_.get(), &pending)) {
+  while (CURLMsg* msg = curl_multi_info_read(pool.multi.get(), &pending)) {
     if (msg->msg != CURLMSG_DONE) continue;
     CURL* e = msg->easy_handle;
     char* priv = nullptr;
@@ -550,7 +609,11 @@ void HttpLoop::CheckCompleted() {
 }
 
 void HttpLoop::Finish(Transfer* t, HttpResult result) {
-  if (t->added) curl_multi_remove_handle(multi_.get(), t->easy.get());
+  Pool* pool = t->added ? t->pool : nullptr;
+  if (pool != nullptr) {
+    curl_multi_remove_handle(pool->multi.get(), t->easy.get());
+    --pool->transfers;
+  }
   result.transfer_id = t->id;
   result.elapsed = absl::Now() - t->submitted;
   HttpCallback done = std::move(t->done);
@@ -569,6 +632,7 @@ void HttpLoop::Finish(Transfer* t, HttpResult result) {
     if (idle_easy_.size() < kMaxIdleEasy) idle_easy_.push_back(std::move(t->easy));
   }
   transfers_.erase(t->id);  // destroys *t
+  if (pool != nullptr) SyncConnectionCap(*pool);
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
   completions_.push_back(Completion{std::move(done), std::move(result)});
 }
@@ -610,33 +674,34 @@ void HttpLoop::CancelAll() {
   RunDueTimers(/*all=*/true);
 }
 
-int HttpLoop::SocketCallback(CURL* /*easy*/, curl_socket_t fd, int what, void* loop_ptr,
+int HttpLoop::SocketCallback(CURL* /*easy*/, curl_socket_t fd, int what, void* pool_ptr,
                              void* socket_data) {
-  auto* loop = static_cast<HttpLoop*>(loop_ptr);
+  auto* pool = static_cast<Pool*>(pool_ptr);
+  const int epoll_fd = pool->loop->epoll_fd_;
   if (what == CURL_POLL_REMOVE) {
     // libcurl calls this before it closes the socket.
-    epoll_ctl(loop->epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-    curl_multi_assign(loop->multi_.get(), fd, nullptr);
+    epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+    curl_multi_assign(pool->multi.get(), fd, nullptr);
     return 0;
   }
   epoll_event ev{};
-  ev.data.fd = fd;
+  ev.data.u64 = (static_cast<uint64_t>(pool->index) + 1) << 32 | static_cast<uint32_t>(fd);
   if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) ev.events |= EPOLLIN;
   if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) ev.events |= EPOLLOUT;
   int op = socket_data != nullptr ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  if (epoll_ctl(loop->epoll_fd_, op, fd, &ev) != 0) {
+  if (epoll_ctl(epoll_fd, op, fd, &ev) != 0) {
     // Our bookkeeping and the kernel's disagree (fd reuse): try the other op.
     op = (op == EPOLL_CTL_ADD) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(loop->epoll_fd_, op, fd, &ev) != 0) return -1;
+    if (epoll_ctl(epoll_fd, op, fd, &ev) != 0) return -1;
   }
   static char registered;
-  curl_multi_assign(loop->multi_.get(), fd, &registered);
+  curl_multi_assign(pool->multi.get(), fd, &registered);
   return 0;
 }
 
-int HttpLoop::TimerCallback(CURLM* /*multi*/, long timeout_ms, void* loop_ptr) {
-  auto* loop = static_cast<HttpLoop*>(loop_ptr);
-  loop->timer_deadline_ =
+int HttpLoop::TimerCallback(CURLM* /*multi*/, long timeout_ms, void* pool_ptr) {
+  auto* pool = static_cast<Pool*>(pool_ptr);
+  pool->timer_deadline =
       timeout_ms < 0 ? absl::InfiniteFuture() : absl::Now() + absl::Milliseconds(timeout_ms);
   return 0;
 }

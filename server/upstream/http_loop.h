@@ -20,6 +20,15 @@
 //    Cancel() (re-entrancy is fine: commands are queued).
 //  - Connections (and TLS sessions) are kept in the multi handle's pool and
 //    reused across transfers.
+//  - A loop has several multi handles ("pools"), made as load needs them:
+//    a new transfer goes to the first pool with fewer than
+//    kTransfersPerPool transfers, so a light load uses the first pool only
+//    and keeps reusing its connections. The reason: to start a transfer,
+//    libcurl 7.88 walks every connection its multi handle has to the host
+//    (ConnectionExists), in use or not, so with thousands of transfers to
+//    one upstream on one handle each start costs thousands of cache misses
+//    (a 10,000-call burst spent most of its loop time there). Pools bound
+//    that walk.
 #pragma once
 
 #include <atomic>
@@ -42,9 +51,14 @@
 namespace serpwow::upstream {
 
 struct HttpLoopOptions {
-  // Idle connections kept for reuse (CURLMOPT_MAXCONNECTS).
-  // Large enough that a burst of concurrent calls keeps its connections
-  // for the next request instead of closing and reopening them.
+  // Idle connections kept for reuse, per pool (see the threading model).
+  // libcurl's own cap
+  // (CURLMOPT_MAXCONNECTS) counts connections in use too, and every
+  // connection returned over it costs a scan of the whole pool to close the
+  // oldest: so the loop keeps that cap at the transfers in flight plus this
+  // many (SyncConnectionCap), and a burst of thousands of calls neither
+  // closes the connections its next requests need nor pays a scan per reply.
+  // Large enough that a burst keeps its connections for the next request.
   long max_idle_connections = 1024;
   // Optional CA bundle for https upstreams (empty: the system store).
   std::string ca_file;
@@ -85,6 +99,8 @@ class HttpLoop {
 
   // Transfers submitted and not yet completed.
   int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+  // Multi handles made so far (see the threading model); never shrinks.
+  int pools() const { return pool_count_.load(std::memory_order_relaxed); }
   // New upstream connections opened since start (TCP connects).
   int64_t connections_opened() const { return connections_opened_.load(std::memory_order_relaxed); }
 
@@ -111,7 +127,27 @@ class HttpLoop {
     HttpResult result;
   };
 
+  // One multi handle and what the loop tracks of it (see the threading
+  // model). Its index is in the epoll data of its sockets.
+  struct Pool {
+    HttpLoop* loop = nullptr;
+    uint32_t index = 0;
+    CurlMulti multi{nullptr};
+    absl::Time timer_deadline = absl::InfiniteFuture();  // libcurl's timer
+    int64_t transfers = 0;                               // added and not finished
+    long connection_cap = 0;                             // CURLMOPT_MAXCONNECTS as last set
+  };
+  // Transfers per pool before a new transfer goes to the next one.
+  static constexpr int64_t kTransfersPerPool = 64;
+  static constexpr size_t kMaxPools = 256;
+
   HttpLoop(HttpLoopOptions options, int epoll_fd, int wake_fd, int timer_fd);
+  // A new pool (nullptr if libcurl cannot make a multi handle).
+  Pool* AddPool();
+  // The pool a new transfer goes to (see the threading model).
+  Pool* PickPool();
+  // Lets libcurl act on `pool`'s due timer.
+  void RunPoolTimeout(Pool& pool);
   void Run();
   // Submit()'s fast path; called holding curl_mu_, releases it.
   void StartDirect(std::unique_ptr<Transfer> transfer);
@@ -129,9 +165,16 @@ class HttpLoop {
   bool OnLoopThread() const { return std::this_thread::get_id() == loop_thread_.load(); }
   // A new easy handle with every option that does not change per transfer.
   CurlEasy NewConfiguredEasy();
-  void StartTransfer(std::unique_ptr<Transfer> transfer);
+  // Adds the transfer to a pool (PickPool) and returns it; nullptr when
+  // it could not start, and has been finished with kOther.
+  Pool* StartTransfer(std::unique_ptr<Transfer> transfer);
   void Finish(Transfer* transfer, HttpResult result);
   void CheckCompleted();
+  void CheckCompleted(Pool& pool);
+  // Sets `pool`'s connection cap to its transfers in flight plus
+  // max_idle_connections (see HttpLoopOptions), when that has moved by more
+  // than a small step since it was last set.
+  void SyncConnectionCap(Pool& pool);
   void CancelAll();
   void RunDueTimers(bool all);
 
@@ -146,7 +189,6 @@ class HttpLoop {
   const int epoll_fd_;
   const int wake_fd_;
   const int timer_fd_;
-  CurlMulti multi_;
   CURLSH* share_ = nullptr;
 
   absl::Mutex mu_;
@@ -159,6 +201,7 @@ class HttpLoop {
   std::atomic<TransferId> next_id_{1};
   std::atomic<int64_t> in_flight_{0};
   std::atomic<int64_t> connections_opened_{0};
+  std::atomic<int> pool_count_{0};
 
   std::atomic<std::thread::id> loop_thread_{};
 
@@ -169,11 +212,11 @@ class HttpLoop {
   std::vector<Command> local_commands_;  // queued by callbacks on the loop thread
   std::vector<Completion> completions_;  // finished; callbacks not yet run
   std::unordered_map<TransferId, std::unique_ptr<Transfer>> transfers_;
+  std::vector<std::unique_ptr<Pool>> pools_;  // at least one; only ever grows
   // Configured handles kept for reuse, at most kMaxIdleEasy.
   static constexpr size_t kMaxIdleEasy = 256;
   std::vector<CurlEasy> idle_easy_;
-  absl::Time timer_deadline_ = absl::InfiniteFuture();  // libcurl's timer
-  absl::Time armed_ = absl::InfiniteFuture();           // the timerfd's deadline
+  absl::Time armed_ = absl::InfiniteFuture();  // the timerfd's deadline
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
   uint64_t timer_seq_ = 0;
   std::thread thread_;
