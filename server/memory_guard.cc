@@ -122,10 +122,12 @@ GuardDecision DecideGuard(int64_t rss, const MemoryGuardOptions& options, const 
   GuardDecision d;
   const double limit = static_cast<double>(options.limit_bytes);
   const double used = static_cast<double>(rss);
-  d.shed = used > options.shed_fraction * limit;
+  d.shed = used > options.shed_fraction * limit && now >= state.next_scan;
   d.trim = used > options.trim_fraction * limit && now - state.last_trim >= absl::Seconds(1);
   return d;
 }
+
+absl::Time NextScanAt(absl::Time end, absl::Duration cost) { return end + 9 * cost; }
 
 std::vector<size_t> FloodingConnections(const std::vector<ConnectionSample>& samples,
                                         uint64_t min_bytes) {
@@ -162,7 +164,11 @@ void MemoryGuard::Run() {
   while (!stop_.WaitForNotificationWithTimeout(options_.period)) {
     const int64_t rss = ResidentBytes();
     const GuardDecision d = DecideGuard(rss, options_, state, absl::Now());
-    if (d.shed) Shed();
+    if (d.shed) {
+      absl::Duration cost;
+      Shed(&cost);
+      state.next_scan = NextScanAt(absl::Now(), cost);
+    }
     if (d.trim) {
       ::malloc_trim(0);
       state.last_trim = absl::Now();
@@ -170,9 +176,12 @@ void MemoryGuard::Run() {
   }
 }
 
-int MemoryGuard::Shed() {
+int MemoryGuard::Shed(absl::Duration* cost) {
+  absl::Time start = absl::Now();
   std::vector<ConnectionSample> before = GrpcConnections(options_.grpc_port);
+  *cost = absl::Now() - start;
   if (before.empty() || stop_.WaitForNotificationWithTimeout(options_.sample)) return 0;
+  start = absl::Now();
   std::vector<ConnectionSample> samples;
   for (ConnectionSample& s : before) {
     uint64_t now_bytes = 0;
@@ -180,6 +189,7 @@ int MemoryGuard::Shed() {
     s.bytes_received = now_bytes - s.bytes_received;
     samples.push_back(std::move(s));
   }
+  *cost += absl::Now() - start;
   int shed = 0;
   for (size_t i : FloodingConnections(samples, options_.min_bytes_to_shed)) {
     ConnectionSample& victim = samples[i];

@@ -64,18 +64,31 @@ struct ConnectionSample {
 // What the guard remembers between ticks.
 struct GuardState {
   absl::Time last_trim = absl::InfinitePast();
+  // No scan for flooding connections before this (see NextScanAt).
+  absl::Time next_scan = absl::InfinitePast();
 };
 
 // What the guard does on one tick (pure, so tests need no clock or memory).
-// Shed: over shed_fraction (every flooding connection, each tick: an
-// attacker that reconnects is shed again at once; connections that do not
-// flood are never shed). Trim: over trim_fraction, at most once a second.
+// Shed: over shed_fraction, once state.next_scan has come (every flooding
+// connection, each scan: an attacker that reconnects is shed again at once;
+// connections that do not flood are never shed). Trim: over trim_fraction,
+// at most once a second.
 struct GuardDecision {
   bool shed = false;
   bool trim = false;
 };
 GuardDecision DecideGuard(int64_t rss, const MemoryGuardOptions& options, const GuardState& state,
                           absl::Time now);
+
+// When the next scan may start, after one that ended at `end` and spent
+// `cost` of its thread (its two passes over the process's fds, not the
+// sample's wait): at most a tenth of a thread goes to scanning. A scan
+// walks every fd of the process, so with thousands of upstream connections
+// open (a burst of calls on a slow upstream, which also raises the RSS over
+// the threshold) it is no longer cheap, and scanning back to back would
+// take a core from the calls it protects. With few fds it costs well under
+// a millisecond and scans follow each other as before.
+absl::Time NextScanAt(absl::Time end, absl::Duration cost);
 
 // The connections to shut down: those that received at least `min_bytes`
 // (and more than nothing) over the sample, the most first.
@@ -96,7 +109,9 @@ class MemoryGuard {
   MemoryGuard(MemoryGuardOptions options, std::function<void(const ConnectionSample&)> on_shed);
   void Run();
   // Samples the connections and shuts down those flooding; how many.
-  int Shed();
+  // `*cost`: the time its passes over the fds took (the sample's wait
+  // excluded).
+  int Shed(absl::Duration* cost);
 
   const MemoryGuardOptions options_;
   const std::function<void(const ConnectionSample&)> on_shed_;
