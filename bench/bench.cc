@@ -6,6 +6,8 @@
 //                                       #   concurrency, reuse, startup
 //   build/bin/bench --only=compare --peer=build/go-peer/go-peer
 //                                       # beside the Go peer (bench/go_peer)
+//   build/bin/bench --only=switches [--peer=build/go-peer/go-peer]
+//                                       # context switches per call, by thread
 //   build/bin/bench --only=watch        # WatchBatch: RSS per open stream and
 //                                       #   CPU between polls (10,000 streams)
 //   build/bin/bench --only=search       # AddSearches: what the search queue
@@ -18,6 +20,7 @@
 // process. The load generator is the gRPC callback client: it checks every
 // response's status and counts errors apart (h2load would not).
 #include <curl/curl.h>
+#include <dirent.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -120,6 +123,50 @@ ProcStats ReadProc(pid_t pid) {
     if (absl::StartsWith(line, "VmHWM:")) s.peak_rss_kb = std::atoll(line.c_str() + 6);
   }
   return s;
+}
+
+// Context switches (voluntary + involuntary) per thread of a process, keyed
+// by tid, with the thread's name: /proc/PID/task/TID/{comm,status}.
+struct ThreadSwitches {
+  std::string name;
+  int64_t switches = 0;
+};
+std::map<int, ThreadSwitches> ReadSwitches(pid_t pid) {
+  std::map<int, ThreadSwitches> out;
+  const std::string task_dir = absl::StrCat("/proc/", pid, "/task");
+  DIR* dir = opendir(task_dir.c_str());
+  if (dir == nullptr) return out;
+  while (dirent* entry = readdir(dir)) {
+    int tid = 0;
+    if (!absl::SimpleAtoi(entry->d_name, &tid)) continue;
+    ThreadSwitches t;
+    std::ifstream comm(absl::StrCat(task_dir, "/", tid, "/comm"));
+    std::getline(comm, t.name);
+    std::ifstream status(absl::StrCat(task_dir, "/", tid, "/status"));
+    std::string line;
+    while (std::getline(status, line)) {
+      if (absl::StartsWith(line, "voluntary_ctxt_switches:") ||
+          absl::StartsWith(line, "nonvoluntary_ctxt_switches:")) {
+        t.switches += std::atoll(line.c_str() + line.find(':') + 1);
+      }
+    }
+    out[tid] = std::move(t);
+  }
+  closedir(dir);
+  return out;
+}
+
+// The switches between two readings, summed by thread name ("" : the total).
+std::map<std::string, int64_t> SwitchesBetween(const std::map<int, ThreadSwitches>& before,
+                                               const std::map<int, ThreadSwitches>& after) {
+  std::map<std::string, int64_t> by_name;
+  for (const auto& [tid, t] : after) {
+    auto it = before.find(tid);
+    const int64_t n = t.switches - (it == before.end() ? 0 : it->second.switches);
+    by_name[t.name] += n;
+    by_name[""] += n;
+  }
+  return by_name;
 }
 
 // --- the gateway under test ---------------------------------------------------
@@ -847,6 +894,56 @@ std::string Range(std::vector<double> v) {
 }
 double Median(const std::vector<double>& v) { return Percentile(v, 50); }
 
+// The 10,000-in-flight part of section 8 (also alone: --only=burst, with
+// --peer optional).
+void Burst(serpwow::sim::Simulator* sim, const std::string& peer) {
+  std::vector<Side> sides(peer.empty() ? 1 : 2);
+  sides[0].label = "batch-server";
+  if (!peer.empty()) sides[1].label = "peer";
+  // 10,000 calls in flight on a 1 s + 1 s upstream, once per side, each in
+  // a fresh process: wall time, threads and peak RSS. batch-server's bound
+  // on calls in flight comes from its memory limit (2,730 for the default
+  // 256Mi): it runs with room for 10,000, as a deployment that expects them
+  // would.
+  serpwow::sim::Fault slow;
+  slow.delay = absl::Seconds(1);
+  sim->AddFault(slow);
+  sides[0].process = std::make_unique<GatewayProcess>(
+      sim->base_url(), std::vector<std::string>{"--memory_limit=1Gi", "--max_in_flight=10000"});
+  if (!peer.empty()) {
+    sides[1].process =
+        std::make_unique<GatewayProcess>(sim->base_url(), std::vector<std::string>{}, peer);
+  }
+  for (Side& side : sides) {
+    GatewayProcess& gw = *side.process;
+    if (!gw.ready()) {
+      Report(side.label + " did not start for the 10,000", "", "", false);
+      continue;
+    }
+    std::atomic<int> max_threads{0};
+    std::atomic<bool> sampling{true};
+    std::thread sampler([&] {
+      while (sampling.load()) {
+        max_threads = std::max(max_threads.load(), gw.stats().threads);
+        absl::SleepFor(absl::Milliseconds(20));
+      }
+    });
+    constexpr int kBurst = 10000;
+    Stats st = RunLoad(gw.target(), sim, kBurst, kBurst, kBurst / 100, absl::Seconds(20));
+    sampling = false;
+    sampler.join();
+    if (!st.first_error.empty()) Report(side.label + ": first error", st.first_error, "", false);
+    Report(absl::StrCat(side.label, ": 10,000 in flight: ok, wall, threads, peak RSS"),
+           absl::StrCat(st.ok, ", ", absl::StrFormat("%.2f", absl::ToDoubleSeconds(st.wall)),
+                        " s, ", max_threads.load(), ", ", gw.stats().peak_rss_kb / 1024, " MB"),
+           side.label == "batch-server" ? "10000, <= 4 s, <= 32, < 500 MB" : "",
+           side.label != "batch-server" ||
+               (st.ok == kBurst && st.wall <= absl::Seconds(4) && max_threads.load() <= 32 &&
+                gw.stats().peak_rss_kb < 500 * 1024));
+  }
+  sim->ClearFaults();
+}
+
 void Compare() {
   const std::string peer = absl::GetFlag(FLAGS_peer);
   if (peer.empty()) {
@@ -972,46 +1069,81 @@ void Compare() {
           << (i < samples[1].size() ? absl::StrCat(samples[1][i]) : "") << "\n";
     }
   }
-  // 10,000 calls in flight on a 1 s + 1 s upstream, once per side, each in
-  // a fresh process: wall time, threads and peak RSS. batch-server's bound
-  // on calls in flight comes from its memory limit (2,730 for the default
-  // 256Mi): it runs with room for 10,000, as a deployment that expects them
-  // would.
-  serpwow::sim::Fault slow;
-  slow.delay = absl::Seconds(1);
-  sim->AddFault(slow);
-  sides[0].process = std::make_unique<GatewayProcess>(
-      sim->base_url(), std::vector<std::string>{"--memory_limit=1Gi", "--max_in_flight=10000"});
-  sides[1].process =
-      std::make_unique<GatewayProcess>(sim->base_url(), std::vector<std::string>{}, peer);
-  for (Side& side : sides) {
-    GatewayProcess& gw = *side.process;
-    if (!gw.ready()) {
-      Report(side.label + " did not start for the 10,000", "", "", false);
-      continue;
+  Burst(sim.get(), peer);
+  sim->ClearFaults();
+}
+
+// Diagnostic: the threads a StopBatch travels through. For the gateway (and
+// --peer when given), context switches per call, in total and by thread
+// name, at concurrency 1 and 16 on the fast upstream and at 64 on a 20 ms
+// one. Every wake-up of a sleeping thread is a switch: the fewer per call,
+// the less the call pays in scheduler work.
+//   build/bin/bench --only=switches [--peer=build/go-peer/go-peer]
+void Switches() {
+  std::printf("\nDiagnostic: context switches per StopBatch, by thread name\n");
+  auto sim = StartSim(false);
+  std::vector<Side> sides;
+  sides.push_back({"batch-server", std::make_unique<GatewayProcess>(sim->base_url())});
+  if (const std::string peer = absl::GetFlag(FLAGS_peer); !peer.empty()) {
+    sides.push_back({"peer", std::make_unique<GatewayProcess>(sim->base_url(),
+                                                              std::vector<std::string>{}, peer)});
+  }
+  const int calls = absl::GetFlag(FLAGS_throughput_calls) / 4;
+  struct Regime {
+    int concurrency;
+    absl::Duration delay;
+  };
+  for (const Regime regime : {Regime{1, absl::ZeroDuration()}, Regime{16, absl::ZeroDuration()},
+                              Regime{64, absl::Milliseconds(20)}}) {
+    sim->ClearFaults();
+    if (regime.delay > absl::ZeroDuration()) {
+      serpwow::sim::Fault slow;
+      slow.delay = regime.delay;
+      sim->AddFault(slow);
     }
-    std::atomic<int> max_threads{0};
-    std::atomic<bool> sampling{true};
-    std::thread sampler([&] {
-      while (sampling.load()) {
-        max_threads = std::max(max_threads.load(), gw.stats().threads);
-        absl::SleepFor(absl::Milliseconds(20));
+    const int n = regime.delay > absl::ZeroDuration() ? std::max(640, calls / 10) : calls;
+    for (Side& side : sides) {
+      GatewayProcess& gw = *side.process;
+      if (!gw.ready()) continue;
+      RunLoad(gw.target(), sim.get(), 500, regime.concurrency, std::min(regime.concurrency, 8),
+              absl::Seconds(30));  // warm up: connections, handles, threads
+      const auto before = ReadSwitches(gw.pid());
+      const double cpu = GatewayCpuPerCall(gw, n, [&] {
+        RunLoad(gw.target(), sim.get(), n, regime.concurrency, std::min(regime.concurrency, 8),
+                absl::Seconds(30));
+      });
+      const auto by_name = SwitchesBetween(before, ReadSwitches(gw.pid()));
+      std::string detail;
+      std::vector<std::pair<int64_t, std::string>> sorted;
+      for (const auto& [name, count] : by_name) {
+        if (!name.empty() && count > 0) sorted.push_back({count, name});
       }
-    });
-    constexpr int kBurst = 10000;
-    Stats st = RunLoad(gw.target(), sim.get(), kBurst, kBurst, kBurst / 100, absl::Seconds(20));
-    sampling = false;
-    sampler.join();
-    if (!st.first_error.empty()) Report(side.label + ": first error", st.first_error, "", false);
-    Report(absl::StrCat(side.label, ": 10,000 in flight: ok, wall, threads, peak RSS"),
-           absl::StrCat(st.ok, ", ", absl::StrFormat("%.2f", absl::ToDoubleSeconds(st.wall)),
-                        " s, ", max_threads.load(), ", ", gw.stats().peak_rss_kb / 1024, " MB"),
-           side.label == "batch-server" ? "10000, <= 4 s, <= 32, < 500 MB" : "",
-           side.label != "batch-server" ||
-               (st.ok == kBurst && st.wall <= absl::Seconds(4) && max_threads.load() <= 32 &&
-                gw.stats().peak_rss_kb < 500 * 1024));
+      std::sort(sorted.rbegin(), sorted.rend());
+      for (const auto& [count, name] : sorted) {
+        absl::StrAppendFormat(&detail, " %s %.2f", name, static_cast<double>(count) / n);
+      }
+      Report(absl::StrCat(side.label, ", concurrency ", regime.concurrency,
+                          regime.delay > absl::ZeroDuration() ? ", upstream 20 ms" : "",
+                          ": switches per call (CPU)"),
+             absl::StrFormat("%.2f (%s)", static_cast<double>(by_name.at("")) / n, Us(cpu)), "",
+             true);
+      std::printf("    by thread:%s\n", detail.c_str());
+    }
   }
   sim->ClearFaults();
+  // gRPC's own round trip (its health service, no upstream): the part of
+  // the figures above that is gRPC's.
+  for (int concurrency : {1, 16}) {
+    GatewayProcess& gw = *sides[0].process;
+    const auto before = ReadSwitches(gw.pid());
+    const double cpu =
+        GatewayCpuPerCall(gw, calls, [&] { HealthLoad(gw.target(), calls, concurrency); });
+    const auto by_name = SwitchesBetween(before, ReadSwitches(gw.pid()));
+    Report(absl::StrCat("batch-server, health Check, concurrency ", concurrency,
+                        ": switches per call (CPU)"),
+           absl::StrFormat("%.2f (%s)", static_cast<double>(by_name.at("")) / calls, Us(cpu)), "",
+           true);
+  }
 }
 
 // WatchBatch: what an open stream costs. --watch_streams streams over
@@ -1239,6 +1371,11 @@ int main(int argc, char** argv) {
   if (only.empty() || only == "startup") Startup();
   if (only == "loop") LoopAlone();
   if (only == "compare") Compare();
+  if (only == "switches") Switches();
+  if (only == "burst") {
+    auto sim = StartSim(false);
+    Burst(sim.get(), absl::GetFlag(FLAGS_peer));
+  }
   if (only == "watch") Watch();
   if (only == "search") Search();
   int met = 0, missed = 0;
