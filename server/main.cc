@@ -88,7 +88,8 @@ ABSL_FLAG(int, breaker_half_open_trials, 3,
           "circuit breaker: trial calls let through after the open time; all must succeed to "
           "close it [env BATCH_SERVER_BREAKER_HALF_OPEN_TRIALS]");
 ABSL_FLAG(int, upstream_max_idle_connections, 1024,
-          "idle upstream connections kept for reuse "
+          "idle upstream connections kept for reuse, per connection pool (one per 64 transfers in "
+          "flight on an upstream thread) "
           "[env BATCH_SERVER_UPSTREAM_MAX_IDLE_CONNECTIONS]");
 ABSL_FLAG(std::string, upstream_proxy, "",
           "proxy for an https upstream, used as a CONNECT tunnel (it never sees a URL); empty: no "

@@ -6,6 +6,7 @@
 #include <linux/tcp.h>
 #include <malloc.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -127,7 +128,7 @@ GuardDecision DecideGuard(int64_t rss, const MemoryGuardOptions& options, const 
   return d;
 }
 
-absl::Time NextScanAt(absl::Time end, absl::Duration cost) { return end + 9 * cost; }
+absl::Time NextScanAt(absl::Time end, absl::Duration cost) { return end + 49 * cost; }
 
 std::vector<size_t> FloodingConnections(const std::vector<ConnectionSample>& samples,
                                         uint64_t min_bytes) {
@@ -160,6 +161,7 @@ MemoryGuard::~MemoryGuard() {
 }
 
 void MemoryGuard::Run() {
+  pthread_setname_np(pthread_self(), "memory-guard");  // for per-thread figures
   GuardState state;
   while (!stop_.WaitForNotificationWithTimeout(options_.period)) {
     const int64_t rss = ResidentBytes();

@@ -82,7 +82,7 @@ GuardDecision DecideGuard(int64_t rss, const MemoryGuardOptions& options, const 
 
 // When the next scan may start, after one that ended at `end` and spent
 // `cost` of its thread (its two passes over the process's fds, not the
-// sample's wait): at most a tenth of a thread goes to scanning. A scan
+// sample's wait): at most a fiftieth of a thread goes to scanning. A scan
 // walks every fd of the process, so with thousands of upstream connections
 // open (a burst of calls on a slow upstream, which also raises the RSS over
 // the threshold) it is no longer cheap, and scanning back to back would

@@ -1,5 +1,6 @@
 #include "server/upstream/http_loop.h"
 
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -169,7 +170,10 @@ HttpLoop::~HttpLoop() {
   Wake();
   if (thread_.joinable()) thread_.join();
   idle_easy_.clear();
-  // The multi handles must go before the share handle they reference.
+  // The multi handles must go before the share handle they reference; each
+  // is cleaned up while its Pool is whole (libcurl may call the socket and
+  // timer callbacks, which use the Pool, as it closes the connections).
+  for (auto& pool : pools_) pool->multi = CurlMulti(nullptr);
   pools_.clear();
   if (share_ != nullptr) curl_share_cleanup(share_);
   close(timer_fd_);
@@ -325,6 +329,9 @@ void HttpLoop::RunDueTimers(bool all) {
 
 void HttpLoop::Run() {
   loop_thread_.store(std::this_thread::get_id());
+  // Named, so that per-thread figures (bench --only=switches, top -H) tell
+  // the upstream loops from the other threads.
+  pthread_setname_np(pthread_self(), "upstream-loop");
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
   int running = 0;

@@ -38,19 +38,19 @@ TEST(MemoryGuard, ShedsOverItsThreshold) {
   EXPECT_TRUE(DecideGuard(52 * kMiB, Options(), GuardState{}, now).shed);
 }
 
-TEST(MemoryGuard, ScansAgainOnlyOnceTheLastScansCostHasBeenPaidNineTimesOver) {
+TEST(MemoryGuard, ScansAgainOnlyOnceTheLastScansCostHasBeenPaidFortyNineTimesOver) {
   const absl::Time now = absl::FromUnixSeconds(1000);
-  // A scan of 20,000 fds that took 30 ms: the next one 270 ms after it, so
-  // scanning takes at most a tenth of the guard's thread.
+  // A scan of 20,000 fds that took 30 ms: the next one 1.47 s after it, so
+  // scanning takes at most a fiftieth of the guard's thread.
   const absl::Time end = now - absl::Milliseconds(100);
   GuardState state;
   state.next_scan = NextScanAt(end, absl::Milliseconds(30));
-  EXPECT_EQ(state.next_scan, end + absl::Milliseconds(270));
+  EXPECT_EQ(state.next_scan, end + absl::Milliseconds(1470));
   EXPECT_FALSE(DecideGuard(70 * kMiB, Options(), state, now).shed);
-  EXPECT_FALSE(DecideGuard(70 * kMiB, Options(), state, end + absl::Milliseconds(269)).shed);
-  EXPECT_TRUE(DecideGuard(70 * kMiB, Options(), state, end + absl::Milliseconds(270)).shed);
+  EXPECT_FALSE(DecideGuard(70 * kMiB, Options(), state, end + absl::Milliseconds(1469)).shed);
+  EXPECT_TRUE(DecideGuard(70 * kMiB, Options(), state, end + absl::Milliseconds(1470)).shed);
   // A cheap scan (a few fds) delays the next one by next to nothing.
-  state.next_scan = NextScanAt(end, absl::Microseconds(50));
+  state.next_scan = NextScanAt(end, absl::Microseconds(20));
   EXPECT_TRUE(DecideGuard(70 * kMiB, Options(), state, end + absl::Milliseconds(1)).shed);
   // The wait never keeps a trim from happening.
   EXPECT_TRUE(DecideGuard(70 * kMiB, Options(), state, end).trim);
