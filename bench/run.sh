@@ -35,6 +35,8 @@ out=docs/benchmarks-latest.txt
     --upstream_tls_cert="$certs/server.crt" --upstream_tls_key="$certs/server.key"
   build/bin/bench --server=build/bin/batch-server --only=compare --peer=build/go-peer/go-peer \
     --compare_samples_out=build/bench-compare.csv
+  # Where a call's time goes: context switches per call by thread, both gateways.
+  build/bin/bench --server=build/bin/batch-server --only=switches --peer=build/go-peer/go-peer
 } | tee "$out"
 
 gnuplot <<'PLOT'
@@ -67,6 +69,7 @@ stats "build/bench-compare.csv" every ::1 using 2 nooutput
 n2 = STATS_records
 set terminal pngcairo size 900,520 font "DejaVu Sans,10"
 set output "docs/benchmark-compare.png"
+set termoption noenhanced  # "go_peer" as written, not with a subscript
 set title "StopBatch at concurrency 1, same run: batch-server and the Go peer (bench/go_peer)"
 set xlabel "latency (µs, log scale)"
 set ylabel "share of calls at or below"
