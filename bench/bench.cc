@@ -8,6 +8,7 @@
 //                                       # beside the Go peer (bench/go_peer)
 //   build/bin/bench --only=switches [--peer=build/go-peer/go-peer]
 //                                       # context switches per call, by thread
+//   build/bin/bench --only=grpc_floor   # gRPC's round trip, callback vs async API
 //   build/bin/bench --only=watch        # WatchBatch: RSS per open stream and
 //                                       #   CPU between polls (10,000 streams)
 //   build/bin/bench --only=search       # AddSearches: what the search queue
@@ -227,6 +228,30 @@ class GatewayProcess {
   std::string target_;
   std::unique_ptr<ChildProcess> process_;
   bool ready_ = false;
+};
+
+// The most threads a gateway process had, sampled every 20 ms from
+// construction until Stop().
+class ThreadSampler {
+ public:
+  explicit ThreadSampler(const GatewayProcess& gw)
+      : thread_([this, &gw] {
+          while (sampling_.load()) {
+            max_ = std::max(max_.load(), gw.stats().threads);
+            absl::SleepFor(absl::Milliseconds(20));
+          }
+        }) {}
+  ~ThreadSampler() { Stop(); }
+  int Stop() {
+    sampling_ = false;
+    if (thread_.joinable()) thread_.join();
+    return max_.load();
+  }
+
+ private:
+  std::atomic<int> max_{0};
+  std::atomic<bool> sampling_{true};
+  std::thread thread_;
 };
 
 // --- load generation -------------------------------------------------------------
@@ -768,21 +793,13 @@ void Concurrency() {
   Report(
       absl::StrCat("direct libcurl, one pool: ", in_flight, " concurrent 1 s requests, first/last"),
       absl::StrCat(first, " s / ", last, " s"), "", true);
-  std::atomic<int> max_threads{0};
-  std::atomic<bool> sampling{true};
-  std::thread sampler([&] {
-    while (sampling.load()) {
-      max_threads = std::max(max_threads.load(), gw.stats().threads);
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-  });
+  ThreadSampler threads(gw);
   // One connection per 100 calls: the server allows 100 streams per
   // connection (--max_concurrent_streams), as clients behind a load balancer
   // spread over many connections.
   Stats s = RunLoad(gw.target(), sim.get(), in_flight, in_flight,
                     std::max(8, (in_flight + 99) / 100), absl::Seconds(10));
-  sampling = false;
-  sampler.join();
+  const int max_threads = threads.Stop();
   const ProcStats after = gw.stats();
   Report(absl::StrCat(in_flight, " calls (each = 2 upstream requests of 1 s): succeeded"),
          absl::StrCat(s.ok, "/", in_flight), absl::StrCat(in_flight), s.ok == in_flight);
@@ -793,8 +810,7 @@ void Concurrency() {
          "", true);
   Report("wall time for all of them", absl::StrCat(absl::ToDoubleSeconds(s.wall), " s"), "<= 3 s",
          s.wall <= absl::Seconds(3));
-  Report("gateway threads (max sampled)", absl::StrCat(max_threads.load()), "<= 32",
-         max_threads.load() <= 32);
+  Report("gateway threads (max sampled)", absl::StrCat(max_threads), "<= 32", max_threads <= 32);
   Report("gateway peak RSS (VmHWM)", absl::StrCat(after.peak_rss_kb / 1024, " MB"), "< 200 MB",
          after.peak_rss_kb < 200 * 1024);
 }
@@ -920,26 +936,18 @@ void Burst(serpwow::sim::Simulator* sim, const std::string& peer) {
       Report(side.label + " did not start for the 10,000", "", "", false);
       continue;
     }
-    std::atomic<int> max_threads{0};
-    std::atomic<bool> sampling{true};
-    std::thread sampler([&] {
-      while (sampling.load()) {
-        max_threads = std::max(max_threads.load(), gw.stats().threads);
-        absl::SleepFor(absl::Milliseconds(20));
-      }
-    });
+    ThreadSampler threads(gw);
     constexpr int kBurst = 10000;
     Stats st = RunLoad(gw.target(), sim, kBurst, kBurst, kBurst / 100, absl::Seconds(20));
-    sampling = false;
-    sampler.join();
+    const int max_threads = threads.Stop();
     if (!st.first_error.empty()) Report(side.label + ": first error", st.first_error, "", false);
-    Report(absl::StrCat(side.label, ": 10,000 in flight: ok, wall, threads, peak RSS"),
-           absl::StrCat(st.ok, ", ", absl::StrFormat("%.2f", absl::ToDoubleSeconds(st.wall)),
-                        " s, ", max_threads.load(), ", ", gw.stats().peak_rss_kb / 1024, " MB"),
-           side.label == "batch-server" ? "10000, <= 4 s, <= 32, < 500 MB" : "",
-           side.label != "batch-server" ||
-               (st.ok == kBurst && st.wall <= absl::Seconds(4) && max_threads.load() <= 32 &&
-                gw.stats().peak_rss_kb < 500 * 1024));
+    Report(
+        absl::StrCat(side.label, ": 10,000 in flight: ok, wall, threads, peak RSS"),
+        absl::StrCat(st.ok, ", ", absl::StrFormat("%.2f", absl::ToDoubleSeconds(st.wall)), " s, ",
+                     max_threads, ", ", gw.stats().peak_rss_kb / 1024, " MB"),
+        side.label == "batch-server" ? "10000, <= 4 s, <= 32, < 500 MB" : "",
+        side.label != "batch-server" || (st.ok == kBurst && st.wall <= absl::Seconds(4) &&
+                                         max_threads <= 32 && gw.stats().peak_rss_kb < 500 * 1024));
   }
   sim->ClearFaults();
 }
@@ -1143,6 +1151,45 @@ void Switches() {
                         ": switches per call (CPU)"),
            absl::StrFormat("%.2f (%s)", static_cast<double>(by_name.at("")) / calls, Us(cpu)), "",
            true);
+  }
+}
+
+// Diagnostic: what a unary call costs in gRPC itself on each server API, for
+// the choice of the gateway's threading. bench/grpc_probe serves health
+// Check on the callback API (the gateway's) or on the async API with one
+// thread that polls and handles, answering on that thread or from another
+// one woken per call (as the gateway answers from its upstream loop).
+//   build/bin/bench --only=grpc_floor
+void GrpcFloor() {
+  std::printf("\nDiagnostic: gRPC's own unary round trip, by server API (health Check)\n");
+  const int calls = absl::GetFlag(FLAGS_throughput_calls);
+  struct Variant {
+    std::string label;
+    std::vector<std::string> args;
+  };
+  const std::vector<Variant> variants = {
+      {"callback API, answered on gRPC's thread", {"--api=callback"}},
+      {"callback API, answered from another thread", {"--api=callback", "--finish_from=other"}},
+      {"async API, one thread, answered on it", {"--api=async"}},
+      {"async API, one thread, answered from another", {"--api=async", "--finish_from=other"}},
+  };
+  for (const Variant& variant : variants) {
+    GatewayProcess probe("http://127.0.0.1:9", variant.args, GRPC_PROBE_PATH);
+    if (!probe.ready()) {
+      Report(variant.label + ": did not start", "", "", false);
+      continue;
+    }
+    HealthLoad(probe.target(), 2000, 16);  // warm up
+    for (int concurrency : {1, 16, 256}) {
+      const int n = concurrency == 1 ? calls / 4 : calls;
+      const auto before = ReadSwitches(probe.pid());
+      const double cpu =
+          GatewayCpuPerCall(probe, n, [&] { HealthLoad(probe.target(), n, concurrency); });
+      const auto by_name = SwitchesBetween(before, ReadSwitches(probe.pid()));
+      Report(absl::StrCat(variant.label, ", c", concurrency, ": CPU (switches)"),
+             absl::StrFormat("%s (%.2f)", Us(cpu), static_cast<double>(by_name.at("")) / n), "",
+             true);
+    }
   }
 }
 
@@ -1372,6 +1419,7 @@ int main(int argc, char** argv) {
   if (only == "loop") LoopAlone();
   if (only == "compare") Compare();
   if (only == "switches") Switches();
+  if (only == "grpc_floor") GrpcFloor();
   if (only == "burst") {
     auto sim = StartSim(false);
     Burst(sim.get(), absl::GetFlag(FLAGS_peer));
