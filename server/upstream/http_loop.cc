@@ -23,8 +23,7 @@ struct HttpLoop::Transfer {
   HttpRequest request;
   HttpCallback done;
   CurlEasy easy{nullptr};  // taken from the idle list or configured anew
-  bool added = false;      // added to the multi handle
-  Pool* pool = nullptr;    // the pool it was added to (once added)
+  Pool* pool = nullptr;    // the pool whose multi handle it was added to, once added
   std::string body;
   size_t max_body = 0;
   bool too_large = false;
@@ -515,7 +514,6 @@ HttpLoop::Pool* HttpLoop::StartTransfer(std::unique_ptr<Transfer> transfer) {
                        t->request.url.compare(0, 8, "https://") == 0 ? 1L : 0L));
   Pool* pool = ok ? PickPool() : nullptr;
   if (pool != nullptr && curl_multi_add_handle(pool->multi.get(), e) == CURLM_OK) {
-    t->added = true;
     t->pool = pool;
     ++pool->transfers;
     SyncConnectionCap(*pool);
@@ -571,8 +569,12 @@ void HttpLoop::SyncConnectionCap(Pool& pool) {
 }
 
 void HttpLoop::CheckCompleted() {
+  // A pool with no transfer has no message waiting: a transfer leaves its
+  // pool's count only once its message has been read, or with its handle
+  // removed (which drops the message). So a loop with many pools left by a
+  // burst asks libcurl only about those in use.
   for (size_t p = 0; p < pools_.size(); ++p) {
-    CheckCompleted(*pools_[p]);
+    if (pools_[p]->transfers > 0) CheckCompleted(*pools_[p]);
   }
 }
 
@@ -616,7 +618,7 @@ void HttpLoop::CheckCompleted(Pool& pool) {
 }
 
 void HttpLoop::Finish(Transfer* t, HttpResult result) {
-  Pool* pool = t->added ? t->pool : nullptr;
+  Pool* pool = t->pool;
   if (pool != nullptr) {
     curl_multi_remove_handle(pool->multi.get(), t->easy.get());
     --pool->transfers;
