@@ -312,18 +312,27 @@ class WatchHub::Poller : public std::enable_shared_from_this<Poller> {
     stream.subscriber->OnWatchEvent(event);
     if (stream.until_run_ends &&
         (event.type == WatchEventType::kRunCompleted || event.type == WatchEventType::kRunEnded)) {
-      stream.subscriber->OnWatchEnd(absl::OkStatus(), "run_ended");
-      stream.subscriber = nullptr;  // removed by EndFinished
+      End(stream, absl::OkStatus(), "run_ended");
     }
+  }
+
+  // Ends one stream (its entry is removed by EndFinished). The slot goes
+  // back before the subscriber hears of the end: its caller may have the
+  // status at once and open the next stream, which must find room under
+  // --watch_max_streams.
+  void End(Stream& stream, absl::Status status, const char* why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::shared_ptr<WatchSubscriber> subscriber = std::move(stream.subscriber);
+    stream.subscriber = nullptr;
+    hub_->StreamsEnded(1);
+    subscriber->OnWatchEnd(std::move(status), why);
   }
 
   // Drops the streams that have ended (subscriber cleared).
   void EndFinished(std::vector<Stream>* streams) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const size_t before = streams->size();
     streams->erase(std::remove_if(streams->begin(), streams->end(),
                                   [](const Stream& s) { return s.subscriber == nullptr; }),
                    streams->end());
-    hub_->StreamsEnded(before - streams->size());
   }
 
   void EndExpired(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -331,8 +340,7 @@ class WatchHub::Poller : public std::enable_shared_from_this<Poller> {
     if (max <= absl::ZeroDuration()) return;
     for (Stream& stream : streams_) {
       if (stream.subscriber != nullptr && now - stream.opened >= max) {
-        stream.subscriber->OnWatchEnd(absl::OkStatus(), "max_duration");
-        stream.subscriber = nullptr;
+        End(stream, absl::OkStatus(), "max_duration");
       }
     }
     EndFinished(&streams_);
@@ -342,8 +350,7 @@ class WatchHub::Poller : public std::enable_shared_from_this<Poller> {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (Stream& stream : streams_) {
       if (stream.subscriber != nullptr && (stream.started || !started_only)) {
-        stream.subscriber->OnWatchEnd(status, why);
-        stream.subscriber = nullptr;
+        End(stream, status, why);
       }
     }
     EndFinished(&streams_);
@@ -363,11 +370,10 @@ class WatchHub::Poller : public std::enable_shared_from_this<Poller> {
         event.observe_time = now;
         event.poll_interval = interval_;
         stream.subscriber->OnWatchEvent(event);
-        stream.subscriber->OnWatchEnd(absl::OkStatus(), "batch_deleted");
+        End(stream, absl::OkStatus(), "batch_deleted");
       } else {
-        stream.subscriber->OnWatchEnd(status, "read_failed");
+        End(stream, status, "read_failed");
       }
-      stream.subscriber = nullptr;
     }
     EndFinished(&streams_);
     snapshot_.reset();  // a stream that comes now waits for the next read
@@ -520,18 +526,17 @@ void WatchHub::Shutdown(const absl::Status& status) {
     pollers_.clear();
     batches_.store(0, std::memory_order_relaxed);
   }
-  size_t ended = 0;
   for (const std::shared_ptr<Poller>& poller : pollers) {
     std::vector<Poller::Stream> streams;
     std::shared_ptr<Operation> in_flight;
     poller->Stop(true, &streams, &in_flight);
     if (in_flight != nullptr) in_flight->Cancel(status);
     for (Poller::Stream& stream : streams) {
-      if (stream.subscriber != nullptr) stream.subscriber->OnWatchEnd(status, "shutdown");
-      ++ended;
+      if (stream.subscriber == nullptr) continue;  // counted when it ended
+      StreamsEnded(1);
+      stream.subscriber->OnWatchEnd(status, "shutdown");
     }
   }
-  StreamsEnded(ended);
 }
 
 void WatchHub::StreamsEnded(size_t n) {
