@@ -25,6 +25,8 @@
 //  * UNAVAILABLE UPSTREAM_UNAVAILABLE after failure_limit of polls failing
 //    without a success in between;
 //  * Shutdown()'s status, at once, with every poll in flight cancelled.
+// A stream's slot under max_streams is given back before OnWatchEnd, so a
+// caller that has the end can open its next stream at once.
 //
 // Threading: Watch, Unwatch and Shutdown from any thread; polls run on the
 // batch's loop thread. A subscriber's calls come one at a time, in order,
