@@ -11,8 +11,9 @@
 // (docs/faults.md quotes them).
 //
 // RSS is meaningful in the release build only: under ASan it mostly counts
-// the sanitizer's shadow memory and quarantine, so there the tests check
-// that the server survives and answers, not the figures.
+// the sanitizer's shadow memory and quarantine, so there the guard is off and
+// the tests check that the server survives and answers again (within a
+// bound, see ExpectStillServes), not the figures.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -134,6 +135,46 @@ class AttackedServer {
   int port_ = 0;
 };
 
+// The server still serves after an attack: a probe answers NOT_FOUND. In the
+// release build it must at once, since the guard shed the flood. Under ASan
+// the guard is off (the RSS is mostly the sanitizer's there, see
+// server/gateway.cc), so nothing sheds a flood: the server digests it at the
+// sanitizer's pace, and until it has, gRPC's memory quota refuses new calls
+// with RESOURCE_EXHAUSTED (or a probe's 5 s deadline passes). There it must
+// answer within kRecoveryUnderAsan, and every probe before that may only have
+// been refused by the quota or have timed out.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr absl::Duration kRecoveryUnderAsan = absl::Seconds(90);
+#endif
+
+void ExpectStillServes(AttackedServer& server) {
+#if defined(__SANITIZE_ADDRESS__)
+  const absl::Time start = absl::Now();
+  grpc::Status status = server.Probe();
+  int exhausted = 0, timed_out = 0;
+  while (status.error_code() != grpc::StatusCode::NOT_FOUND &&
+         absl::Now() - start < kRecoveryUnderAsan) {
+    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++exhausted;
+    } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      ++timed_out;
+    } else {
+      ADD_FAILURE() << "probe: " << status.error_code() << ": " << status.error_message();
+    }
+    absl::SleepFor(absl::Milliseconds(500));
+    status = server.Probe();
+  }
+  std::printf(
+      "[memory] under ASan: answered after %.1f s (probes before: %d RESOURCE_EXHAUSTED, %d "
+      "timed out)\n",
+      absl::ToDoubleSeconds(absl::Now() - start), exhausted, timed_out);
+#else
+  const grpc::Status status = server.Probe();
+#endif
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message() << "\n"
+                                                              << server.output();
+}
+
 // A GetBatchRequest for a name the gateway refuses at once (nothing is sent
 // upstream), serialized.
 std::string InvalidGetBatch() {
@@ -197,7 +238,7 @@ void StreamsOnOneRawConnection(bool ack_settings) {
                       : "20,000 streams on one raw connection, SETTINGS never acknowledged",
          before, after_attack, settled);
   ExpectBounded(before, after_attack, settled);
-  EXPECT_EQ(server.Probe().error_code(), grpc::StatusCode::NOT_FOUND) << server.output();
+  ExpectStillServes(server);
 }
 
 TEST(MemoryAttack, TwentyThousandStreamsOnOneRawConnection) { StreamsOnOneRawConnection(true); }
@@ -245,7 +286,7 @@ TEST(MemoryAttack, TwentyThousandConcurrentCallsOnOneChannel) {
   const Memory settled = server.SettleUnder(before.rss + 32 * kMiB, absl::Seconds(10));
   Report("20,000 concurrent calls on one gRPC channel", before, after_attack, settled);
   ExpectBounded(before, after_attack, settled);
-  EXPECT_EQ(server.Probe().error_code(), grpc::StatusCode::NOT_FOUND) << server.output();
+  ExpectStillServes(server);
 }
 
 TEST(MemoryAttack, RapidReset) {
@@ -285,7 +326,7 @@ TEST(MemoryAttack, RapidReset) {
     EXPECT_TRUE(absl::StrContains(server.output(), "shut down the client connection"))
         << "the guard shed nothing";
   }
-  EXPECT_EQ(server.Probe().error_code(), grpc::StatusCode::NOT_FOUND) << server.output();
+  ExpectStillServes(server);
 }
 
 // Not an attack: the most a legitimate load can hold. 36 connections of 100
@@ -366,7 +407,7 @@ TEST(MemoryAttack, AFullInFlightBoundTakesUnderHalfTheLimitAndIsNeverShed) {
   }
   EXPECT_FALSE(absl::StrContains(server.output(), "shut down the client connection"))
       << server.output();
-  EXPECT_EQ(server.Probe().error_code(), grpc::StatusCode::NOT_FOUND) << server.output();
+  ExpectStillServes(server);
 }
 
 }  // namespace
