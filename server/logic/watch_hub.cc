@@ -322,8 +322,8 @@ class WatchHub::Poller : public std::enable_shared_from_this<Poller> {
   // --watch_max_streams.
   void End(Stream& stream, absl::Status status, const char* why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // Moved out: the entry's subscriber is null now, which EndFinished keys on.
     std::shared_ptr<WatchSubscriber> subscriber = std::move(stream.subscriber);
-    stream.subscriber = nullptr;
     hub_->StreamsEnded(1);
     subscriber->OnWatchEnd(std::move(status), why);
   }

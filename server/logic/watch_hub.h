@@ -103,8 +103,12 @@ class WatchHub {
  public:
   using Clock = std::function<absl::Time()>;
   // `caller`, `links` (may be null: no result-set links are passed on) and
-  // `observer` (may be null) must outlive the hub; so must the upstream
-  // loops, whose timers and transfers may still call into pollers.
+  // `observer` (may be null) must outlive the hub. To end it (as the
+  // gateway does): Shutdown(), then stop the upstream loops, then destroy
+  // the hub. A poll's reply or timer running on a loop thread calls into its
+  // poller and the hub, and the destructor does not wait for one in
+  // progress; and a poller that is not shut down retries a read that a
+  // stopping loop ends at once, at once, again and again.
   WatchHub(
       UpstreamCaller* caller, const DownloadLinkPolicy* links, WatchOptions options,
       WatchObserver* observer = nullptr, Clock clock = [] { return absl::Now(); });
