@@ -30,6 +30,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -167,7 +168,9 @@ class BatchApi {
   http::Response ClearSearches(const std::string& id);
   http::Response FindSearches(const std::string& id, const std::string& page,
                               const ApiRequest& request);
-  std::string NewSearchIdLocked(const Batch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A new search id (16 letters, as SerpWow's) not in `taken`, which gets it.
+  std::string NewSearchIdLocked(std::unordered_set<std::string>* taken)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   http::Response GetOne(const std::string& id);
   http::Response Start(const std::string& id);
   http::Response Stop(const std::string& id);
