@@ -383,8 +383,13 @@ class WatchHub::Poller : public std::enable_shared_from_this<Poller> {
     if (!failing_since_) failing_since_ = now;
     absl::MutexLock lock(&mu_);
     if (stopped_) return;
-    if (!Transient(status))
+    if (ReasonOf(status) == reason::kShuttingDown) {
+      // The upstream loop is stopping: it ends every transfer and runs every
+      // timer at once, so a retry would fail at once, again and again.
+      EndAll(/*started_only=*/false, status, "shutdown");
+    } else if (!Transient(status)) {
       EndAll(/*started_only=*/false, status, "read_failed");  // e.g. a refused key
+    }
     if (now - *failing_since_ >= hub_->options_.failure_limit) {
       EndAll(/*started_only=*/false,
              ErrorBuilder(absl::StatusCode::kUnavailable,

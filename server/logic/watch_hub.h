@@ -24,7 +24,8 @@
 //    the read's error when it is one that a retry cannot mend;
 //  * UNAVAILABLE UPSTREAM_UNAVAILABLE after failure_limit of polls failing
 //    without a success in between;
-//  * Shutdown()'s status, at once, with every poll in flight cancelled.
+//  * Shutdown()'s status, at once, with every poll in flight cancelled;
+//  * UNAVAILABLE SHUTTING_DOWN when its batch's upstream loop stops.
 // A stream's slot under max_streams is given back before OnWatchEnd, so a
 // caller that has the end can open its next stream at once.
 //
@@ -105,10 +106,10 @@ class WatchHub {
   // `caller`, `links` (may be null: no result-set links are passed on) and
   // `observer` (may be null) must outlive the hub. To end it (as the
   // gateway does): Shutdown(), then stop the upstream loops, then destroy
-  // the hub. A poll's reply or timer running on a loop thread calls into its
+  // the hub: a poll's reply or timer running on a loop thread calls into its
   // poller and the hub, and the destructor does not wait for one in
-  // progress; and a poller that is not shut down retries a read that a
-  // stopping loop ends at once, at once, again and again.
+  // progress. (Loops that stop first end every stream with their
+  // UNAVAILABLE SHUTTING_DOWN, as Shutdown() would.)
   WatchHub(
       UpstreamCaller* caller, const DownloadLinkPolicy* links, WatchOptions options,
       WatchObserver* observer = nullptr, Clock clock = [] { return absl::Now(); });

@@ -272,5 +272,30 @@ TEST_F(WatchHubTest, ShutdownCountsEachStreamOutBeforeItHears) {
   EXPECT_EQ(ReasonOf(Watch(late, "HUB00004")), reason::kShuttingDown);
 }
 
+// The loop stops under a hub that was not shut down (the gateway never
+// does this; a library user may): the loop ends the poll's read and runs its
+// timers at once, so the poller must end its streams rather than retry in a
+// tight loop (it did, to a stack overflow).
+TEST_F(WatchHubTest, ALoopThatStopsEndsTheStreamsShuttingDown) {
+  WatchHub& hub = Hub(4);
+  sim_->PutBatch("HUB00006", sim::BatchState::kQueued);
+  sim_->PutBatch("HUBHANG2", sim::BatchState::kQueued);
+  sim::Fault hang;
+  hang.path_suffix = "/HUBHANG2";
+  hang.action = sim::Fault::Action::kHang;
+  sim_->AddFault(hang);
+  auto waiting = Subscriber(), reading = Subscriber();
+  ASSERT_TRUE(Watch(waiting, "HUB00006").ok());
+  ASSERT_TRUE(Watch(reading, "HUBHANG2").ok());  // its first read hangs: in flight
+  ASSERT_TRUE(waiting->WaitForFirstEvent());
+  loop_.reset();
+  ExpectEndedWithItsSlotBack(*waiting, absl::StatusCode::kUnavailable, "shutdown");
+  ExpectEndedWithItsSlotBack(*reading, absl::StatusCode::kUnavailable, "shutdown");
+  EXPECT_EQ(ReasonOf(waiting->status()), reason::kShuttingDown);
+  EXPECT_EQ(ReasonOf(reading->status()), reason::kShuttingDown);
+  EXPECT_EQ(hub.streams(), 0u);
+  EXPECT_EQ(hub.watched_batches(), 0u);
+}
+
 }  // namespace
 }  // namespace serpwow::logic
