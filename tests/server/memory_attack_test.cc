@@ -142,7 +142,7 @@ class AttackedServer {
 // sanitizer's pace, and until it has, gRPC's memory quota refuses new calls
 // with RESOURCE_EXHAUSTED (or a probe's 5 s deadline passes). There it must
 // answer within kRecoveryUnderAsan, and every probe before that may only have
-// been refused by the quota or have timed out.
+// been refused by the quota or have timed out (any other answer fails at once).
 #if defined(__SANITIZE_ADDRESS__)
 constexpr absl::Duration kRecoveryUnderAsan = absl::Seconds(90);
 #endif
@@ -159,7 +159,7 @@ void ExpectStillServes(AttackedServer& server) {
     } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       ++timed_out;
     } else {
-      ADD_FAILURE() << "probe: " << status.error_code() << ": " << status.error_message();
+      break;  // not the quota: the EXPECT below says what it was
     }
     absl::SleepFor(absl::Milliseconds(500));
     status = server.Probe();

@@ -19,6 +19,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "absl/types/optional.h"
 #include "server/logic/errors.h"
 #include "server/logic/upstream_caller.h"
 #include "server/upstream/http_loop.h"
@@ -35,6 +36,13 @@ constexpr char kKey[] = "watch-hub-test-key";
 // Records its events and what the hub counted when its end came.
 class CountingSubscriber : public WatchSubscriber {
  public:
+  struct End {
+    absl::Status status;
+    std::string why;
+    int counted = -1;  // hub.streams() inside OnWatchEnd
+    int others = -1;   // the test's streams still open, this one not included
+  };
+
   // `open`: the streams of the test not yet ended, this one included.
   CountingSubscriber(const WatchHub* hub, std::atomic<int>* open) : hub_(hub), open_(open) {}
 
@@ -43,13 +51,9 @@ class CountingSubscriber : public WatchSubscriber {
     events_.push_back(event.type);
   }
   void OnWatchEnd(absl::Status status, const char* why) override {
-    const int others = open_->fetch_sub(1) - 1;
+    End end{std::move(status), why, static_cast<int>(hub_->streams()), open_->fetch_sub(1) - 1};
     absl::MutexLock lock(&mu_);
-    counted_at_end_ = static_cast<int>(hub_->streams());
-    others_open_ = others;
-    status_ = std::move(status);
-    why_ = why;
-    ended_ = true;
+    end_ = std::move(end);
   }
 
   // Waits (bounded) for the first event; true when it came.
@@ -58,29 +62,12 @@ class CountingSubscriber : public WatchSubscriber {
     auto any = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !events_.empty(); };
     return mu_.AwaitWithTimeout(absl::Condition(&any), absl::Seconds(10));
   }
-  // Waits (bounded) for the end; true when it came.
-  bool WaitForEnd() {
+  // Waits (bounded) for the end; nullopt when it did not come.
+  absl::optional<End> WaitForEnd() {
     absl::MutexLock lock(&mu_);
-    auto ended = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return ended_; };
-    return mu_.AwaitWithTimeout(absl::Condition(&ended), absl::Seconds(10));
-  }
-
-  // Call after WaitForEnd.
-  int counted_at_end() {
-    absl::MutexLock lock(&mu_);
-    return counted_at_end_;
-  }
-  int others_open() {
-    absl::MutexLock lock(&mu_);
-    return others_open_;
-  }
-  absl::Status status() {
-    absl::MutexLock lock(&mu_);
-    return status_;
-  }
-  std::string why() {
-    absl::MutexLock lock(&mu_);
-    return why_;
+    auto ended = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return end_.has_value(); };
+    (void)mu_.AwaitWithTimeout(absl::Condition(&ended), absl::Seconds(10));
+    return end_;
   }
   std::vector<WatchEventType> events() {
     absl::MutexLock lock(&mu_);
@@ -92,11 +79,7 @@ class CountingSubscriber : public WatchSubscriber {
   std::atomic<int>* const open_;
   absl::Mutex mu_;
   std::vector<WatchEventType> events_ ABSL_GUARDED_BY(mu_);
-  bool ended_ ABSL_GUARDED_BY(mu_) = false;
-  int counted_at_end_ ABSL_GUARDED_BY(mu_) = -1;
-  int others_open_ ABSL_GUARDED_BY(mu_) = -1;
-  absl::Status status_ ABSL_GUARDED_BY(mu_);
-  std::string why_ ABSL_GUARDED_BY(mu_);
+  absl::optional<End> end_ ABSL_GUARDED_BY(mu_);
 };
 
 class WatchHubTest : public ::testing::Test {
@@ -159,14 +142,19 @@ class WatchHubTest : public ::testing::Test {
     return hub_->Watch(subscriber, std::move(request));
   }
 
-  // The stream ended as `why` with `code`, and its slot was given back
-  // before it heard so; a next stream then finds room at once.
+  // The stream ended as `why` with `code` (and `reason`, when given), and
+  // its slot was given back before it heard so; a next stream then finds
+  // room at once.
   void ExpectEndedWithItsSlotBack(CountingSubscriber& s, absl::StatusCode code,
-                                  const std::string& why) {
-    ASSERT_TRUE(s.WaitForEnd()) << "no end for a stream expecting " << why;
-    EXPECT_EQ(s.status().code(), code) << s.status();
-    EXPECT_EQ(s.why(), why);
-    EXPECT_EQ(s.counted_at_end(), s.others_open())
+                                  const std::string& why, const char* reason = nullptr) {
+    const absl::optional<CountingSubscriber::End> end = s.WaitForEnd();
+    ASSERT_TRUE(end.has_value()) << "no end for a stream expecting " << why;
+    EXPECT_EQ(end->status.code(), code) << end->status;
+    EXPECT_EQ(end->why, why);
+    if (reason != nullptr) {
+      EXPECT_EQ(ReasonOf(end->status), reason) << end->status;
+    }
+    EXPECT_EQ(end->counted, end->others)
         << "the hub still counted the stream when its subscriber heard of the end (" << why << ")";
   }
 
@@ -192,9 +180,8 @@ TEST_F(WatchHubTest, MaxDurationGivesTheSlotBackBeforeTheEnd) {
   ASSERT_TRUE(Watch(first, "HUB00001").ok());
   ASSERT_TRUE(first->WaitForFirstEvent());
   EXPECT_EQ(first->events().front(), WatchEventType::kSnapshot);
-  auto refused = Subscriber();
+  auto refused = std::make_shared<CountingSubscriber>(&hub, &open_);  // never opened
   EXPECT_EQ(ReasonOf(Watch(refused, "HUB00001")), reason::kGatewayOverloaded) << "max_streams 1";
-  --open_;  // never opened
   AdvanceClock(absl::Minutes(2));
   ExpectEndedWithItsSlotBack(*first, absl::StatusCode::kOk, "max_duration");
   // The caller has its end: its next stream finds room at once.
@@ -236,8 +223,8 @@ TEST_F(WatchHubTest, AMissingBatchGivesTheSlotBackBeforeTheError) {
   WatchHub& hub = Hub(1);
   auto s = Subscriber();
   ASSERT_TRUE(Watch(s, "HUBNONE1").ok());
-  ExpectEndedWithItsSlotBack(*s, absl::StatusCode::kNotFound, "read_failed");
-  EXPECT_EQ(ReasonOf(s->status()), reason::kBatchNotFound);
+  ExpectEndedWithItsSlotBack(*s, absl::StatusCode::kNotFound, "read_failed",
+                             reason::kBatchNotFound);
   EXPECT_TRUE(s->events().empty());
   EXPECT_EQ(hub.streams(), 0u);
 }
@@ -289,10 +276,10 @@ TEST_F(WatchHubTest, ALoopThatStopsEndsTheStreamsShuttingDown) {
   ASSERT_TRUE(Watch(reading, "HUBHANG2").ok());  // its first read hangs: in flight
   ASSERT_TRUE(waiting->WaitForFirstEvent());
   loop_.reset();
-  ExpectEndedWithItsSlotBack(*waiting, absl::StatusCode::kUnavailable, "shutdown");
-  ExpectEndedWithItsSlotBack(*reading, absl::StatusCode::kUnavailable, "shutdown");
-  EXPECT_EQ(ReasonOf(waiting->status()), reason::kShuttingDown);
-  EXPECT_EQ(ReasonOf(reading->status()), reason::kShuttingDown);
+  for (CountingSubscriber* s : {waiting.get(), reading.get()}) {
+    ExpectEndedWithItsSlotBack(*s, absl::StatusCode::kUnavailable, "shutdown",
+                               reason::kShuttingDown);
+  }
   EXPECT_EQ(hub.streams(), 0u);
   EXPECT_EQ(hub.watched_batches(), 0u);
 }
